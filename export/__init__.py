@@ -1,0 +1,1 @@
+"""Checkpoint -> verified ONNX with the metadata the runtime reads."""

@@ -1,0 +1,3 @@
+from landscape_cli.main import run
+
+run()

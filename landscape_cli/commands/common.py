@@ -1,0 +1,294 @@
+"""What every batch command shares: options, the reporter (stdout = written paths only,
+everything else on stderr), the item loop with its skip/overwrite rules, and the edge where
+errors become one line and an exit code.
+
+Heavy modules (numpy, onnxruntime) are imported inside functions so that `--help` stays fast.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional
+
+import typer
+from typing_extensions import Annotated
+
+from landscape_cli.errors import FatalError, ItemError, LandscapeError, UsageError
+
+FORMATS = ("keep", "png", "jpg", "webp", "bmp", "tif")
+EXTENSION_FORMAT = {".png": "png", ".jpg": "jpg", ".jpeg": "jpg", ".webp": "webp", ".bmp": "bmp", ".tif": "tif", ".tiff": "tif"}
+
+Inputs = Annotated[list[str], typer.Argument(help="Image files, folders, globs, or - to read paths from stdin.", show_default=False)]
+Recursive = Annotated[bool, typer.Option("-r", "--recursive", help="Descend into sub-folders of folder inputs.")]
+Null = Annotated[bool, typer.Option("-0", "--null", help="Paths on stdin and stdout are NUL-separated (names with newlines).")]
+ModelPath = Annotated[Optional[Path], typer.Option("--model", help="ONNX model to use instead of the bundled default.", show_default=False)]
+UpscaleModel = Annotated[Optional[Path], typer.Option("--upscale-model", help="Super-resolution ONNX model for --upscale (default: bundled).", show_default=False)]
+Device = Annotated[str, typer.Option("--device", help="auto (CUDA when it really works, else CPU), cpu or cuda.")]
+Threads = Annotated[int, typer.Option("--threads", help="CPU threads for inference; 0 = one per core.")]
+Format = Annotated[str, typer.Option("--format", help="Output format: keep (the input's), png, jpg, webp, bmp or tif.")]
+Quality = Annotated[int, typer.Option("--quality", help="JPEG/WebP quality, 1-100.")]
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (default: keep them, so a re-run finishes the rest).")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan (inputs, outputs, skips, errors) and write nothing.")]
+Json = Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout instead of the written paths.")]
+Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="No progress bar, notes or tally; errors still go to stderr.")]
+MaxPixels = Annotated[int, typer.Option("--max-pixels", help="Refuse images with more pixels than this (decompression bombs).")]
+Output = Annotated[Path, typer.Option("-o", "--output", help="Output folder (created if missing).")]
+BatchSize = Annotated[int, typer.Option("--batch-size", "-b", help="Images (or tiles) per inference call.")]
+
+
+@dataclass
+class Item:
+    """One output to produce, from one input (a path, a seed, an image+mask pair)."""
+
+    label: str
+    output: Optional[Path]
+    source: Any = None
+    error: Optional[str] = None
+
+
+@dataclass
+class Encoded:
+    data: bytes
+    notes: list[str] = field(default_factory=list)
+
+
+class Reporter:
+    """Written paths on stdout, one per line, flushed as each file lands; everything else on
+    stderr; a tally at the end; or one JSON object with --json."""
+
+    def __init__(self, command: str, *, json_mode: bool = False, quiet: bool = False, null: bool = False) -> None:
+        self.command, self.json_mode, self.quiet, self.null = command, json_mode, quiet, null
+        self.written: list[str] = []
+        self.skipped: list[str] = []
+        self.failed: list[dict[str, str]] = []
+        self.notes: list[str] = []
+        self.start = time.perf_counter()
+        self.bar = None
+
+    def progress(self, total: int) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, file=sys.stderr, unit="img", dynamic_ncols=True, leave=False,
+                        disable=self.quiet or not sys.stderr.isatty())
+
+    def _line(self, text: str) -> None:
+        if self.bar is not None and not self.bar.disable:
+            self.bar.write(f"landscape: {text}", file=sys.stderr)
+        else:
+            print(f"landscape: {text}", file=sys.stderr, flush=True)
+
+    def fail(self, label: str, reason: str) -> None:
+        self.failed.append({"input": label, "reason": reason})
+        self._line(f"{label}: {reason}")
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+        if not self.quiet:
+            self._line(text)
+
+    def wrote(self, path: Path) -> None:
+        self.written.append(str(path))
+        if not self.json_mode:
+            sys.stdout.write(str(path) + ("\0" if self.null else "\n"))
+            sys.stdout.flush()
+        self.advance()
+
+    def skip(self, path: Path) -> None:
+        self.skipped.append(str(path))
+        self.advance()
+
+    def advance(self, n: int = 1) -> None:
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def finish(self, **extra: Any) -> int:
+        if self.bar is not None:
+            self.bar.close()
+        seconds = time.perf_counter() - self.start
+        if self.json_mode:
+            summary = {"command": self.command, "written": self.written, "skipped": self.skipped,
+                       "failed": self.failed, "notes": self.notes, "seconds": round(seconds, 3), **extra}
+            print(json.dumps(summary, indent=2))
+        elif not self.quiet:
+            parts = [f"{len(self.written)} written"]
+            if self.skipped:
+                parts.append(f"{len(self.skipped)} skipped (already there; --overwrite redoes them)")
+            if self.failed:
+                parts.append(f"{len(self.failed)} failed")
+            if not (self.written or self.skipped or self.failed):
+                parts = ["no input found"]
+            print(f"landscape: {self.command}: {', '.join(parts)} in {seconds:.1f}s", file=sys.stderr, flush=True)
+        return 1 if self.failed else 0
+
+
+def chunks(items: list[Item], size: int) -> Iterator[list[Item]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+Process = Callable[[list[Item]], list["Encoded | LandscapeError"]]
+
+
+def run_items(items: list[Item], process: Process, reporter: Reporter, *, overwrite: bool, batch_size: int = 1) -> None:
+    """Skip what exists (unless overwrite), process the rest in batches, write each result
+    atomically. A failed item is reported and the batch goes on; a FatalError stops it."""
+    from landscape_cli.outputs import atomic_write
+
+    todo: list[Item] = []
+    for item in items:
+        if item.error is not None:
+            reporter.fail(item.label, item.error)
+        elif item.output is not None and item.output.exists() and not overwrite:
+            reporter.skip(item.output)
+        else:
+            todo.append(item)
+    reporter.progress(len(todo))
+    for chunk in chunks(todo, max(1, batch_size)):
+        for item, result in zip(chunk, process(chunk)):
+            if isinstance(result, FatalError):
+                reporter.fail(item.label, str(result))
+                return
+            if isinstance(result, LandscapeError):
+                reporter.fail(item.label, str(result))
+                reporter.advance()
+                continue
+            try:
+                atomic_write(item.output, result.data)
+            except FatalError as exc:
+                reporter.fail(item.label, str(exc))
+                return
+            except ItemError as exc:
+                reporter.fail(item.label, str(exc))
+                reporter.advance()
+                continue
+            for text in result.notes:
+                reporter.note(f"{item.label}: {text}")
+            reporter.wrote(item.output)
+
+
+def per_item(process_one: Callable[[Item], Encoded]) -> Process:
+    """Wrap a one-item function so that its ItemError becomes that item's result."""
+
+    def process(chunk: list[Item]) -> list[Any]:
+        results: list[Any] = []
+        for item in chunk:
+            try:
+                results.append(process_one(item))
+            except LandscapeError as exc:
+                results.append(exc)
+            except (MemoryError, KeyboardInterrupt):
+                raise
+            except Exception as exc:  # a decoder or codec bug on one odd file must not end the batch
+                results.append(ItemError(f"unexpected {type(exc).__name__}: {exc}"))
+        return results
+
+    return process
+
+
+def print_plan(items: list[Item], reporter: Reporter, *, overwrite: bool, extra: Optional[list[str]] = None) -> int:
+    """--dry-run: what would be written, skipped or refused; writes nothing."""
+    rows = []
+    for item in items:
+        if item.error is not None:
+            action = f"error: {item.error}"
+        elif item.output is not None and item.output.exists() and not overwrite:
+            action = "skip (exists)"
+        else:
+            action = "write"
+        rows.append({"input": item.label, "output": str(item.output) if item.output else None, "action": action})
+    if reporter.json_mode:
+        print(json.dumps({"command": reporter.command, "dry_run": True, "plan": rows, "notes": extra or []}, indent=2))
+    else:
+        for row in rows:
+            print(f"{row['input']}\t{row['output'] or '-'}\t{row['action']}")
+        for line in extra or []:
+            print(line, file=sys.stderr)
+    return 0
+
+
+def resolve_format(fmt: str, quality: int) -> None:
+    if fmt not in FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if not 1 <= quality <= 100:
+        raise UsageError(f"--quality must be in 1..100, got {quality}")
+
+
+def output_extension(path: Path, fmt: str) -> str:
+    if fmt != "keep":
+        return fmt
+    return EXTENSION_FORMAT.get(path.suffix.lower(), "png")
+
+
+def plan_outputs(paths: list[Path], out_dir: Path, fmt: str, problems: list[tuple[str, str]]) -> list[Item]:
+    """One item per input, named from its stem; collisions and in-place writes refused."""
+    from landscape_cli.outputs import output_name
+
+    items = [Item(label=label, output=None, error=reason) for label, reason in problems]
+    taken: dict[str, str] = {}
+    for path in paths:
+        item = Item(label=str(path), output=None, source=path)
+        try:
+            target = out_dir / output_name(path.stem, output_extension(path, fmt))
+        except ItemError as exc:
+            item.error = str(exc)
+            items.append(item)
+            continue
+        key = os.path.normcase(os.path.abspath(target))
+        if key in taken:
+            item.error = f"would write {target}, as {taken[key]} does; rename one of them"
+        elif os.path.exists(target) and os.path.samefile(target, path):
+            item.error = f"output {target} is the input itself; choose another --output"
+        else:
+            taken[key] = str(path)
+            item.output = target
+        items.append(item)
+    return items
+
+
+def check_positive(name: str, value: int, minimum: int = 1) -> None:
+    if value < minimum:
+        raise UsageError(f"{name} must be >= {minimum}, got {value}")
+
+
+def execute(body: Callable[[], int]) -> None:
+    """The CLI edge: library errors become `landscape: <message>` and an exit code."""
+    try:
+        code = body()
+    except LandscapeError as exc:
+        print(f"landscape: {exc}", file=sys.stderr, flush=True)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        print("landscape: interrupted", file=sys.stderr, flush=True)
+        raise typer.Exit(130) from None
+    except BrokenPipeError:
+        # The reader of stdout is gone (`| head -1`): stop quietly; Python must not complain
+        # again when it flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        raise typer.Exit(1) from None
+    raise typer.Exit(code)
+
+
+def open_models(reporter: Reporter, device: str, threads: int, *wanted: tuple[Any, Optional[Path]]) -> list[Any]:
+    """Choose the device once, open each (task, path) model on it, and say which device."""
+    from landscape_cli.runtime import choose_device, load_model
+
+    chosen = choose_device(device, threads)
+    models = [load_model(task, path, chosen) for task, path in wanted]
+    reporter.note(f"device: {chosen.describe()}")
+    return models
+
+
+def collect_items(inputs: list[str], output: Path, fmt: str, reporter: Reporter, *, recursive: bool,
+                  null: bool) -> list[Item]:
+    """Inputs -> planned items, with the notes of collection reported."""
+    from landscape_cli.inputs import collect
+
+    collected = collect(inputs, recursive=recursive, null_separated=null, exclude=output)
+    for text in collected.notes:
+        reporter.note(text)
+    return plan_outputs(collected.paths, output, fmt, collected.problems)

@@ -1,0 +1,154 @@
+"""`landscape generate`: new landscapes from seeds, optionally upscaled in the same pass."""
+from pathlib import Path
+from typing import Optional
+
+import typer
+from typing_extensions import Annotated
+
+from landscape_cli.commands import common
+from landscape_cli.errors import UsageError
+
+MAX_SEED = 2**63 - 1
+GRID_THUMB = 256
+
+
+def parse_seeds(spec: str) -> list[int]:
+    """'0-99,120' -> [0, ..., 99, 120]; order kept, repeats dropped."""
+    seeds: list[int] = []
+    for part in spec.split(","):
+        part = part.strip()
+        try:
+            if "-" in part[1:]:
+                first, last = (int(v) for v in part.split("-", 1))
+                if first > last:
+                    raise ValueError
+                seeds.extend(range(first, last + 1))
+            else:
+                seeds.append(int(part))
+        except ValueError:
+            raise UsageError(f"--seeds: cannot read {part!r} (expected e.g. 0-99,120)") from None
+    if any(not 0 <= s <= MAX_SEED for s in seeds):
+        raise UsageError(f"--seeds: seeds must be in 0..{MAX_SEED}")
+    if len(seeds) > 1_000_000:
+        raise UsageError("--seeds: more than a million seeds")
+    return list(dict.fromkeys(seeds))
+
+
+def generate(
+    count: Annotated[int, typer.Option("-n", "--count", help="How many images (seeds SEED .. SEED+N-1).")] = 8,
+    seed: Annotated[int, typer.Option("--seed", help="First seed; image i uses seed SEED+i.")] = 0,
+    seeds: Annotated[Optional[str], typer.Option("--seeds", help="Explicit seeds, e.g. 0-99,120 (instead of -n/--seed).", show_default=False)] = None,
+    upscale: Annotated[bool, typer.Option("--upscale", help="Chain the 4x super-resolution model in memory.")] = False,
+    scale: Annotated[Optional[int], typer.Option("--scale", help="With --upscale: 4 (one pass) or 16 (two passes).", show_default=False)] = None,
+    output: common.Output = Path("generated"),
+    batch_size: common.BatchSize = 8,
+    grid: Annotated[Optional[Path], typer.Option("--grid", help="Also write a contact sheet of this run's images to FILE.", show_default=False)] = None,
+    model: common.ModelPath = None,
+    upscale_model: common.UpscaleModel = None,
+    fmt: common.Format = "png",
+    quality: common.Quality = 95,
+    overwrite: common.Overwrite = False,
+    dry_run: common.DryRun = False,
+    json_mode: common.Json = False,
+    quiet: common.Quiet = False,
+    null: common.Null = False,
+    device: common.Device = "auto",
+    threads: common.Threads = 0,
+) -> None:
+    """Generate landscapes; each file is named after its seed and can be remade alone.
+
+    Example: landscape generate -n 100 --upscale -o out/
+    """
+    common.execute(lambda: _generate(count, seed, seeds, upscale, scale, output, batch_size, grid, model, upscale_model,
+                                     fmt, quality, overwrite, dry_run, json_mode, quiet, null, device, threads))
+
+
+def _generate(count, seed, seeds, upscale, scale, output, batch_size, grid, model, upscale_model, fmt, quality,
+              overwrite, dry_run, json_mode, quiet, null, device, threads) -> int:
+    if seeds is not None:
+        seed_list = parse_seeds(seeds)
+    else:
+        common.check_positive("-n/--count", count, 0)
+        if not 0 <= seed <= MAX_SEED - count:
+            raise UsageError(f"--seed must be in 0..{MAX_SEED - count}")
+        seed_list = list(range(seed, seed + count))
+    if scale is not None and not upscale:
+        raise UsageError("--scale needs --upscale")
+    if scale not in (None, 4, 16):
+        raise UsageError(f"--scale must be 4 or 16, got {scale}")
+    common.check_positive("--batch-size", batch_size)
+    common.resolve_format(fmt, quality)
+    ext = "png" if fmt == "keep" else fmt
+    reporter = common.Reporter("generate", json_mode=json_mode, quiet=quiet, null=null)
+    wanted = [("generate", model)] + ([("upscale", upscale_model)] if upscale else [])
+    models = common.open_models(reporter, device, threads, *wanted)
+    generator, upscaler = models[0], (models[1] if upscale else None)
+    items = [common.Item(label=f"seed {s}", output=output / f"seed{s:06d}.{ext}", source=s) for s in seed_list]
+    if dry_run:
+        return common.print_plan(items, reporter, overwrite=overwrite)
+    from landscape_cli.outputs import prepare_output_dir
+
+    prepare_output_dir(output)
+    thumbs: list = []
+    passes = 0 if upscaler is None else (2 if scale == 16 else 1)
+    common.run_items(items, _batch_process(generator, upscaler, passes, ext, quality, thumbs if grid else None),
+                     reporter, overwrite=overwrite, batch_size=batch_size)
+    if grid is not None and thumbs:
+        _write_grid(grid, thumbs, reporter)
+    return reporter.finish(device=generator.device.name, seeds=seed_list)
+
+
+def _batch_process(generator, upscaler, passes: int, ext: str, quality: int, thumbs: Optional[list]):
+    import numpy as np
+
+    from landscape_cli.imaging import encode, from_unit
+    from landscape_cli.pipelines.generate import generate as run_generator
+    from landscape_cli.pipelines.upscale import TileSettings, upscale_rgb, upscale_unit_batch
+
+    def process(chunk):
+        images = run_generator(generator, [item.source for item in chunk])
+        if passes >= 1:
+            images = upscale_unit_batch(upscaler, images)
+        results = []
+        for image in images:
+            # The second x4 pass (512 -> 2048) runs tiled, one image at a time, to bound memory.
+            pixels = upscale_rgb(upscaler, image, np.uint8, TileSettings()) if passes == 2 else from_unit(image)
+            data, notes = encode(pixels, ext, quality=quality)
+            if thumbs is not None:
+                thumbs.append(_thumbnail(pixels))
+            results.append(common.Encoded(data, notes))
+        return results
+
+    return process
+
+
+def _thumbnail(pixels):
+    import cv2
+
+    h, w = pixels.shape[:2]
+    factor = min(1.0, GRID_THUMB / max(h, w))
+    if factor == 1.0:
+        return pixels
+    return cv2.resize(pixels, (round(w * factor), round(h * factor)), interpolation=cv2.INTER_AREA)
+
+
+def _write_grid(path: Path, thumbs: list, reporter: common.Reporter) -> None:
+    import math
+
+    import numpy as np
+
+    from landscape_cli.imaging import encode
+    from landscape_cli.outputs import atomic_write
+
+    cols = math.ceil(math.sqrt(len(thumbs)))
+    rows = math.ceil(len(thumbs) / cols)
+    th, tw = max(t.shape[0] for t in thumbs), max(t.shape[1] for t in thumbs)
+    sheet = np.full((rows * th, cols * tw, 3), 255, np.uint8)
+    for i, thumb in enumerate(thumbs):
+        r, c = divmod(i, cols)
+        sheet[r * th : r * th + thumb.shape[0], c * tw : c * tw + thumb.shape[1]] = thumb
+    ext = path.suffix.lower().lstrip(".")
+    fmt = common.EXTENSION_FORMAT.get("." + ext, "png")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, encode(sheet, fmt)[0])
+    reporter.note(f"grid of {len(thumbs)} images: {path}")

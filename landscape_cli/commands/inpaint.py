@@ -1,0 +1,108 @@
+"""`landscape inpaint`: fill the masked holes of photos; nothing outside the holes changes."""
+from pathlib import Path
+from typing import Optional
+
+import typer
+from typing_extensions import Annotated
+
+from landscape_cli.commands import common
+
+
+def inpaint(
+    inputs: common.Inputs,
+    masks: Annotated[Optional[Path], typer.Option("--masks", "-m", help="Mask folder (paired by name) or one mask for all. "
+                     "Default: NAME_mask*.png beside each image, else the image's alpha. White = hole.", show_default=False)] = None,
+    mask_dilate: Annotated[int, typer.Option("--mask-dilate", help="Grow each hole by PX pixels and feather the grown ring.")] = 0,
+    mask_threshold: Annotated[float, typer.Option("--mask-threshold", help="Gray level (0-1) at or above which a mask pixel is a hole.")] = 0.5,
+    mask_invert: Annotated[bool, typer.Option("--mask-invert", help="Masks mark what to keep (black = hole).")] = False,
+    output: common.Output = Path("inpainted"),
+    model: common.ModelPath = None,
+    recursive: common.Recursive = False,
+    null: common.Null = False,
+    fmt: common.Format = "keep",
+    quality: common.Quality = 95,
+    overwrite: common.Overwrite = False,
+    dry_run: common.DryRun = False,
+    json_mode: common.Json = False,
+    quiet: common.Quiet = False,
+    max_pixels: common.MaxPixels = 100_000_000,
+    device: common.Device = "auto",
+    threads: common.Threads = 0,
+) -> None:
+    """Fill holes in photos. Masks are paired by file name, never by order.
+
+    Example: landscape inpaint samples/photos --masks samples/masks -o out/
+    """
+    common.execute(lambda: _inpaint(inputs, masks, mask_dilate, mask_threshold, mask_invert, output, model, recursive,
+                                    null, fmt, quality, overwrite, dry_run, json_mode, quiet, max_pixels, device, threads))
+
+
+def _inpaint(inputs, masks, mask_dilate, mask_threshold, mask_invert, output, model, recursive, null, fmt, quality,
+             overwrite, dry_run, json_mode, quiet, max_pixels, device, threads) -> int:
+    from landscape_cli.errors import ItemError, UsageError
+    from landscape_cli.inputs import collect, pair_masks
+
+    common.check_positive("--mask-dilate", mask_dilate, 0)
+    if not 0.0 < mask_threshold <= 1.0:
+        raise UsageError(f"--mask-threshold must be in (0, 1], got {mask_threshold}")
+    common.check_positive("--max-pixels", max_pixels)
+    common.resolve_format(fmt, quality)
+    reporter = common.Reporter("inpaint", json_mode=json_mode, quiet=quiet, null=null)
+    (inpainter,) = common.open_models(reporter, device, threads, ("inpaint", model))
+    collected = collect(inputs, recursive=recursive, null_separated=null, exclude=output)
+    for text in collected.notes:
+        reporter.note(text)
+    pairing = pair_masks(collected.paths, masks)
+    items = common.plan_outputs(pairing.images, output, fmt, collected.problems)
+    for item in items:
+        if item.source is not None:
+            item.source = (item.source, pairing.masks.get(item.source))
+            if item.error is None and item.source[0] in pairing.problems:
+                item.error = pairing.problems[item.source[0]]
+    notes = [f"{p}: taken as a mask (companion of an input image)" for p in pairing.companions]
+    notes += [f"{p}: mask without an image" for p in pairing.orphans]
+    for text in notes:
+        reporter.note(text)
+    if dry_run:
+        for item in items:
+            if item.source is not None and item.error is None:
+                item.label = f"{item.source[0]} + {item.source[1] or 'alpha channel (if any)'}"
+        return common.print_plan(items, reporter, overwrite=overwrite)
+    import numpy as np
+
+    from landscape_cli.imaging import decode, encode, to_gray_unit
+    from landscape_cli.outputs import prepare_output_dir
+    from landscape_cli.pipelines.inpaint import inpaint_pixels
+
+    prepare_output_dir(output)
+
+    def process_one(item: common.Item) -> common.Encoded:
+        image_path, mask_path = item.source
+        picture = decode(image_path, max_pixels=max_pixels)
+        pixels = picture.pixels
+        if mask_path is not None:
+            try:
+                mask_picture = decode(mask_path, max_pixels=max_pixels)
+            except ItemError as exc:
+                raise ItemError(f"mask {mask_path}: {exc}") from None
+            if mask_picture.pixels.shape[:2] != pixels.shape[:2]:
+                raise ItemError(f"mask {mask_path} is {mask_picture.width}x{mask_picture.height} but the image is "
+                                f"{picture.width}x{picture.height} (after EXIF orientation); masks are never resized")
+            hole = to_gray_unit(mask_picture) >= mask_threshold
+        elif picture.has_alpha:
+            hole = picture.pixels[:, :, -1] < (128 if pixels.dtype == np.uint8 else 32768)
+            pixels = pixels[:, :, :-1]  # the alpha was the mask: the filled result is opaque
+        else:
+            raise ItemError("no mask: pass --masks, put NAME_mask.png beside it, or give the image an alpha channel")
+        if mask_invert:
+            hole = ~hole
+        filled = inpaint_pixels(inpainter, pixels, hole, dilate=mask_dilate)
+        notes = list(picture.notes)
+        if filled is None:
+            notes.append("mask is empty: image copied unchanged")
+            filled = pixels
+        data, enc_notes = encode(filled, item.output.suffix.lstrip("."), quality=quality)
+        return common.Encoded(data, notes + enc_notes)
+
+    common.run_items(items, common.per_item(process_one), reporter, overwrite=overwrite)
+    return reporter.finish(device=inpainter.device.name)

@@ -1,0 +1,71 @@
+"""`landscape translate`: segmentation maps -> landscape photos (pix2pix)."""
+from pathlib import Path
+
+import typer
+from typing_extensions import Annotated
+
+from landscape_cli.commands import common
+
+
+def translate(
+    inputs: common.Inputs,
+    upscale: Annotated[bool, typer.Option("--upscale", help="Chain the 4x super-resolution model in memory.")] = False,
+    tolerance: Annotated[float, typer.Option("--tolerance", help="RGB distance within which a map colour snaps to the palette.")] = 24.0,
+    output: common.Output = Path("translated"),
+    model: common.ModelPath = None,
+    upscale_model: common.UpscaleModel = None,
+    recursive: common.Recursive = False,
+    null: common.Null = False,
+    fmt: common.Format = "png",
+    quality: common.Quality = 95,
+    overwrite: common.Overwrite = False,
+    dry_run: common.DryRun = False,
+    json_mode: common.Json = False,
+    quiet: common.Quiet = False,
+    max_pixels: common.MaxPixels = 100_000_000,
+    device: common.Device = "auto",
+    threads: common.Threads = 0,
+) -> None:
+    """Turn maps (colour-coded in the model's palette, or class-index PNGs) into photos of the
+    same size. `landscape palette` shows the colours.
+
+    Example: landscape translate samples/maps -o out/
+    """
+    common.execute(lambda: _translate(inputs, upscale, tolerance, output, model, upscale_model, recursive, null, fmt,
+                                      quality, overwrite, dry_run, json_mode, quiet, max_pixels, device, threads))
+
+
+def _translate(inputs, upscale, tolerance, output, model, upscale_model, recursive, null, fmt, quality, overwrite,
+               dry_run, json_mode, quiet, max_pixels, device, threads) -> int:
+    from landscape_cli.errors import UsageError
+
+    if not 0 <= tolerance <= 442:
+        raise UsageError(f"--tolerance must be in 0..442, got {tolerance}")
+    common.check_positive("--max-pixels", max_pixels)
+    common.resolve_format(fmt, quality)
+    reporter = common.Reporter("translate", json_mode=json_mode, quiet=quiet, null=null)
+    wanted = [("translate", model)] + ([("upscale", upscale_model)] if upscale else [])
+    models = common.open_models(reporter, device, threads, *wanted)
+    translator, upscaler = models[0], (models[1] if upscale else None)
+    items = common.collect_items(inputs, output, fmt, reporter, recursive=recursive, null=null)
+    if dry_run:
+        return common.print_plan(items, reporter, overwrite=overwrite)
+    import numpy as np
+
+    from landscape_cli.imaging import decode, encode, from_unit
+    from landscape_cli.outputs import prepare_output_dir
+    from landscape_cli.pipelines.translate import labels_from_map, translate as run_translator
+    from landscape_cli.pipelines.upscale import TileSettings, upscale_rgb
+
+    prepare_output_dir(output)
+
+    def process_one(item: common.Item) -> common.Encoded:
+        picture = decode(item.source, max_pixels=max_pixels)
+        labels, notes = labels_from_map(picture, translator.info.palette, tolerance)
+        photo = run_translator(translator, labels)
+        pixels = upscale_rgb(upscaler, photo, np.uint8, TileSettings()) if upscaler else from_unit(photo)
+        data, enc_notes = encode(pixels, item.output.suffix.lstrip("."), quality=quality)
+        return common.Encoded(data, picture.notes + notes + enc_notes)
+
+    common.run_items(items, common.per_item(process_one), reporter, overwrite=overwrite)
+    return reporter.finish(device=translator.device.name)

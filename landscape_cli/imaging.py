@@ -1,0 +1,241 @@
+"""Decode and encode pictures, with every awkward mode made explicit.
+
+A decoded picture is an HxWxC array, C = 1 (gray), 2 (gray + alpha), 3 (RGB) or 4 (RGBA),
+dtype uint8 or uint16, with EXIF orientation applied. Nothing is silently dropped: CMYK and
+palette images are converted, 16-bit stays 16-bit, animated images and unknown formats are
+refused with the reason.
+"""
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from landscape_cli.errors import ItemError
+
+# Decoding is limited to these on purpose: each further codec is attack surface.
+DECODE_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+OUTPUT_FORMATS = ("png", "jpg", "webp", "bmp", "tif")
+FORMAT_EXTENSION = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "BMP": "bmp", "TIFF": "tif"}
+DEFAULT_MAX_PIXELS = 100_000_000
+# zlib level 1: several times faster than Pillow's default 6 for files a few percent larger.
+PNG_COMPRESSION = 1
+
+LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)  # BT.601
+
+# We check the pixel count ourselves, before decoding, with the user's limit.
+Image.MAX_IMAGE_PIXELS = None
+
+
+@dataclass
+class Picture:
+    pixels: np.ndarray
+    format: str  # the source format, e.g. "PNG"
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def height(self) -> int:
+        return self.pixels.shape[0]
+
+    @property
+    def width(self) -> int:
+        return self.pixels.shape[1]
+
+    @property
+    def has_alpha(self) -> bool:
+        return self.pixels.shape[2] in (2, 4)
+
+    @property
+    def is_gray(self) -> bool:
+        return self.pixels.shape[2] in (1, 2)
+
+
+def _exif_orientation(img: Image.Image) -> int:
+    try:
+        value = int(img.getexif().get(0x0112, 1))
+    except Exception:  # a damaged EXIF block must not cost the picture
+        return 1
+    return value if 1 <= value <= 8 else 1
+
+
+def orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply an EXIF orientation (1-8) to an HxWxC array, as a viewer would show it."""
+    ops = {
+        1: lambda a: a,
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: a.swapaxes(0, 1),
+        6: lambda a: np.rot90(a, -1),
+        7: lambda a: a[::-1, ::-1].swapaxes(0, 1),
+        8: lambda a: np.rot90(a, 1),
+    }
+    return np.ascontiguousarray(ops[orientation](pixels))
+
+
+def _png_is_16bit_colour(head: bytes) -> bool:
+    # IHDR: bit depth at byte 24, colour type at 25 (2 = RGB, 6 = RGBA). Pillow reduces these
+    # to 8 bits, so they are decoded with OpenCV instead.
+    return head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) > 25 and head[24] == 16 and head[25] in (2, 6)
+
+
+def _pillow_pixels(img: Image.Image, notes: list[str]) -> np.ndarray:
+    mode = img.mode
+    if mode == "1":
+        img = img.convert("L")
+    elif mode in ("P", "PA"):
+        img = img.convert("RGBA" if mode == "PA" or "transparency" in img.info else "RGB")
+    elif mode == "CMYK":
+        img = img.convert("RGB")
+        notes.append("converted from CMYK")
+    elif mode in ("YCbCr", "LAB", "HSV", "RGBX"):
+        img = img.convert("RGB")
+    elif mode in ("RGBa", "La"):
+        img = img.convert(mode.upper())
+    elif mode.startswith("I;16"):
+        return np.asarray(img).astype(np.uint16)[:, :, None]
+    elif mode == "I":
+        arr = np.asarray(img)
+        if arr.size and (arr.min() < 0 or arr.max() > 65535):
+            raise ItemError("32-bit integer images are not supported")
+        return arr.astype(np.uint16)[:, :, None]
+    elif mode == "F":
+        raise ItemError("32-bit float images are not supported")
+    arr = np.asarray(img)
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.dtype != np.uint8 or arr.shape[2] not in (1, 2, 3, 4):
+        raise ItemError(f"unsupported image mode {mode}")
+    return arr
+
+
+def decode(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Picture:
+    """Read a picture, or raise ItemError with the reason in a few words."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except IsADirectoryError:
+        raise ItemError("is a directory") from None
+    except OSError as exc:
+        raise ItemError(exc.strerror or str(exc)) from None
+    if not data:
+        raise ItemError("empty file")
+    notes: list[str] = []
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            img = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:
+        raise ItemError(f"not an image in a supported format ({', '.join(DECODE_FORMATS)})") from None
+    except Exception as exc:
+        raise ItemError(f"cannot read the image header ({exc})") from None
+    with img:
+        if img.format not in DECODE_FORMATS:
+            raise ItemError(f"{img.format} images are not accepted (only {', '.join(DECODE_FORMATS)})")
+        frames = getattr(img, "n_frames", 1)
+        if frames > 1:
+            raise ItemError(f"animated or multi-page image ({frames} frames) is refused; extract one frame first")
+        width, height = img.size
+        if width * height > max_pixels:
+            raise ItemError(f"{width}x{height} = {width * height:,} pixels is over the limit of {max_pixels:,} (raise it with --max-pixels)")
+        orientation = _exif_orientation(img)
+        try:
+            if img.format == "PNG" and _png_is_16bit_colour(data[:32]):
+                pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+                if pixels is None:
+                    raise ItemError("cannot decode PNG: damaged data")
+                pixels = cv2.cvtColor(pixels, cv2.COLOR_BGRA2RGBA if pixels.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+            else:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    img.load()
+                pixels = _pillow_pixels(img, notes)
+        except ItemError:
+            raise
+        except Exception as exc:
+            reason = str(exc).strip() or type(exc).__name__
+            raise ItemError(f"cannot decode {img.format}: {reason}") from None
+        fmt = img.format
+    if orientation != 1:
+        pixels = orient(pixels, orientation)
+    return Picture(pixels=pixels, format=fmt, notes=notes)
+
+
+def max_value(dtype: np.dtype) -> float:
+    return 65535.0 if np.dtype(dtype) == np.uint16 else 255.0
+
+
+def to_unit(pixels: np.ndarray) -> np.ndarray:
+    """uint8/uint16 -> float32 in [0, 1]."""
+    return pixels.astype(np.float32) * np.float32(1.0 / max_value(pixels.dtype))
+
+
+def from_unit(unit: np.ndarray, dtype: np.dtype = np.uint8) -> np.ndarray:
+    """float in [0, 1] (clipped) -> uint8/uint16, rounded to nearest."""
+    scale = max_value(dtype)
+    return np.clip(unit * scale + 0.5, 0, scale).astype(dtype)
+
+
+def rgb_unit(picture: Picture) -> np.ndarray:
+    """The colour of a picture as HxWx3 float32 in [0, 1]; gray is replicated."""
+    colour = picture.pixels[:, :, :1] if picture.is_gray else picture.pixels[:, :, :3]
+    unit = to_unit(colour)
+    return np.repeat(unit, 3, axis=2) if picture.is_gray else unit
+
+
+def alpha_unit(picture: Picture) -> np.ndarray | None:
+    return to_unit(picture.pixels[:, :, -1]) if picture.has_alpha else None
+
+
+def to_gray_unit(picture: Picture) -> np.ndarray:
+    """HxW float32 in [0, 1]: luma (BT.601) of the colour, premultiplied by alpha so that
+    transparent pixels read as black."""
+    gray = rgb_unit(picture) @ LUMA_WEIGHTS
+    alpha = alpha_unit(picture)
+    return gray * alpha if alpha is not None else gray
+
+
+def encode(pixels: np.ndarray, fmt: str, *, quality: int = 95) -> tuple[bytes, list[str]]:
+    """HxWxC uint8/uint16 -> file bytes in `fmt` (png, jpg, webp, bmp, tif), with notes for
+    whatever the format could not hold."""
+    notes: list[str] = []
+    if fmt not in OUTPUT_FORMATS:
+        raise ValueError(f"unknown output format {fmt!r}")
+    channels = pixels.shape[2]
+    if fmt in ("jpg", "bmp") and channels in (2, 4):
+        pixels = pixels[:, :, :-1]
+        notes.append(f"alpha dropped: {fmt.upper()} has no alpha channel")
+    if fmt in ("jpg", "webp", "bmp") and pixels.dtype == np.uint16:
+        pixels = (pixels.astype(np.uint32) * 255 + 32767) // 65535
+        pixels = pixels.astype(np.uint8)
+        notes.append(f"reduced to 8 bits: {fmt.upper()} holds 8 bits per channel")
+    if pixels.shape[2] == 2:
+        if fmt == "png" and pixels.dtype == np.uint8:
+            buf = io.BytesIO()
+            Image.fromarray(pixels, "LA").save(buf, format="PNG", compress_level=PNG_COMPRESSION)
+            return buf.getvalue(), notes
+        pixels = pixels[:, :, [0, 0, 0, 1]]  # OpenCV has no gray + alpha: written as RGBA
+    if pixels.shape[2] == 3:
+        bgr = cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR)
+    elif pixels.shape[2] == 4:
+        bgr = cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGRA)
+    else:
+        bgr = pixels[:, :, 0]
+    params = {
+        "png": [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION],
+        "jpg": [cv2.IMWRITE_JPEG_QUALITY, quality],
+        "webp": [cv2.IMWRITE_WEBP_QUALITY, quality],
+        "bmp": [],
+        "tif": [],
+    }[fmt]
+    ok, buf = cv2.imencode("." + fmt, bgr, params)
+    if not ok:
+        raise ItemError(f"cannot encode as {fmt}")
+    return buf.tobytes(), notes

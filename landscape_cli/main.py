@@ -1,0 +1,43 @@
+"""The `landscape` command: a Typer app with one module per command."""
+import typer
+
+from landscape_cli import __version__
+from landscape_cli.commands.export import export
+from landscape_cli.commands.generate import generate
+from landscape_cli.commands.info import info
+from landscape_cli.commands.inpaint import inpaint
+from landscape_cli.commands.models import models
+from landscape_cli.commands.palette import palette
+from landscape_cli.commands.translate import translate
+from landscape_cli.commands.upscale import upscale
+
+app = typer.Typer(
+    name="landscape",
+    help="Make and repair landscape pictures with GANs: generate, translate maps, inpaint and upscale, over folders. "
+    "Written paths go to stdout, everything else to stderr, so commands chain: "
+    "landscape generate -n 8 | landscape upscale - -o big/",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+for command in (generate, translate, inpaint, upscale, palette, models, info, export):
+    app.command()(command)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"landscape {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(False, "--version", help="Print the version and exit.", callback=_version, is_eager=True),
+) -> None:
+    """Root options."""
+
+
+def run() -> None:
+    app()

@@ -1,0 +1,78 @@
+"""Where results go: names built from the input's stem only, inside the output folder, and
+written atomically (temp file beside the target, then rename), so that an interrupted run
+never leaves a half-written file that a re-run would trust."""
+from __future__ import annotations
+
+import errno
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from landscape_cli.errors import FatalError, ItemError, UsageError
+
+TEMP_SUFFIX = ".landscape-tmp"
+# Errors that no other file of the batch would escape: stop instead of failing each one.
+FATAL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
+
+
+def prepare_output_dir(folder: Path) -> Path:
+    """Create the folder if needed and prove it writable, before any item is touched."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".probe.", suffix=TEMP_SUFFIX)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UsageError(f"{folder}: output folder cannot be written ({exc.strerror or exc})") from None
+    remove_stale_temps(folder)
+    return folder
+
+
+def remove_stale_temps(folder: Path) -> None:
+    """Temp files of runs that were killed (SIGKILL leaves no chance to clean up). A temp
+    file names its writer's pid; those of live processes (another shard) are left alone."""
+    for entry in folder.glob(f".*{TEMP_SUFFIX}"):
+        match = re.search(r"\.pid(\d+)\.", entry.name)
+        if match and _alive(int(match.group(1))):
+            continue
+        entry.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def output_name(stem: str, ext: str, suffix: str = "") -> str:
+    """A file name from a stem alone: no separators, no way out of the folder."""
+    name = f"{stem}{suffix}.{ext}"
+    if "/" in name or "\0" in name or (os.sep != "/" and os.sep in name) or stem in ("", ".", ".."):
+        raise ItemError(f"cannot build a safe output name from {stem!r}")
+    return name
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.pid{os.getpid()}.", suffix=TEMP_SUFFIX)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            reason = exc.strerror or str(exc)
+            if exc.errno in FATAL_ERRNOS:
+                raise FatalError(f"{path}: {reason}; stopping (files written so far are complete)") from None
+            raise ItemError(f"cannot write {path}: {reason}") from None
+        raise

@@ -1,0 +1,118 @@
+"""Fill the holes of a picture, changing nothing outside them.
+
+Each group of holes gets a context window around it; a window larger than the model's
+native size is resized down to it and the fill resized back. Only hole pixels are written
+back: pixels outside the (dilated) holes stay byte-identical. When the holes are grown
+with `dilate`, the grown ring is feathered so the seam fades into the original.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from landscape_cli.imaging import LUMA_WEIGHTS, from_unit, to_unit
+from landscape_cli.pipelines.tiling import pad_to_multiple, round_up
+from landscape_cli.runtime import Model
+
+CONTEXT = 2.0  # a window spans at least this many times the hole's extent
+
+
+@dataclass(frozen=True)
+class Box:
+    top: int
+    left: int
+    bottom: int
+    right: int
+
+    def overlaps(self, other: "Box") -> bool:
+        return not (self.bottom <= other.top or other.bottom <= self.top or self.right <= other.left or other.right <= self.left)
+
+    def union(self, other: "Box") -> "Box":
+        return Box(min(self.top, other.top), min(self.left, other.left), max(self.bottom, other.bottom), max(self.right, other.right))
+
+
+def prepare_hole(mask: np.ndarray, dilate: int) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean mask (True = hole) -> (hole, alpha): the dilated hole, and the blend weight
+    (1 on the original hole, fading to 0 across the dilated ring)."""
+    core = mask.astype(bool)
+    if dilate <= 0 or not core.any():
+        return core, core.astype(np.float32)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilate + 1, 2 * dilate + 1))
+    hole = cv2.dilate(core.astype(np.uint8), kernel).astype(bool)
+    distance = cv2.distanceTransform((~core).astype(np.uint8), cv2.DIST_L2, 3)
+    alpha = np.clip(1.0 - distance / (dilate + 1.0), 0.0, 1.0).astype(np.float32)
+    return hole, np.where(hole, alpha, 0.0).astype(np.float32)
+
+
+def context_windows(hole: np.ndarray, native: tuple[int, int]) -> list[Box]:
+    """Non-overlapping windows that each hold whole holes and their surroundings."""
+    h, w = hole.shape
+    count, _, stats, _ = cv2.connectedComponentsWithStats(hole.astype(np.uint8), connectivity=8)
+    boxes: list[Box] = []
+    for x, y, bw, bh, _ in stats[1:count]:
+        win_h = min(h, max(native[0], int(CONTEXT * bh)))
+        win_w = min(w, max(native[1], int(CONTEXT * bw)))
+        top = int(np.clip(y + bh / 2 - win_h / 2, 0, h - win_h))
+        left = int(np.clip(x + bw / 2 - win_w / 2, 0, w - win_w))
+        boxes.append(Box(top, left, top + win_h, left + win_w))
+    merged = True
+    while merged:  # windows that overlap become one, until none do
+        merged = False
+        for i in range(len(boxes)):
+            for j in range(i + 1, len(boxes)):
+                if boxes[i].overlaps(boxes[j]):
+                    boxes[i] = boxes[i].union(boxes.pop(j))
+                    merged = True
+                    break
+            if merged:
+                break
+    return boxes
+
+
+def _fill_window(model: Model, rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """One window: (h, w, 3) [0, 1] + (h, w) bool -> the model's (h, w, 3) [0, 1] fill."""
+    h, w = hole.shape
+    native_h, native_w = model.info.native_size
+    factor = min(1.0, native_h / h, native_w / w)
+    mult = model.info.size_multiple
+    if factor < 1.0:
+        size = (max(mult, round_up(round(w * factor), mult)), max(mult, round_up(round(h * factor), mult)))
+        rgb_in = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+        # Any pixel touched by the hole counts as hole: the fill must never copy hole content.
+        hole_in = cv2.resize(hole.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0
+    else:
+        rgb_in, hole_in = rgb, hole
+    image_name, mask_name = model.info.inputs[0].name, model.info.inputs[1].name
+    rh, rw = hole_in.shape
+    image = pad_to_multiple(model.to_input_range(rgb_in.transpose(2, 0, 1), image_name), mult)
+    mask = pad_to_multiple(hole_in[None].astype(np.float32), mult)
+    out = model.run(**{image_name: image[None], mask_name: mask[None]})[0, :, :rh, :rw]
+    fill = model.from_output_range(out).transpose(1, 2, 0)
+    if factor < 1.0:
+        fill = cv2.resize(fill, (w, h), interpolation=cv2.INTER_CUBIC)
+    return np.clip(fill, 0.0, 1.0)
+
+
+def inpaint_pixels(model: Model, pixels: np.ndarray, mask: np.ndarray, *, dilate: int = 0) -> np.ndarray | None:
+    """Decoded picture (H, W, C) + bool mask (H, W) -> the filled picture, same dtype and
+    channels (alpha untouched), or None when the mask holds no hole."""
+    hole, alpha = prepare_hole(mask, dilate)
+    if not hole.any():
+        return None
+    gray = pixels.shape[2] in (1, 2)
+    colour = pixels[:, :, :1] if gray else pixels[:, :, :3]
+    rgb = to_unit(np.repeat(colour, 3, axis=2) if gray else colour)
+    out = pixels.copy()
+    for box in context_windows(hole, model.info.native_size):
+        rows, cols = slice(box.top, box.bottom), slice(box.left, box.right)
+        fill = _fill_window(model, rgb[rows, cols], hole[rows, cols])
+        if gray:
+            fill = (fill @ LUMA_WEIGHTS)[:, :, None]
+        a = alpha[rows, cols][:, :, None]
+        blended = from_unit(a * fill + (1.0 - a) * to_unit(colour[rows, cols]), pixels.dtype)
+        inside = hole[rows, cols]
+        target = out[rows, cols, : colour.shape[2]]
+        target[inside] = blended[inside]
+    return out

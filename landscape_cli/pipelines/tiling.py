@@ -1,0 +1,119 @@
+"""Run a fully convolutional model on inputs of any size: pad to the size multiple and crop
+back, or cut big inputs into overlapping tiles whose outputs are cross-faded.
+
+Tiles all have one shape (batchable, one cuDNN plan), and finished output rows are handed
+on as soon as no later tile touches them, so memory stays bounded by a band of tiles.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+Infer = Callable[[np.ndarray], np.ndarray]  # (N, C, h, w) -> (N, C', h*scale, w*scale)
+Emit = Callable[[int, np.ndarray], None]  # (first output row, (C', rows, W*scale))
+
+
+def round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
+
+
+def pad_to_multiple(chw: np.ndarray, multiple: int) -> np.ndarray:
+    """Reflect-pad the bottom and right of (C, H, W) up to multiples of `multiple`."""
+    _, h, w = chw.shape
+    ph, pw = round_up(h, multiple) - h, round_up(w, multiple) - w
+    if ph == 0 and pw == 0:
+        return chw
+    return np.pad(chw, ((0, 0), (0, ph), (0, pw)), mode="reflect" if min(h, w) > 1 else "edge")
+
+
+@dataclass(frozen=True)
+class _Axis:
+    """Tiling of one axis: `count` cores of `core` pixels, each read with `pad` of context."""
+
+    size: int
+    core: int
+    pad: int
+    count: int
+
+    @classmethod
+    def plan(cls, size: int, tile: int, pad: int, multiple: int) -> "_Axis":
+        if size <= tile:
+            return cls(size, round_up(size, multiple), 0, 1)
+        # The window (core + 2 pad) must be a multiple too: grow the pad, never the core.
+        pad = round_up(2 * pad, math.lcm(2, multiple)) // 2
+        return cls(size, tile, pad, math.ceil(size / tile))
+
+    @property
+    def window(self) -> int:
+        return self.core + 2 * self.pad
+
+    def weights(self, index: int, scale: int) -> np.ndarray:
+        """Cross-fade over the 2*pad overlap with each neighbour; flat at the image edges,
+        so the weights of overlapping tiles sum to exactly 1 everywhere."""
+        w = np.ones(self.window * scale, np.float32)
+        ramp_len = 2 * self.pad * scale
+        if ramp_len:
+            ramp = (np.arange(ramp_len, dtype=np.float32) + 0.5) / ramp_len
+            if index > 0:
+                w[:ramp_len] = ramp
+            if index < self.count - 1:
+                w[-ramp_len:] = ramp[::-1]
+        return w
+
+
+def run_padded(chw: np.ndarray, infer: Infer, *, scale: int, multiple: int) -> np.ndarray:
+    """(C, H, W) -> (C', H*scale, W*scale) in one call."""
+    _, h, w = chw.shape
+    out = infer(pad_to_multiple(chw, multiple)[None])[0]
+    return out[:, : h * scale, : w * scale]
+
+
+def run_tiled(chw: np.ndarray, infer: Infer, emit: Emit, *, scale: int, tile: int, pad: int,
+              multiple: int, batch: int) -> None:
+    """Process (C, H, W) in overlapping tiles; `emit` receives the output in row bands, top
+    to bottom, covering rows 0..H*scale exactly once. tile <= 0 means one piece."""
+    _, h, w = chw.shape
+    if tile <= 0 or (h <= tile and w <= tile):
+        emit(0, run_padded(chw, infer, scale=scale, multiple=multiple))
+        return
+    if tile % multiple:
+        raise ValueError(f"tile {tile} is not a multiple of the model's size multiple {multiple}")
+    ys, xs = _Axis.plan(h, tile, pad, multiple), _Axis.plan(w, tile, pad, multiple)
+    # Reflect-pad once so that every window, edge ones included, has the same shape.
+    padded = np.pad(
+        chw,
+        ((0, 0), (ys.pad, ys.pad + ys.count * ys.core - h), (xs.pad, xs.pad + xs.count * xs.core - w)),
+        mode="reflect" if min(h, w) > 1 else "edge",
+    )
+    out_w = w * scale
+    band: np.ndarray | None = None  # accumulator; row 0 is output row `band_top`
+    band_top = -ys.pad * scale
+    done = 0  # output rows already emitted
+    for row in range(ys.count):
+        windows = [padded[:, row * ys.core : row * ys.core + ys.window, col * xs.core : col * xs.core + xs.window]
+                   for col in range(xs.count)]
+        outputs = [infer(np.stack(windows[i : i + batch])) for i in range(0, len(windows), batch)]
+        tiles = np.concatenate(outputs)
+        top = (row * ys.core - ys.pad) * scale  # output row of the window's first row
+        wy = ys.weights(row, scale)
+        if band is None:
+            band = np.zeros((tiles.shape[1], ys.window * scale, (xs.count * xs.core + 2 * xs.pad) * scale), np.float32)
+        else:
+            # Slide the accumulator down to start at this window's top.
+            shift = top - band_top
+            band = np.concatenate([band[:, shift:], np.zeros((band.shape[0], shift, band.shape[2]), np.float32)], axis=1)
+        band_top = top
+        for col in range(xs.count):
+            weight = wy[:, None] * xs.weights(col, scale)[None, :]
+            x0 = col * xs.core * scale
+            band[:, :, x0 : x0 + xs.window * scale] += tiles[col] * weight
+        # Rows before the next window's top are final.
+        final_end = h * scale if row == ys.count - 1 else ((row + 1) * ys.core - ys.pad) * scale
+        final_end = min(final_end, h * scale)
+        if final_end > done:
+            rows = band[:, done - band_top : final_end - band_top, xs.pad * scale : xs.pad * scale + out_w]
+            emit(done, rows)
+            done = final_end

@@ -1,0 +1,169 @@
+"""ONNX Runtime sessions: which device, which threads, and which models may run.
+
+A model is checked before any image is touched: readable, carrying our metadata, made
+for the task at hand, and (for bundled models) matching the sha256 manifest.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from landscape_cli import metadata
+from landscape_cli.errors import ModelError, UsageError
+from landscape_cli.metadata import ModelInfo
+
+DEVICES = ("auto", "cpu", "cuda")
+MANIFEST = "manifest.json"
+
+
+def _ort():
+    import onnxruntime
+
+    return onnxruntime
+
+
+def bundled_dir() -> Path:
+    return Path(str(resources.files("landscape_cli") / "models"))
+
+
+def read_manifest() -> list[dict[str, Any]]:
+    path = bundled_dir() / MANIFEST
+    if not path.exists():
+        return []
+    return json.loads(path.read_text())["models"]
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def bundled_model(task: str) -> Path:
+    """The shipped default for `task`, checked against its manifest hash."""
+    for entry in read_manifest():
+        if entry["task"] == task and entry.get("default", True):
+            path = bundled_dir() / entry["file"]
+            if not path.exists():
+                raise ModelError(f"bundled {task} model {entry['file']} is missing from the installation")
+            if sha256_file(path) != entry["sha256"]:
+                raise ModelError(f"bundled {task} model {path} does not match its sha256 in the manifest (damaged installation)")
+            return path
+    raise ModelError(f"no bundled model for '{task}' in this version; pass --model FILE.onnx (make one with `landscape export`)")
+
+
+@dataclass(frozen=True)
+class Device:
+    name: str  # "cpu" or "cuda"
+    providers: tuple[Any, ...]
+    threads: int
+
+    def describe(self) -> str:
+        ort = _ort()
+        if self.name == "cuda":
+            return f"cuda (ONNX Runtime {ort.__version__})"
+        return f"cpu (ONNX Runtime {ort.__version__}, {self.threads} threads)"
+
+
+def _probe_model() -> bytes:
+    return (resources.files("landscape_cli") / "probe.onnx").read_bytes()
+
+
+def _cuda_works() -> bool:
+    """True when a CUDA session really runs: the provider being listed is not enough (the
+    GPU build lists it on machines without CUDA libraries)."""
+    ort = _ort()
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        return False
+    options = ort.SessionOptions()
+    options.log_severity_level = 4  # the failed CUDA load is expected here, not news
+    try:
+        session = ort.InferenceSession(_probe_model(), options, providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
+        session.run(None, {"x": np.zeros((1, 1), np.float32)})
+    except Exception:
+        return False
+    return session.get_providers()[0] == "CUDAExecutionProvider"
+
+
+def choose_device(device: str, threads: int = 0) -> Device:
+    if device not in DEVICES:
+        raise UsageError(f"--device must be one of {', '.join(DEVICES)}, got {device!r}")
+    if threads < 0:
+        raise UsageError("--threads must be >= 0 (0 = one per core)")
+    threads = threads or os.cpu_count() or 1
+    if device in ("auto", "cuda") and _cuda_works():
+        cuda = ("CUDAExecutionProvider", {"cudnn_conv_algo_search": "HEURISTIC"})
+        return Device("cuda", (cuda, "CPUExecutionProvider"), threads)
+    if device == "cuda":
+        raise UsageError("--device cuda: CUDA is not usable here (no GPU, or the CUDA libraries do not load); use --device cpu")
+    return Device("cpu", ("CPUExecutionProvider",), threads)
+
+
+class Model:
+    """One ONNX Runtime session plus what its metadata says about it."""
+
+    def __init__(self, path: Path, info: ModelInfo, session: Any, device: Device) -> None:
+        self.path, self.info, self.session, self.device = path, info, session, device
+
+    def run(self, **feeds: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {name: np.ascontiguousarray(v, dtype=np.float32) for name, v in feeds.items()})[0]
+
+    def to_input_range(self, unit: np.ndarray, name: str) -> np.ndarray:
+        low, high = self.info.input(name).range or (0.0, 1.0)
+        return unit * np.float32(high - low) + np.float32(low)
+
+    def from_output_range(self, values: np.ndarray) -> np.ndarray:
+        low, high = self.info.output.range or (0.0, 1.0)
+        return np.clip((values - np.float32(low)) * np.float32(1.0 / (high - low)), 0.0, 1.0)
+
+
+def read_info(path: Path) -> ModelInfo:
+    """Metadata only, without building a session for inference."""
+    ort = _ort()
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    try:
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        raise ModelError(f"{path}: not a readable ONNX model ({str(exc).splitlines()[0]})") from None
+    return metadata.parse(session.get_modelmeta().custom_metadata_map, str(path))
+
+
+def load_model(task: str | tuple[str, ...], path: str | os.PathLike | None, device: Device) -> Model:
+    """Resolve (given path or bundled default), validate and open a model for `task`."""
+    tasks = (task,) if isinstance(task, str) else task
+    if path is None:
+        model_path = bundled_model(tasks[0])
+    else:
+        model_path = Path(path)
+        if not model_path.is_file():
+            raise ModelError(f"{model_path}: no such model file")
+    ort = _ort()
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.intra_op_num_threads = device.threads
+    options.inter_op_num_threads = 1
+    try:
+        session = ort.InferenceSession(str(model_path), options, providers=list(device.providers))
+    except Exception as exc:
+        raise ModelError(f"{model_path}: not a usable ONNX model ({str(exc).splitlines()[0]})") from None
+    info = metadata.parse(session.get_modelmeta().custom_metadata_map, str(model_path))
+    if info.task not in tasks:
+        raise ModelError(f"{model_path}: a '{info.task}' model cannot be used for '{'/'.join(tasks)}'")
+    names = {i.name for i in session.get_inputs()}
+    missing = [s.name for s in info.inputs if s.name not in names]
+    if missing:
+        raise ModelError(f"{model_path}: metadata names input(s) {', '.join(missing)} that the graph does not have")
+    return Model(model_path, info, session, device)

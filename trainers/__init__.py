@@ -1,0 +1,1 @@
+"""PyTorch side of `landscape`: networks, training loops and checkpoints."""

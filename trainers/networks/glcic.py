@@ -1,0 +1,200 @@
+"""GLCIC (Iizuka et al. 2017): a dilated completion network with global and local discriminators."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class CompletionConfig:
+    width: int = 64
+    resolution: int = 256  # training size; the network takes any multiple of 4
+    dilations: tuple[int, ...] = (2, 4, 8, 16)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dilations", tuple(int(d) for d in self.dilations))
+        if self.width < 2 or self.resolution % 4:
+            raise ValueError("width must be >= 2 and resolution a multiple of 4")
+
+
+@dataclass(frozen=True)
+class ContextDiscriminatorConfig:
+    resolution: int = 256  # the whole image, seen by the global discriminator
+    local_resolution: int = 128  # the patch around the hole, seen by the local one
+    width: int = 64
+
+
+def _conv(c_in: int, c_out: int, k: int = 3, stride: int = 1, dilation: int = 1) -> nn.Sequential:
+    pad = dilation * (k - 1) // 2
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, k, stride, pad, dilation=dilation, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    )
+
+
+def _deconv(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
+
+
+class CompletionNetwork(nn.Module):
+    """Downsample x4, widen the receptive field with dilated convolutions, upsample back.
+
+    image (N, 3, H, W) in [-1, 1] + mask (N, 1, H, W) in {0, 1} (1 = hole) -> completed
+    image (N, 3, H, W) in [-1, 1]; H, W multiples of 4. Hole pixels are zeroed (the mean
+    colour in this range) before the network sees them, so their content never leaks.
+    """
+
+    def __init__(self, *, config: CompletionConfig) -> None:
+        super().__init__()
+        self.config = config
+        w = config.width
+        self.net = nn.Sequential(
+            _conv(4, w, 5),
+            _conv(w, 2 * w, 3, 2),
+            _conv(2 * w, 2 * w),
+            _conv(2 * w, 4 * w, 3, 2),
+            _conv(4 * w, 4 * w),
+            _conv(4 * w, 4 * w),
+            *(_conv(4 * w, 4 * w, dilation=d) for d in config.dilations),
+            _conv(4 * w, 4 * w),
+            _conv(4 * w, 4 * w),
+            _deconv(4 * w, 2 * w),
+            _conv(2 * w, 2 * w),
+            _deconv(2 * w, w),
+            _conv(w, w // 2),
+            nn.Conv2d(w // 2, 3, 3, 1, 1),
+            nn.Tanh(),
+        )
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([image * (1.0 - mask), mask], dim=1))
+
+
+class _StridedDiscriminator(nn.Module):
+    """5x5 stride-2 convolutions, then a 1024-wide feature vector (GLCIC's branches)."""
+
+    def __init__(self, *, size: int, width: int, max_layers: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        c_in = 3
+        n = min(max_layers, int(math.log2(size)) - 2)
+        for i in range(n):
+            c = width * min(2**i, 8)
+            layers += [nn.Conv2d(c_in, c, 5, 2, 2, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True)]
+            c_in = c
+        self.features = nn.Sequential(*layers, nn.Flatten())
+        self.fc = nn.Linear(c_in * (size // 2**n) ** 2, 1024)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.fc(self.features(x)))
+
+
+class GlobalDiscriminator(_StridedDiscriminator):
+    """Sees the whole completed image: is the scene coherent? (N, 3, R, R) -> (N, 1024)."""
+
+    def __init__(self, *, size: int, width: int) -> None:
+        super().__init__(size=size, width=width, max_layers=6)
+
+
+class LocalDiscriminator(_StridedDiscriminator):
+    """Sees the patch centred on the hole: is the fill detailed? (N, 3, r, r) -> (N, 1024)."""
+
+    def __init__(self, *, size: int, width: int) -> None:
+        super().__init__(size=size, width=width, max_layers=5)
+
+
+class ContextDiscriminatorConfig:
+    resolution: int = 256  # the whole image, seen by the global discriminator
+    local_resolution: int = 128  # the patch around the hole, seen by the local one
+    width: int = 64
+
+
+def _conv(c_in: int, c_out: int, k: int = 3, stride: int = 1, dilation: int = 1) -> nn.Sequential:
+    pad = dilation * (k - 1) // 2
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, k, stride, pad, dilation=dilation, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    )
+
+
+def _deconv(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
+
+
+class CompletionNetwork(nn.Module):
+    """Downsample x4, widen the receptive field with dilated convolutions, upsample back.
+
+    image (N, 3, H, W) in [-1, 1] + mask (N, 1, H, W) in {0, 1} (1 = hole) -> completed
+    image (N, 3, H, W) in [-1, 1]; H, W multiples of 4. Hole pixels are zeroed (the mean
+    colour in this range) before the network sees them, so their content never leaks.
+    """
+
+    def __init__(self, *, config: CompletionConfig) -> None:
+        super().__init__()
+        self.config = config
+        w = config.width
+        self.net = nn.Sequential(
+            _conv(4, w, 5),
+            _conv(w, 2 * w, 3, 2),
+            _conv(2 * w, 2 * w),
+            _conv(2 * w, 4 * w, 3, 2),
+            _conv(4 * w, 4 * w),
+            _conv(4 * w, 4 * w),
+            *(_conv(4 * w, 4 * w, dilation=d) for d in config.dilations),
+            _conv(4 * w, 4 * w),
+            _conv(4 * w, 4 * w),
+            _deconv(4 * w, 2 * w),
+            _conv(2 * w, 2 * w),
+            _deconv(2 * w, w),
+            _conv(w, w // 2),
+            nn.Conv2d(w // 2, 3, 3, 1, 1),
+            nn.Tanh(),
+        )
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([image * (1.0 - mask), mask], dim=1))
+
+
+def _strided_stack(size: int, width: int, max_layers: int) -> tuple[nn.Sequential, int]:
+    layers: list[nn.Module] = []
+    c_in, c = 3, width
+    n = min(max_layers, int(math.log2(size)) - 2)
+    for i in range(n):
+        c = width * min(2**i, 8)
+        layers += [nn.Conv2d(c_in, c, 5, 2, 2, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True)]
+        c_in = c
+    return nn.Sequential(*layers, nn.Flatten(), nn.LazyLinear(1024) if False else nn.Identity()), c * (size // 2**n) ** 2
+
+
+class _Branch(nn.Module):
+    def __init__(self, size: int, width: int, max_layers: int) -> None:
+        super().__init__()
+        self.features, flat = _strided_stack(size, width, max_layers)
+        self.fc = nn.Linear(flat, 1024)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.fc(self.features(x)))
+
+
+class ContextDiscriminator(nn.Module):
+    """The global branch judges the whole image, the local branch the patch around the
+    hole; their features are concatenated into one real/fake logit.
+
+    image (N, 3, R, R), local patch (N, 3, r, r) -> logits (N,).
+    """
+
+    def __init__(self, *, config: ContextDiscriminatorConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.global_branch = GlobalDiscriminator(size=config.resolution, width=config.width)
+        self.local_branch = LocalDiscriminator(size=config.local_resolution, width=config.width)
+        self.head = nn.Linear(2048, 1)
+
+    def forward(self, image: torch.Tensor, local_patch: torch.Tensor) -> torch.Tensor:
+        feats = torch.cat([self.global_branch(image), self.local_branch(local_patch)], dim=1)
+        return self.head(feats).squeeze(1)

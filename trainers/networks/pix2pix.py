@@ -1,0 +1,116 @@
+"""pix2pix: a U-Net generator from one-hot segmentation maps to photos, and the 70x70 PatchGAN."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from trainers.palette import LANDSCAPE_CLASSES, LANDSCAPE_PALETTE
+
+
+@dataclass(frozen=True)
+class UNetConfig:
+    classes: tuple[str, ...] = LANDSCAPE_CLASSES
+    palette: tuple[tuple[int, int, int], ...] = LANDSCAPE_PALETTE
+    num_downs: int = 8
+    width: int = 64
+    dropout: float = 0.5
+    resolution: int = 256  # training crop size; the network itself takes any multiple of 2**num_downs
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "classes", tuple(self.classes))
+        object.__setattr__(self, "palette", tuple(tuple(int(v) for v in c) for c in self.palette))
+        if len(self.classes) != len(self.palette) or len(self.classes) < 2:
+            raise ValueError("classes and palette must have the same length (>= 2)")
+        if len(set(self.palette)) != len(self.palette):
+            raise ValueError("palette colours must be distinct")
+        if not 2 <= self.num_downs <= 9:
+            raise ValueError(f"num_downs must be in 2..9, got {self.num_downs}")
+        if self.resolution % (2**self.num_downs):
+            raise ValueError(f"resolution {self.resolution} is not a multiple of 2**num_downs")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError("dropout must be in [0, 1)")
+
+    @property
+    def size_multiple(self) -> int:
+        return 2**self.num_downs
+
+
+@dataclass(frozen=True)
+class PatchGANConfig:
+    num_classes: int = len(LANDSCAPE_CLASSES)
+    width: int = 64
+    layers: int = 3  # 3 gives the 70x70 receptive field of pix2pix
+
+
+class UNetGenerator(nn.Module):
+    """Encoder-decoder with skip connections between mirrored levels.
+
+    one-hot map (N, C, H, W) -> photo (N, 3, H, W) in [-1, 1]; H and W multiples of
+    2**num_downs. The three decoder blocks nearest the bottleneck use dropout (the noise
+    source of pix2pix); in eval mode, as exported, they are the identity.
+    """
+
+    def __init__(self, *, config: UNetConfig) -> None:
+        super().__init__()
+        self.config = config
+        chans = [config.width * min(2**i, 8) for i in range(config.num_downs)]
+        in_chans = [len(config.classes)] + chans[:-1]
+        self.down = nn.ModuleList()
+        for level, (c_in, c_out) in enumerate(zip(in_chans, chans)):
+            outermost, innermost = level == 0, level == config.num_downs - 1
+            block: list[nn.Module] = [] if outermost else [nn.LeakyReLU(0.2, inplace=True)]
+            block.append(nn.Conv2d(c_in, c_out, 4, 2, 1, bias=outermost or innermost))
+            # No norm at the outermost level (raw input) nor the innermost (1x1 at 256 px,
+            # where batch statistics of a single position are meaningless).
+            if not (outermost or innermost):
+                block.append(nn.BatchNorm2d(c_out))
+            self.down.append(nn.Sequential(*block))
+        self.up = nn.ModuleList()
+        for level in reversed(range(config.num_downs)):
+            innermost, outermost = level == config.num_downs - 1, level == 0
+            c_in = chans[level] if innermost else chans[level] * 2
+            c_out = 3 if outermost else in_chans[level]
+            block = [nn.ReLU(inplace=True), nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=outermost)]
+            if outermost:
+                block.append(nn.Tanh())
+            else:
+                block.append(nn.BatchNorm2d(c_out))
+                if config.num_downs - 1 - level in (1, 2, 3) and config.dropout > 0:
+                    block.append(nn.Dropout(config.dropout))
+            self.up.append(nn.Sequential(*block))
+
+    def forward(self, onehot: torch.Tensor) -> torch.Tensor:
+        skips = []
+        x = onehot
+        for block in self.down:
+            x = block(x)
+            skips.append(x)
+        skips.pop()  # the bottleneck is not concatenated with itself
+        for i, block in enumerate(self.up):
+            x = block(x if i == 0 else torch.cat([x, skips.pop()], dim=1))
+        return x
+
+
+class PatchGAN(nn.Module):
+    """Classifies overlapping 70x70 patches of (map, photo) pairs as real or fake.
+
+    map (N, C, H, W) + photo (N, 3, H, W) -> logits (N, 1, H', W').
+    """
+
+    def __init__(self, *, config: PatchGANConfig) -> None:
+        super().__init__()
+        w = config.width
+        layers: list[nn.Module] = [nn.Conv2d(config.num_classes + 3, w, 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        c = w
+        for i in range(1, config.layers + 1):
+            c_out = w * min(2**i, 8)
+            stride = 1 if i == config.layers else 2
+            layers += [nn.Conv2d(c, c_out, 4, stride, 1, bias=False), nn.BatchNorm2d(c_out), nn.LeakyReLU(0.2, True)]
+            c = c_out
+        layers.append(nn.Conv2d(c, 1, 4, 1, 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, onehot: torch.Tensor, photo: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([onehot, photo], dim=1))
