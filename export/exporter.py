@@ -75,7 +75,9 @@ def _to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
     from onnxconverter_common import float16
 
     # float32 inputs and outputs stay, so callers never see the precision of the file.
-    return float16.convert_float_to_float16(model, keep_io_types=True, disable_shape_infer=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # per-constant notices of values rounded to fp16
+        return float16.convert_float_to_float16(model, keep_io_types=True)
 
 
 def _sha256(path: Path) -> str:

@@ -84,14 +84,21 @@ def _cuda_works() -> bool:
     ort = _ort()
     if "CUDAExecutionProvider" not in ort.get_available_providers():
         return False
-    options = ort.SessionOptions()
-    options.log_severity_level = 4  # the failed CUDA load is expected here, not news
+    # A failed CUDA load is expected on machines without a GPU: not news for the user. The
+    # severity is process-wide, so it stays at errors-only afterwards rather than warnings.
+    ort.set_default_logger_severity(4)
     try:
+        if hasattr(ort, "preload_dlls"):
+            ort.preload_dlls()  # CUDA/cuDNN from the nvidia-* wheels (e.g. installed with torch)
+        options = ort.SessionOptions()
+        options.log_severity_level = 4
         session = ort.InferenceSession(_probe_model(), options, providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
         session.run(None, {"x": np.zeros((1, 1), np.float32)})
+        return session.get_providers()[0] == "CUDAExecutionProvider"
     except Exception:
         return False
-    return session.get_providers()[0] == "CUDAExecutionProvider"
+    finally:
+        ort.set_default_logger_severity(3)
 
 
 def choose_device(device: str, threads: int = 0) -> Device:

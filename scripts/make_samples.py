@@ -1,0 +1,109 @@
+"""Draw the files in samples/: colour-coded maps, procedural landscape photos and masks.
+
+Everything is drawn here from seeded noise; nothing comes from any data set.
+Run: python scripts/make_samples.py   (rewrites samples/maps, samples/photos, samples/masks)
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from trainers.palette import LANDSCAPE_CLASSES, LANDSCAPE_PALETTE
+
+ROOT = Path(__file__).resolve().parents[1] / "samples"
+W, H = 320, 240
+CLASS = {name: i for i, name in enumerate(LANDSCAPE_CLASSES)}
+
+
+def ridge(rng: np.random.Generator, width: int, base: float, roughness: float) -> np.ndarray:
+    """A 1-D mountain profile by midpoint displacement: heights (rows) per column."""
+    n = 1
+    heights = np.array([base, base], np.float64)
+    amp = roughness
+    while n < width:
+        mids = (heights[:-1] + heights[1:]) / 2 + rng.normal(0, amp, len(heights) - 1)
+        out = np.empty(len(heights) + len(mids))
+        out[0::2], out[1::2] = heights, mids
+        heights, n, amp = out, n * 2, amp * 0.55
+    return np.interp(np.linspace(0, len(heights) - 1, width), np.arange(len(heights)), heights)
+
+
+def paint(labels: np.ndarray) -> np.ndarray:
+    return np.asarray(LANDSCAPE_PALETTE, np.uint8)[labels]
+
+
+def scene_lake(rng: np.random.Generator) -> np.ndarray:
+    labels = np.full((H, W), CLASS["sky"], np.uint8)
+    rows = np.arange(H)[:, None]
+    labels[rows >= ridge(rng, W, 95, 40)[None]] = CLASS["mountain"]
+    labels[150:] = CLASS["water"]
+    return labels
+
+
+def scene_forest_field(rng: np.random.Generator) -> np.ndarray:
+    labels = np.full((H, W), CLASS["sky"], np.uint8)
+    rows = np.arange(H)[:, None]
+    labels[rows >= ridge(rng, W, 110, 12)[None] - np.abs(rng.normal(0, 10, W)).cumsum() % 25] = CLASS["tree"]
+    labels[rows >= ridge(rng, W, 165, 6)[None]] = CLASS["grass"]
+    return labels
+
+
+def scene_valley_road(rng: np.random.Generator) -> np.ndarray:
+    labels = scene_lake(rng)
+    labels[labels == CLASS["water"]] = CLASS["grass"]
+    cols = np.arange(W)[None, :]
+    rows = np.arange(H)[:, None]
+    half = (rows - 150) * 0.45
+    labels[(rows >= 150) & (np.abs(cols - W / 2 - (rows - 150) * 0.3) < half)] = CLASS["road"]
+    return labels
+
+
+def photo_from(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A plausible picture for a map: textured class colours, a sky gradient, soft edges."""
+    base = {
+        "sky": (205, 160, 110), "tree": (40, 80, 35), "road": (95, 95, 100), "grass": (60, 140, 90),
+        "water": (120, 80, 40), "building": (90, 110, 150), "mountain": (105, 110, 120), "foreground": (50, 160, 200),
+    }  # BGR, natural tones (not the palette's coding colours)
+    img = np.zeros((H, W, 3), np.float32)
+    for name, idx in CLASS.items():
+        img[labels == idx] = base[name]
+    sky = labels == CLASS["sky"]
+    img[sky] += np.linspace(-40, 40, H, dtype=np.float32)[:, None, None].repeat(W, 1)[sky]
+    noise = cv2.GaussianBlur(rng.normal(0, 18, (H, W)).astype(np.float32), (0, 0), 1.2)[:, :, None]
+    img += np.where(sky[:, :, None], 0.2, 1.0) * noise
+    img = cv2.GaussianBlur(img, (0, 0), 0.8)
+    return cv2.cvtColor(np.clip(img, 0, 255).astype(np.uint8), cv2.COLOR_BGR2RGB)
+
+
+def mask_for(rng: np.random.Generator) -> np.ndarray:
+    """White holes: one rectangle and one free-form stroke."""
+    mask = np.zeros((H, W), np.uint8)
+    x, y = int(rng.integers(30, W - 110)), int(rng.integers(30, H - 90))
+    cv2.rectangle(mask, (x, y), (x + 60, y + 45), 255, -1)
+    points = np.cumsum(rng.normal(0, 14, (8, 2)), axis=0) + [W * 0.65, H * 0.6]
+    cv2.polylines(mask, [points.astype(np.int32)], False, 255, thickness=11)
+    return mask
+
+
+def save(path: Path, rgb_or_gray: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img = rgb_or_gray if rgb_or_gray.ndim == 2 else cv2.cvtColor(rgb_or_gray, cv2.COLOR_RGB2BGR)
+    cv2.imwrite(str(path), img, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+
+
+def main() -> None:
+    scenes = {"lake": scene_lake, "forest_field": scene_forest_field, "valley_road": scene_valley_road}
+    for i, (name, scene) in enumerate(scenes.items()):
+        rng = np.random.default_rng(100 + i)
+        labels = scene(rng)
+        save(ROOT / "maps" / f"{name}.png", paint(labels))
+        save(ROOT / "photos" / f"{name}.png", photo_from(labels, rng))
+        save(ROOT / "masks" / f"{name}.png", mask_for(rng))
+    # The same lake as a single-channel class-index map, the ADE20K/COCO-Stuff style.
+    save(ROOT / "maps" / "lake_index.png", scene_lake(np.random.default_rng(100)))
+
+
+if __name__ == "__main__":
+    main()
