@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 import warnings
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -86,6 +87,24 @@ def _png_is_16bit_colour(head: bytes) -> bool:
     return head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) > 25 and head[24] == 16 and head[25] in (2, 6)
 
 
+def _check_png_chunks(data: bytes) -> None:
+    """Verify every chunk's CRC: Pillow decodes image data without checking it, and a
+    flipped bit in IDAT would otherwise pass as a picture with garbage in it."""
+    pos = 8
+    while pos + 12 <= len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        end = pos + 12 + length
+        if end > len(data):
+            raise ItemError("cannot decode PNG: truncated file")
+        kind = data[pos + 4 : pos + 8]
+        if zlib.crc32(data[pos + 4 : end - 4]) != int.from_bytes(data[end - 4 : end], "big"):
+            raise ItemError(f"cannot decode PNG: chunk {kind.decode('latin-1')} fails its CRC check (damaged file)")
+        if kind == b"IEND":
+            return
+        pos = end
+    raise ItemError("cannot decode PNG: truncated file (no IEND)")
+
+
 def _pillow_pixels(img: Image.Image, notes: list[str]) -> np.ndarray:
     mode = img.mode
     if mode == "1":
@@ -146,6 +165,8 @@ def decode(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
         if width * height > max_pixels:
             raise ItemError(f"{width}x{height} = {width * height:,} pixels is over the limit of {max_pixels:,} (raise it with --max-pixels)")
         orientation = _exif_orientation(img)
+        if img.format == "PNG":
+            _check_png_chunks(data)
         try:
             if img.format == "PNG" and _png_is_16bit_colour(data[:32]):
                 pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)

@@ -51,24 +51,32 @@ class _Axis:
         return self.core + 2 * self.pad
 
     def weights(self, index: int, scale: int) -> np.ndarray:
-        """Cross-fade over the 2*pad overlap with each neighbour; flat at the image edges,
-        so the weights of overlapping tiles sum to exactly 1 everywhere."""
+        """Blend weights over a window: a linear cross-fade with each neighbour, centred on
+        the core boundary and `blend` wide; 0 on context beyond it; flat at the image edges.
+        The weights of all windows covering a pixel sum to exactly 1."""
         w = np.ones(self.window * scale, np.float32)
-        ramp_len = 2 * self.pad * scale
-        if ramp_len:
-            ramp = (np.arange(ramp_len, dtype=np.float32) + 0.5) / ramp_len
+        blend = min(2 * self.pad, self.core) * scale
+        if blend:
+            ramp = (np.arange(blend, dtype=np.float32) + 0.5) / blend
+            start = self.pad * scale - blend // 2  # where the cross-fade with the previous tile begins
+            end = (self.pad + self.core) * scale - blend // 2  # ... with the next tile
             if index > 0:
-                w[:ramp_len] = ramp
+                w[:start] = 0.0
+                w[start : start + blend] = ramp
             if index < self.count - 1:
-                w[-ramp_len:] = ramp[::-1]
+                w[end : end + blend] = ramp[::-1]
+                w[end + blend :] = 0.0
         return w
 
 
-def run_padded(chw: np.ndarray, infer: Infer, *, scale: int, multiple: int) -> np.ndarray:
-    """(C, H, W) -> (C', H*scale, W*scale) in one call."""
+def run_padded(chw: np.ndarray, infer: Infer, *, scale: int, multiple: int, pad: int = 0) -> np.ndarray:
+    """(C, H, W) -> (C', H*scale, W*scale) in one call. `pad` pixels of reflected context
+    on every side give border pixels the same surroundings as a tiled run gives them."""
     _, h, w = chw.shape
+    if pad:
+        chw = np.pad(chw, ((0, 0), (pad, pad), (pad, pad)), mode="reflect" if min(h, w) > 1 else "edge")
     out = infer(pad_to_multiple(chw, multiple)[None])[0]
-    return out[:, : h * scale, : w * scale]
+    return out[:, pad * scale : (pad + h) * scale, pad * scale : (pad + w) * scale]
 
 
 def run_tiled(chw: np.ndarray, infer: Infer, emit: Emit, *, scale: int, tile: int, pad: int,
@@ -77,7 +85,7 @@ def run_tiled(chw: np.ndarray, infer: Infer, emit: Emit, *, scale: int, tile: in
     to bottom, covering rows 0..H*scale exactly once. tile <= 0 means one piece."""
     _, h, w = chw.shape
     if tile <= 0 or (h <= tile and w <= tile):
-        emit(0, run_padded(chw, infer, scale=scale, multiple=multiple))
+        emit(0, run_padded(chw, infer, scale=scale, multiple=multiple, pad=pad))
         return
     if tile % multiple:
         raise ValueError(f"tile {tile} is not a multiple of the model's size multiple {multiple}")
