@@ -1,7 +1,8 @@
 """Draw the files in samples/: colour-coded maps, procedural landscape photos and masks.
 
 Everything is drawn here from seeded noise; nothing comes from any data set.
-Run: python scripts/make_samples.py   (rewrites samples/maps, samples/photos, samples/masks)
+Run: python scripts/make_samples.py   (rewrites samples/{maps,photos,masks} and
+docs/images/samples.jpg)
 """
 from __future__ import annotations
 
@@ -103,6 +104,20 @@ def main() -> None:
         save(ROOT / "masks" / f"{name}.png", mask_for(rng))
     # The same lake as a single-channel class-index map, the ADE20K/COCO-Stuff style.
     save(ROOT / "maps" / "lake_index.png", scene_lake(np.random.default_rng(100)))
+    write_sheet(list(scenes))
+
+
+def write_sheet(names: list[str]) -> None:
+    """docs/images/samples.jpg: map | photo | mask, one row per scene, for the README."""
+    rows = []
+    for name in names:
+        mask = cv2.cvtColor(cv2.imread(str(ROOT / "masks" / f"{name}.png"), cv2.IMREAD_GRAYSCALE), cv2.COLOR_GRAY2BGR)
+        rows.append(np.hstack([cv2.imread(str(ROOT / "maps" / f"{name}.png")), cv2.imread(str(ROOT / "photos" / f"{name}.png")), mask]))
+    sheet = np.vstack(rows)
+    sheet = cv2.resize(sheet, (sheet.shape[1] * 2 // 3, sheet.shape[0] * 2 // 3), interpolation=cv2.INTER_AREA)
+    out = ROOT.parent / "docs" / "images" / "samples.jpg"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(out), sheet, [cv2.IMWRITE_JPEG_QUALITY, 85])
 
 
 if __name__ == "__main__":

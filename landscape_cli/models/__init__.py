@@ -1,0 +1,1 @@
+"""Bundled default models (package data), listed with their sha256 in manifest.json."""

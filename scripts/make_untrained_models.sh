@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Freshly initialised (untrained) checkpoints for the four families, exported with
+# `landscape export` into runs/untrained/. They exercise every command before trained
+# models ship; their pictures are noise. Needs the `train` extras.
+#   bash scripts/make_untrained_models.sh [OUT_DIR]
+set -euo pipefail
+out=${1:-runs/untrained}
+mkdir -p "$out"
+python -m trainers.init_checkpoint dcgan -o "$out/dcgan.safetensors"
+python -m trainers.init_checkpoint pix2pix -o "$out/pix2pix.safetensors"
+python -m trainers.init_checkpoint glcic -o "$out/glcic.safetensors"
+python -m trainers.init_checkpoint esrgan -o "$out/esrgan.safetensors"
+landscape export "$out/dcgan.safetensors" -o "$out/generate.onnx"
+landscape export "$out/pix2pix.safetensors" -o "$out/translate.onnx"
+landscape export "$out/glcic.safetensors" -o "$out/inpaint.onnx"
+landscape export "$out/esrgan.safetensors" -o "$out/upscale.onnx"
