@@ -24,8 +24,6 @@ from landscape_cli.errors import ItemError
 DECODE_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 OUTPUT_FORMATS = ("png", "jpg", "webp", "bmp", "tif")
-FORMAT_EXTENSION = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "BMP": "bmp", "TIFF": "tif"}
-DEFAULT_MAX_PIXELS = 100_000_000
 # zlib level 1: several times faster than Pillow's default 6 for files a few percent larger.
 PNG_COMPRESSION = 1
 
@@ -135,7 +133,7 @@ def _pillow_pixels(img: Image.Image, notes: list[str]) -> np.ndarray:
     return arr
 
 
-def decode(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Picture:
+def decode(path: str | os.PathLike, *, max_pixels: int) -> Picture:
     """Read a picture, or raise ItemError with the reason in a few words."""
     path = Path(path)
     try:

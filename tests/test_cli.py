@@ -1,7 +1,6 @@
 """The CLI end to end on tiny exported models: exit codes, stdout = written paths, partial
 failure, inputs untouched, no temp files, resumable runs, models checked before images."""
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -255,3 +254,37 @@ def test_export_without_torch_prints_an_install_hint(tmp_path):
               "import landscape_cli.main as m; m.run()\n")
     res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert res.returncode == 1 and "pip install 'landscape[train]'" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_ctrl_c_exits_130_and_leaves_no_temp_files(tmp_path, models):
+    import signal
+
+    folder = tmp_path / "in"
+    for i in range(150):
+        write_png(folder / f"{i:03d}.png", random_image(96, 96, seed=i))
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "landscape_cli", "upscale", str(folder), "-o", str(out),
+                             "--model", str(models["upscale"])], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=REPO)
+    first = proc.stdout.readline()
+    assert first.startswith(str(out))
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted" in err
+    assert no_temp_files(out)
+    written = sorted(out.iterdir())
+    assert 1 <= len(written) < 150
+    # A re-run finishes the rest and leaves the first ones as they were.
+    before = {p.name: p.read_bytes() for p in written}
+    rerun = subprocess.run([sys.executable, "-m", "landscape_cli", "upscale", str(folder), "-o", str(out),
+                            "--model", str(models["upscale"]), "-q"], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert rerun.returncode == 0 and len(list(out.iterdir())) == 150
+    assert all((out / name).read_bytes() == data for name, data in before.items())
+
+
+def test_closed_stdout_is_a_quiet_exit(tmp_path, models):
+    cmd = f"{sys.executable} -m landscape_cli generate -n 30 -b 1 -o {tmp_path} --model {models['generate']} | head -1"
+    res = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert res.stdout.strip() == f"{tmp_path}/seed000000.png"
+    assert "Traceback" not in res.stderr and "BrokenPipe" not in res.stderr

@@ -7,8 +7,12 @@ import pytest
 from PIL import Image, ImageOps
 
 from landscape_cli.errors import ItemError
-from landscape_cli.imaging import decode, encode, orient, to_gray_unit
+from landscape_cli.imaging import decode as decode_limited, encode, orient, to_gray_unit
 from tests.conftest import random_image, write_png
+
+
+def decode(path, max_pixels=10**8):
+    return decode_limited(path, max_pixels=max_pixels)
 
 
 def save_pil(path, img, fmt=None, **kw):

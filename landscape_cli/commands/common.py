@@ -19,6 +19,9 @@ from typing_extensions import Annotated
 
 from landscape_cli.errors import FatalError, ItemError, LandscapeError, UsageError
 
+# Pixel count above which a picture is refused unless --max-pixels raises it: 100 MP admits
+# 10000x10000 photos and refuses decompression bombs before they allocate gigabytes.
+DEFAULT_MAX_PIXELS = 100_000_000
 FORMATS = ("keep", "png", "jpg", "webp", "bmp", "tif")
 EXTENSION_FORMAT = {".png": "png", ".jpg": "jpg", ".jpeg": "jpg", ".webp": "webp", ".bmp": "bmp", ".tif": "tif", ".tiff": "tif"}
 

@@ -1,7 +1,6 @@
 """`landscape info`: versions, providers and the device `auto` would pick."""
 import json
 import platform
-import sys
 from importlib import metadata
 
 from landscape_cli.commands import common

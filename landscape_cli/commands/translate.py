@@ -22,7 +22,7 @@ def translate(
     dry_run: common.DryRun = False,
     json_mode: common.Json = False,
     quiet: common.Quiet = False,
-    max_pixels: common.MaxPixels = 100_000_000,
+    max_pixels: common.MaxPixels = common.DEFAULT_MAX_PIXELS,
     device: common.Device = "auto",
     threads: common.Threads = 0,
 ) -> None:

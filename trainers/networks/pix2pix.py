@@ -1,7 +1,7 @@
 """pix2pix: a U-Net generator from one-hot segmentation maps to photos, and the 70x70 PatchGAN."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
