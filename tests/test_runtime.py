@@ -1,0 +1,79 @@
+"""Runtime: device choice, the bundled-model manifest, and the metadata contract."""
+import json
+import shutil
+
+import pytest
+
+from landscape_cli import metadata, runtime
+from landscape_cli.errors import ModelError, UsageError
+
+
+@pytest.fixture()
+def bundle(tmp_path, monkeypatch, models):
+    folder = tmp_path / "bundle"
+    folder.mkdir()
+    shutil.copy(models["upscale"], folder / "upscale.onnx")
+    monkeypatch.setattr(runtime, "bundled_dir", lambda: folder)
+
+    def manifest(sha):
+        (folder / "manifest.json").write_text(json.dumps(
+            {"schema_version": 1, "models": [{"task": "upscale", "file": "upscale.onnx", "sha256": sha}]}))
+    return folder, manifest
+
+
+def test_bundled_model_is_found_and_checked_against_its_manifest(bundle):
+    folder, manifest = bundle
+    manifest(runtime.sha256_file(folder / "upscale.onnx"))
+    assert runtime.bundled_model("upscale") == folder / "upscale.onnx"
+    model = runtime.load_model("upscale", None, runtime.choose_device("cpu"))
+    assert model.info.scale == 4
+    with pytest.raises(ModelError, match="no bundled model for 'generate'.*--model"):
+        runtime.bundled_model("generate")
+
+
+def test_bundled_model_with_another_hash_is_refused(bundle, cli, tmp_path):
+    _, manifest = bundle
+    manifest("0" * 64)
+    with pytest.raises(ModelError, match="does not match its sha256"):
+        runtime.bundled_model("upscale")
+    res = cli("upscale", tmp_path, "-o", tmp_path / "o")
+    assert res.exit_code == 2 and "sha256" in res.stderr
+    assert cli("models").exit_code == 1
+
+
+def test_device_choice():
+    assert runtime.choose_device("cpu", 3).threads == 3
+    assert runtime.choose_device("auto").name in ("cpu", "cuda")
+    with pytest.raises(UsageError):
+        runtime.choose_device("gpu")
+    with pytest.raises(UsageError):
+        runtime.choose_device("cpu", -1)
+    if runtime.choose_device("auto").name == "cpu":
+        with pytest.raises(UsageError, match="CUDA is not usable"):
+            runtime.choose_device("cuda")
+
+
+def _props(**changes):
+    base = {
+        "schema_version": 1, "task": "upscale", "family": "esrgan", "scale": 4,
+        "inputs": [{"name": "image", "shape": ["batch", 3, "height", "width"], "range": [0, 1]}],
+        "outputs": [{"name": "image_out", "shape": ["batch", 3, "h", "w"], "range": [0, 1]}],
+        "native_size": [64, 64], "size_multiple": 1, "dynamic_hw": True, "training": {}, "package_version": "0",
+        "parity": {},
+    }
+    base.update(changes)
+    return metadata.encode({k: v for k, v in base.items() if v is not None})
+
+
+def test_metadata_contract_names_what_is_wrong():
+    assert metadata.parse(_props(), "m.onnx").scale == 4
+    with pytest.raises(ModelError, match="missing the key 'scale'"):
+        metadata.parse(_props(scale=None), "m.onnx")
+    with pytest.raises(ModelError, match="schema_version 9"):
+        metadata.parse(_props(schema_version=9), "m.onnx")
+    with pytest.raises(ModelError, match="'task' is 'paint'"):
+        metadata.parse(_props(task="paint"), "m.onnx")
+    with pytest.raises(ModelError, match="not a landscape model"):
+        metadata.parse({}, "m.onnx")
+    with pytest.raises(ModelError, match="classes"):
+        metadata.parse(_props(task="translate"), "m.onnx")
