@@ -1,7 +1,6 @@
 """Export a checkpoint to ONNX and prove the file computes what the checkpoint does."""
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 import time
@@ -17,6 +16,8 @@ from export.specs import SPECS, ExportSpec, ParityCase
 from landscape_cli import __version__
 from landscape_cli.errors import LandscapeError, UsageError
 from landscape_cli.metadata import SCHEMA_VERSION, encode
+from landscape_cli.outputs import atomic_write
+from landscape_cli.runtime import sha256_file
 from trainers.checkpoint import CheckpointError, load_checkpoint, module_state
 from trainers.networks import build_network, config_to_dict, get_family, make_config
 
@@ -78,14 +79,6 @@ def _to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # per-constant notices of values rounded to fp16
         return float16.convert_float_to_float16(model, keep_io_types=True)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, *, fp16: bool = False,
@@ -164,7 +157,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, 
             "step": ckpt.get("step", 0),
             "data": ckpt.get("data", "unknown"),
             "checkpoint": checkpoint.name,
-            "checkpoint_sha256": _sha256(checkpoint),
+            "checkpoint_sha256": sha256_file(checkpoint),
         },
         "package_version": __version__,
         "opset": opset,
@@ -176,13 +169,6 @@ def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, 
         model.metadata_props.add(key=key, value=value)
 
     output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        onnx.save(model, tmp)
-        os.replace(tmp, output)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(output, model.SerializeToString())
     return ExportReport(output, output.stat().st_size, family.name, family.task, "fp16" if fp16 else "fp32",
                         written_diff, time.perf_counter() - start)

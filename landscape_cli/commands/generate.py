@@ -59,11 +59,11 @@ def generate(
 
     Example: landscape generate -n 100 --upscale -o out/
     """
-    common.execute(lambda: _generate(count, seed, seeds, upscale, scale, output, batch_size, grid, model, upscale_model,
-                                     fmt, quality, overwrite, dry_run, json_mode, quiet, null, device, threads))
+    args = dict(locals())  # the parameters, by name, before anything else is bound
+    common.execute(lambda: _generate(**args))
 
 
-def _generate(count, seed, seeds, upscale, scale, output, batch_size, grid, model, upscale_model, fmt, quality,
+def _generate(*, count, seed, seeds, upscale, scale, output, batch_size, grid, model, upscale_model, fmt, quality,
               overwrite, dry_run, json_mode, quiet, null, device, threads) -> int:
     if seeds is not None:
         seed_list = parse_seeds(seeds)

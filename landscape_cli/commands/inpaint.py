@@ -33,11 +33,11 @@ def inpaint(
 
     Example: landscape inpaint samples/photos --masks samples/masks -o out/
     """
-    common.execute(lambda: _inpaint(inputs, masks, mask_dilate, mask_threshold, mask_invert, output, model, recursive,
-                                    null, fmt, quality, overwrite, dry_run, json_mode, quiet, max_pixels, device, threads))
+    args = dict(locals())  # the parameters, by name, before anything else is bound
+    common.execute(lambda: _inpaint(**args))
 
 
-def _inpaint(inputs, masks, mask_dilate, mask_threshold, mask_invert, output, model, recursive, null, fmt, quality,
+def _inpaint(*, inputs, masks, mask_dilate, mask_threshold, mask_invert, output, model, recursive, null, fmt, quality,
              overwrite, dry_run, json_mode, quiet, max_pixels, device, threads) -> int:
     from landscape_cli.errors import ItemError, UsageError
     from landscape_cli.inputs import collect, pair_masks

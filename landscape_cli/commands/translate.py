@@ -31,11 +31,11 @@ def translate(
 
     Example: landscape translate samples/maps -o out/
     """
-    common.execute(lambda: _translate(inputs, upscale, tolerance, output, model, upscale_model, recursive, null, fmt,
-                                      quality, overwrite, dry_run, json_mode, quiet, max_pixels, device, threads))
+    args = dict(locals())  # the parameters, by name, before anything else is bound
+    common.execute(lambda: _translate(**args))
 
 
-def _translate(inputs, upscale, tolerance, output, model, upscale_model, recursive, null, fmt, quality, overwrite,
+def _translate(*, inputs, upscale, tolerance, output, model, upscale_model, recursive, null, fmt, quality, overwrite,
                dry_run, json_mode, quiet, max_pixels, device, threads) -> int:
     from landscape_cli.errors import UsageError
 

@@ -32,11 +32,11 @@ def upscale(
 
     Example: landscape upscale photos/ -o big/
     """
-    common.execute(lambda: _upscale(inputs, scale, tile, tile_pad, output, batch_size, model, recursive, null, fmt,
-                                    quality, overwrite, dry_run, json_mode, quiet, max_pixels, device, threads))
+    args = dict(locals())  # the parameters, by name, before anything else is bound
+    common.execute(lambda: _upscale(**args))
 
 
-def _upscale(inputs, scale, tile, tile_pad, output, batch_size, model, recursive, null, fmt, quality, overwrite,
+def _upscale(*, inputs, scale, tile, tile_pad, output, batch_size, model, recursive, null, fmt, quality, overwrite,
              dry_run, json_mode, quiet, max_pixels, device, threads) -> int:
     if scale not in (4, 16):
         raise UsageError(f"--scale must be 4 or 16, got {scale}")
