@@ -79,10 +79,16 @@ def orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
     return np.ascontiguousarray(ops[orientation](pixels))
 
 
-def _png_is_16bit_colour(head: bytes) -> bool:
-    # IHDR: bit depth at byte 24, colour type at 25 (2 = RGB, 6 = RGBA). Pillow reduces these
-    # to 8 bits, so they are decoded with OpenCV instead.
-    return head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) > 25 and head[24] == 16 and head[25] in (2, 6)
+def _is_16bit_colour(img: Image.Image, head: bytes) -> bool:
+    """16-bit RGB(A) PNG and TIFF: Pillow silently reduces them to 8 bits, so they are
+    decoded with OpenCV instead."""
+    if img.format == "PNG":
+        # IHDR: bit depth at byte 24, colour type at 25 (2 = RGB, 6 = RGBA).
+        return len(head) > 25 and head[24] == 16 and head[25] in (2, 6)
+    if img.format == "TIFF" and img.mode in ("RGB", "RGBA"):
+        bits = img.tag_v2.get(258, (8,))
+        return max(bits if isinstance(bits, tuple) else (bits,)) > 8
+    return False
 
 
 def _check_png_chunks(data: bytes) -> None:
@@ -166,10 +172,10 @@ def decode(path: str | os.PathLike, *, max_pixels: int) -> Picture:
         if img.format == "PNG":
             _check_png_chunks(data)
         try:
-            if img.format == "PNG" and _png_is_16bit_colour(data[:32]):
+            if _is_16bit_colour(img, data[:32]):
                 pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-                if pixels is None:
-                    raise ItemError("cannot decode PNG: damaged data")
+                if pixels is None or pixels.ndim != 3:
+                    raise ItemError(f"cannot decode 16-bit {img.format}: damaged or unusual data")
                 pixels = cv2.cvtColor(pixels, cv2.COLOR_BGRA2RGBA if pixels.shape[2] == 4 else cv2.COLOR_BGR2RGB)
             else:
                 with warnings.catch_warnings():

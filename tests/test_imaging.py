@@ -54,6 +54,9 @@ def test_16bit_gray_and_rgb_png_stay_16bit(tmp_path):
     rgb16 = random_image(5, 6, 3, dtype=np.uint16)
     pic = decode(write_png(tmp_path / "rgb16.png", rgb16))
     assert pic.pixels.dtype == np.uint16 and pic.pixels.tolist() == rgb16.tolist()
+    cv2.imwrite(str(tmp_path / "rgb16.tif"), cv2.cvtColor(rgb16, cv2.COLOR_RGB2BGR))
+    pic = decode(tmp_path / "rgb16.tif")
+    assert pic.pixels.dtype == np.uint16 and pic.pixels.tolist() == rgb16.tolist()
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
