@@ -26,8 +26,10 @@ def translate(
     device: common.Device = "auto",
     threads: common.Threads = 0,
 ) -> None:
-    """Turn maps (colour-coded in the model's palette, or class-index PNGs) into photos of the
-    same size. `landscape palette` shows the colours.
+    """Turn segmentation maps into landscape photos of the same size.
+
+    Maps are colour-coded in the model's palette (see `landscape palette`) or single-channel
+    class-index PNGs.
 
     Example: landscape translate samples/maps -o out/
     """
