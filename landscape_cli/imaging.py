@@ -208,11 +208,19 @@ def from_unit(unit: np.ndarray, dtype: np.dtype = np.uint8) -> np.ndarray:
     return np.clip(unit * scale + 0.5, 0, scale).astype(dtype)
 
 
-def rgb_unit(picture: Picture) -> np.ndarray:
-    """The colour of a picture as HxWx3 float32 in [0, 1]; gray is replicated."""
-    colour = picture.pixels[:, :, :1] if picture.is_gray else picture.pixels[:, :, :3]
-    unit = to_unit(colour)
-    return np.repeat(unit, 3, axis=2) if picture.is_gray else unit
+def to_8bit(pixels: np.ndarray) -> np.ndarray:
+    """uint16 -> uint8 rounded to nearest; uint8 unchanged."""
+    if pixels.dtype != np.uint16:
+        return pixels
+    return ((pixels.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+
+
+def rgb_unit(pixels: np.ndarray) -> np.ndarray:
+    """The colour of decoded pixels (HxWxC, C = 1-4) as HxWx3 float32 in [0, 1]; gray is
+    replicated, alpha left out."""
+    if pixels.shape[2] in (1, 2):
+        return np.repeat(to_unit(pixels[:, :, :1]), 3, axis=2)
+    return to_unit(pixels[:, :, :3])
 
 
 def alpha_unit(picture: Picture) -> np.ndarray | None:
@@ -222,7 +230,7 @@ def alpha_unit(picture: Picture) -> np.ndarray | None:
 def to_gray_unit(picture: Picture) -> np.ndarray:
     """HxW float32 in [0, 1]: luma (BT.601) of the colour, premultiplied by alpha so that
     transparent pixels read as black."""
-    gray = rgb_unit(picture) @ LUMA_WEIGHTS
+    gray = rgb_unit(picture.pixels) @ LUMA_WEIGHTS
     alpha = alpha_unit(picture)
     return gray * alpha if alpha is not None else gray
 
@@ -238,8 +246,7 @@ def encode(pixels: np.ndarray, fmt: str, *, quality: int = 95) -> tuple[bytes, l
         pixels = pixels[:, :, :-1]
         notes.append(f"alpha dropped: {fmt.upper()} has no alpha channel")
     if fmt in ("jpg", "webp", "bmp") and pixels.dtype == np.uint16:
-        pixels = (pixels.astype(np.uint32) * 255 + 32767) // 65535
-        pixels = pixels.astype(np.uint8)
+        pixels = to_8bit(pixels)
         notes.append(f"reduced to 8 bits: {fmt.upper()} holds 8 bits per channel")
     if pixels.shape[2] == 2:
         if fmt == "png" and pixels.dtype == np.uint8:

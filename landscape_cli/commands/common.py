@@ -152,20 +152,14 @@ def run_items(items: list[Item], process: Process, reporter: Reporter, *, overwr
     reporter.progress(len(todo))
     for chunk in chunks(todo, max(1, batch_size)):
         for item, result in zip(chunk, process(chunk)):
-            if isinstance(result, FatalError):
-                reporter.fail(item.label, str(result))
-                return
-            if isinstance(result, LandscapeError):
-                reporter.fail(item.label, str(result))
-                reporter.advance()
-                continue
             try:
+                if isinstance(result, LandscapeError):
+                    raise result
                 atomic_write(item.output, result.data)
-            except FatalError as exc:
+            except LandscapeError as exc:
                 reporter.fail(item.label, str(exc))
-                return
-            except ItemError as exc:
-                reporter.fail(item.label, str(exc))
+                if isinstance(exc, FatalError):
+                    return
                 reporter.advance()
                 continue
             for text in result.notes:
@@ -183,7 +177,7 @@ def per_item(process_one: Callable[[Item], Encoded]) -> Process:
                 results.append(process_one(item))
             except LandscapeError as exc:
                 results.append(exc)
-            except (MemoryError, KeyboardInterrupt):
+            except MemoryError:
                 raise
             except Exception as exc:  # a decoder or codec bug on one odd file must not end the batch
                 results.append(ItemError(f"unexpected {type(exc).__name__}: {exc}"))
@@ -192,7 +186,7 @@ def per_item(process_one: Callable[[Item], Encoded]) -> Process:
     return process
 
 
-def print_plan(items: list[Item], reporter: Reporter, *, overwrite: bool, extra: Optional[list[str]] = None) -> int:
+def print_plan(items: list[Item], reporter: Reporter, *, overwrite: bool) -> int:
     """--dry-run: what would be written, skipped or refused; writes nothing."""
     rows = []
     for item in items:
@@ -204,12 +198,10 @@ def print_plan(items: list[Item], reporter: Reporter, *, overwrite: bool, extra:
             action = "write"
         rows.append({"input": item.label, "output": str(item.output) if item.output else None, "action": action})
     if reporter.json_mode:
-        print(json.dumps({"command": reporter.command, "dry_run": True, "plan": rows, "notes": extra or []}, indent=2))
+        print(json.dumps({"command": reporter.command, "dry_run": True, "plan": rows, "notes": reporter.notes}, indent=2))
     else:
         for row in rows:
             print(f"{row['input']}\t{row['output'] or '-'}\t{row['action']}")
-        for line in extra or []:
-            print(line, file=sys.stderr)
     return 0
 
 

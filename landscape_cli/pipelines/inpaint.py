@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from landscape_cli.imaging import LUMA_WEIGHTS, from_unit, to_unit
+from landscape_cli.imaging import LUMA_WEIGHTS, from_unit, rgb_unit, to_unit
 from landscape_cli.pipelines.tiling import pad_to_multiple, round_up
 from landscape_cli.runtime import Model
 
@@ -103,7 +103,7 @@ def inpaint_pixels(model: Model, pixels: np.ndarray, mask: np.ndarray, *, dilate
         return None
     gray = pixels.shape[2] in (1, 2)
     colour = pixels[:, :, :1] if gray else pixels[:, :, :3]
-    rgb = to_unit(np.repeat(colour, 3, axis=2) if gray else colour)
+    rgb = rgb_unit(pixels)
     out = pixels.copy()
     for box in context_windows(hole, model.info.native_size):
         rows, cols = slice(box.top, box.bottom), slice(box.left, box.right)

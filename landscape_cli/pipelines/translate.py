@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from landscape_cli.errors import ItemError
-from landscape_cli.imaging import Picture
+from landscape_cli.imaging import Picture, to_8bit
 from landscape_cli.pipelines.tiling import round_up, run_tiled
 from landscape_cli.runtime import Model
 
@@ -30,10 +30,7 @@ def labels_from_map(picture: Picture, palette: tuple[tuple[int, int, int], ...],
             listed = ", ".join(str(int(v)) for v in unknown[:6]) + (", ..." if unknown.size > 6 else "")
             raise ItemError(f"index map holds class id(s) {listed}, outside the model's {n_classes} classes (0..{n_classes - 1})")
         return labels.astype(np.int64), notes
-    rgb = pixels[:, :, :3]
-    if rgb.dtype == np.uint16:
-        rgb = (rgb.astype(np.uint32) * 255 + 32767) // 65535
-    rgb = rgb.astype(np.int64)
+    rgb = to_8bit(pixels[:, :, :3]).astype(np.int64)
     # Distances per distinct colour, not per pixel: maps hold few colours (JPEG'd ones a few
     # thousand), so this stays cheap on big maps.
     packed = (rgb[:, :, 0] << 16) | (rgb[:, :, 1] << 8) | rgb[:, :, 2]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from landscape_cli.imaging import LUMA_WEIGHTS, from_unit, max_value, to_unit
+from landscape_cli.imaging import LUMA_WEIGHTS, from_unit, max_value, rgb_unit, to_unit
 from landscape_cli.pipelines.tiling import run_tiled
 from landscape_cli.runtime import Model
 
@@ -49,9 +49,7 @@ def upscale_pixels(model: Model, pixels: np.ndarray, tiles: TileSettings, passes
     """Decoded picture (H, W, C) uint8/uint16 -> (s^passes H, s^passes W, C), same dtype."""
     for _ in range(passes):
         channels = pixels.shape[2]
-        colour = pixels[:, :, :1] if channels in (1, 2) else pixels[:, :, :3]
-        rgb = to_unit(np.repeat(colour, 3, axis=2) if colour.shape[2] == 1 else colour)
-        up = upscale_rgb(model, rgb, pixels.dtype, tiles)
+        up = upscale_rgb(model, rgb_unit(pixels), pixels.dtype, tiles)
         if channels in (1, 2):
             # Luma of the upscaled RGB rather than one channel, in case the model tinted the gray.
             luma = up.astype(np.float32) @ LUMA_WEIGHTS
