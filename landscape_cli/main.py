@@ -8,12 +8,14 @@ from landscape_cli.commands.info import info
 from landscape_cli.commands.inpaint import inpaint
 from landscape_cli.commands.models import models
 from landscape_cli.commands.palette import palette
+from landscape_cli.commands.train import train_app
 from landscape_cli.commands.translate import translate
 from landscape_cli.commands.upscale import upscale
 
 app = typer.Typer(
     name="landscape",
-    help="Make and repair landscape pictures with GANs: generate, translate maps, inpaint and upscale, over folders. "
+    help="Make and repair landscape pictures with GANs: generate, translate maps, inpaint and upscale, over folders; "
+    "train your own models and export them. "
     "Written paths go to stdout, everything else to stderr, so commands chain: "
     "landscape generate -n 8 | landscape upscale - -o big/",
     no_args_is_help=True,
@@ -24,6 +26,7 @@ app = typer.Typer(
 
 for command in (generate, translate, inpaint, upscale, palette, models, info, export):
     app.command()(command)
+app.add_typer(train_app)
 
 
 def _version(value: bool) -> None:

@@ -215,8 +215,8 @@ def train(c: DCGANConfig, run_args) -> Path | None:
         run.finish()
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run_main(train, DCGANConfig, argv, prog="landscape train dcgan", description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None, prog: str = "python -m trainers.dcgan") -> int:
+    return run_main(train, DCGANConfig, argv, prog=prog, description=__doc__.splitlines()[0])
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ class Degradation:
 def bicubic_down(img_hwc_u8: np.ndarray, scale: int = 4) -> np.ndarray:
     """Antialiased bicubic (Pillow), close to MATLAB's imresize that SR benchmarks use."""
     h, w = img_hwc_u8.shape[:2]
-    return np.asarray(Image.fromarray(img_hwc_u8).resize((w // scale, h // scale), Image.BICUBIC))
+    return np.array(Image.fromarray(img_hwc_u8).resize((w // scale, h // scale), Image.BICUBIC))
 
 
 def degrade(hr_hwc_u8: np.ndarray, d: Degradation, rng: np.random.Generator, scale: int = 4) -> np.ndarray:

@@ -328,19 +328,21 @@ class TrainingRun:
         records = self.metrics()
         train = [r for r in records if r["kind"] == "train"]
         evals = [r for r in records if r["kind"] == "eval"]
-        keys = [k for k in (train[0] if train else {}) if k not in ("kind", "step", "images_per_s")]
+        skip = ("kind", "step", "images_per_s")
+        keys = list(dict.fromkeys(k for r in train for k in r if k not in skip))
         if not keys:
             return
         fig, axes = plt.subplots(1, 2 if evals else 1, figsize=(12 if evals else 7, 4), squeeze=False)
-        for key in keys:
-            axes[0][0].plot([r["step"] for r in train], [r[key] for r in train], label=key)
-        axes[0][0].set(title=f"{self.family}: training losses", xlabel="step")
-        axes[0][0].legend(fontsize=8)
-        if evals:
-            for key in [k for k in evals[0] if k not in ("kind", "step")]:
-                axes[0][1].plot([r["step"] for r in evals], [r[key] for r in evals], marker="o", label=key)
-            axes[0][1].set(title="held-out evaluation", xlabel="step")
-            axes[0][1].legend(fontsize=8)
+        # Phased trainers log some losses only in some phases: each curve has its own steps.
+        for ax, records, title, marker in ((axes[0][0], train, f"{self.family}: training losses", None),
+                                           (axes[0][-1], evals, "held-out evaluation", "o")):
+            if ax is axes[0][-1] and not evals:
+                continue
+            for key in dict.fromkeys(k for r in records for k in r if k not in skip):
+                have = [r for r in records if key in r]
+                ax.plot([r["step"] for r in have], [r[key] for r in have], marker=marker, label=key)
+            ax.set(title=title, xlabel="step")
+            ax.legend(fontsize=8)
         fig.tight_layout()
         _atomic_write(self.folder / "loss_curve.png", lambda tmp: fig.savefig(tmp, format="png", dpi=90))
         plt.close(fig)

@@ -1,0 +1,181 @@
+"""Train pix2pix: segmentation map -> landscape photo, a U-Net generator against a PatchGAN,
+with the L1 term that keeps the output close to the paired photo.
+
+    landscape train pix2pix --data stanford/images --maps stanford/labels --class-map stanford
+    python -m trainers.pix2pix --data photos/ --maps maps/ --l1-weight 100
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from trainers.data import (BatchStream, DataError, Split, apply_crop, center_crop, fixed_batch, list_images,
+                           random_square_crop, read_rgb, sample_rng, split_holdout, to_tensor)
+from trainers.losses import d_loss, g_loss
+from trainers.maps import PRESETS, colourise, load_table, onehot, read_labels
+from trainers.metrics import psnr, ssim
+from trainers.networks import config_to_dict
+from trainers.networks.pix2pix import PatchGAN, PatchGANConfig, UNetConfig, UNetGenerator
+from trainers.options import opt
+from trainers.palette import LANDSCAPE_CLASSES
+from trainers.run import BaseConfig, TrainingRun, run_main
+
+
+@dataclass(frozen=True)
+class Pix2PixConfig(BaseConfig):
+    maps: str = opt("", "folder of maps matched to the photos in --data by file stem")
+    class_map: str = opt("stanford", f"how index maps' classes become landscape classes: {', '.join(PRESETS)} or a JSON file "
+                         "{\"index\": \"class\"}; colour maps use the landscape palette")
+    holdout_list: str = opt("", "file of stems (one per line) to hold out instead of a random --holdout share, e.g. an official val split")
+    resolution: int = opt(256, "training crop size (a multiple of 2**num_downs)")
+    min_scale: float = opt(0.5, "smallest crop, as a share of the largest square that fits")
+    num_downs: int = opt(8, "U-Net levels (256 px -> 1x1 at 8)")
+    g_width: int = opt(64, "U-Net base channels")
+    d_width: int = opt(64, "PatchGAN base channels")
+    d_layers: int = opt(3, "PatchGAN depth (3: 70x70 receptive field)")
+    dropout: float = opt(0.5, "dropout in the three decoder blocks nearest the bottleneck (pix2pix's noise)")
+    l1_weight: float = opt(100.0, "lambda: weight of L1(G(map), photo) against the GAN loss")
+    loss: str = opt("bce", "GAN loss: bce (pix2pix) or hinge", ("bce", "hinge"))
+    lr: float = opt(2e-4, "Adam learning rate for both networks")
+    beta1: float = opt(0.5, "Adam beta1")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.maps:
+            raise ValueError("--maps is required: the folder of segmentation maps paired with --data")
+        load_table(self.class_map)
+        self.generator()
+        if self.l1_weight < 0 or not 0 < self.min_scale <= 1:
+            raise ValueError("--l1-weight must be >= 0 and --min-scale in (0, 1]")
+        if self.holdout_list and not Path(self.holdout_list).is_file():
+            raise ValueError(f"--holdout-list {self.holdout_list}: no such file")
+
+    def generator(self) -> UNetConfig:
+        return UNetConfig(num_downs=self.num_downs, width=self.g_width, dropout=self.dropout, resolution=self.resolution)
+
+
+class PairedCrops(torch.utils.data.Dataset):
+    """(photo, map) pairs cropped and flipped together: the photo resampled with area
+    filtering, the map with nearest neighbour so classes never blend."""
+
+    def __init__(self, pairs: list[tuple[Path, Path]], size: int, seed: int, lut: np.ndarray, *, train: bool,
+                 min_scale: float) -> None:
+        self.pairs, self.size, self.seed, self.lut, self.train, self.min_scale = pairs, size, seed, lut, train, min_scale
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, key) -> dict[str, torch.Tensor]:
+        epoch, index = key if isinstance(key, tuple) else (0, key)
+        photo_path, map_path = self.pairs[index]
+        photo, labels = read_rgb(photo_path), read_labels(map_path, self.lut)
+        if photo.shape[:2] != labels.shape:
+            raise DataError(f"{map_path}: map is {labels.shape[1]}x{labels.shape[0]}, photo {photo.shape[1]}x{photo.shape[0]}")
+        h, w = labels.shape
+        rng = sample_rng(self.seed, epoch, index)
+        crop = random_square_crop(h, w, rng, self.min_scale) if self.train else center_crop(h, w)
+        labels = apply_crop(labels.astype(np.uint8), crop, self.size, nearest=True)
+        return {"photo": to_tensor(apply_crop(photo, crop, self.size)),
+                "onehot": torch.from_numpy(onehot(labels, len(LANDSCAPE_CLASSES))),
+                "labels": torch.from_numpy(labels.astype(np.int64))}
+
+
+def pair_folders(c: Pix2PixConfig, warn) -> Split:
+    photos = list_images(c.data, warn)
+    maps: dict[str, Path] = {}
+    for path in list_images(c.maps, warn):
+        if path.stem in maps:
+            raise DataError(f"{path}: two maps share the stem {path.stem!r} ({maps[path.stem]})")
+        maps[path.stem] = path
+    pairs = [(p, maps[p.stem]) for p in photos if p.stem in maps]
+    unpaired = [p for p in photos if p.stem not in maps]
+    if unpaired:
+        warn(f"{len(unpaired)} photo(s) have no map in {c.maps} and are left out (first: {unpaired[0]})")
+    if not pairs:
+        raise DataError(f"no photo in {c.data} has a map with the same stem in {c.maps}")
+    if c.holdout_list:
+        stems = {line.strip() for line in Path(c.holdout_list).read_text().splitlines() if line.strip()}
+        held = [x for x in pairs if x[0].stem in stems]
+        train = [x for x in pairs if x[0].stem not in stems]
+        if not held or not train:
+            raise DataError(f"--holdout-list {c.holdout_list} leaves {len(train)} training and {len(held)} held-out pairs")
+    else:
+        train, held = split_holdout(pairs, c.holdout, c.seed)
+    return Split(Path(c.data), train, held)
+
+
+def train(c: Pix2PixConfig, run_args) -> Path | None:
+    run = TrainingRun("pix2pix", c, run_args)
+    split = pair_folders(c, run.warn)
+    lut = load_table(c.class_map)
+    train_set = PairedCrops(split.train, c.resolution, c.seed, lut, train=True, min_scale=c.min_scale)
+    held_set = PairedCrops(split.held_out or split.train, c.resolution, c.seed, lut, train=False, min_scale=1.0)
+
+    g = run.to_device(UNetGenerator(config=c.generator()))
+    d = run.to_device(PatchGAN(config=PatchGANConfig(num_classes=len(LANDSCAPE_CLASSES), width=c.d_width, layers=c.d_layers)))
+    opt_g = torch.optim.Adam(g.parameters(), lr=c.lr, betas=(c.beta1, 0.999))
+    opt_d = torch.optim.Adam(d.parameters(), lr=c.lr, betas=(c.beta1, 0.999))
+    run.track(nets={"g": g, "d": d}, optimizers={"g": opt_g, "d": opt_d})
+    plan = {"data": split.describe(), "maps": c.maps, "class_map": c.class_map}
+    if run.dry_run:
+        print(json.dumps(run.describe(**plan), indent=2))
+        return None
+
+    step, loop = run.start(network=config_to_dict(c.generator()), weights="g", data=split.describe(),
+                           split=split.record(), plan=plan)
+    stream = BatchStream(train_set, run.batch, rank=run.dist.rank, world=run.dist.world, seed=c.seed,
+                         workers=c.workers, device=run.device, consumed=loop.get("consumed", 0))
+    G, D = run.compiled(g), run.compiled(d)
+    held = fixed_batch(held_set, max(c.samples, 1))
+
+    def train_step(step: int) -> dict[str, torch.Tensor]:
+        g.train(), d.train()
+        batch = stream.next()
+        maps, photos = run.images(batch["onehot"]), run.images(batch["photo"])
+        with run.autocast():
+            fake = G(maps)
+            # D judges (map, photo) pairs: realism and agreement with the map at once.
+            loss_d = 0.5 * d_loss(c.loss, D(maps, photos).float(), D(maps, fake.detach()).float())
+        run.step_optimizer("d", loss_d, d)
+        with run.autocast():
+            adv = g_loss(c.loss, D(maps, fake).float())
+            l1 = F.l1_loss(fake.float(), photos)
+            loss_g = adv + c.l1_weight * l1
+        run.step_optimizer("g", loss_g, g)
+        return {"d_loss": loss_d.detach(), "g_adv": adv.detach(), "g_l1": l1.detach()}
+
+    @torch.no_grad()
+    def translate(onehot_batch: torch.Tensor) -> torch.Tensor:
+        g.eval()
+        out = torch.cat([g(chunk.to(run.device)) for chunk in onehot_batch.split(16)])
+        g.train()
+        return (out.float().cpu() + 1) / 2
+
+    def sample() -> torch.Tensor:
+        maps = torch.from_numpy(colourise(held["labels"].numpy())).permute(0, 3, 1, 2).float() / 255
+        run.grid_columns = 3  # rows of map | generated | real photo
+        return torch.stack([maps, translate(held["onehot"]), (held["photo"] + 1) / 2], 1).flatten(0, 1)
+
+    def evaluate() -> dict[str, float]:
+        batch = fixed_batch(held_set, len(held_set))
+        fake, real = translate(batch["onehot"]), (batch["photo"] + 1) / 2
+        return {"psnr": psnr(fake, real), "ssim": ssim(fake, real)}
+
+    try:
+        return run.loop(step, train_step, images_per_step=c.batch_size,
+                        loop_state=lambda: {"consumed": stream.consumed}, sample=sample, evaluate=evaluate)
+    finally:
+        run.finish()
+
+
+def main(argv: list[str] | None = None, prog: str = "python -m trainers.pix2pix") -> int:
+    return run_main(train, Pix2PixConfig, argv, prog=prog, description=__doc__.splitlines()[0])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
