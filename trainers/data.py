@@ -178,8 +178,11 @@ class BatchStream:
     def _start_epoch(self) -> None:
         sampler = EpochBatches(len(self.dataset), self.batch, rank=self.rank, world=self.world, seed=self.seed,
                                epoch=self.epoch, skip=self.consumed % self.per_epoch)
+        # The loader gets its own generator: by default it draws a seed from the global RNG
+        # whenever an epoch starts, and a resumed run starts one at a different step.
         loader = DataLoader(self.dataset, batch_sampler=sampler, num_workers=self.workers,
-                            pin_memory=self.device.type == "cuda", persistent_workers=False)
+                            pin_memory=self.device.type == "cuda", persistent_workers=False,
+                            generator=torch.Generator().manual_seed(self.seed + self.epoch))
         self._iter = iter(loader)
 
     def next(self) -> dict[str, torch.Tensor]:

@@ -28,12 +28,12 @@ def _flag(name: str) -> str:
 
 
 def build_parser(config_type: type, prog: str, description: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description=description, argument_default=argparse.SUPPRESS,
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(prog=prog, description=description, argument_default=argparse.SUPPRESS)
     hints = typing.get_type_hints(config_type)
     for field in dataclasses.fields(config_type):
         kind, meta = hints[field.name], field.metadata
-        help_text = meta.get("help", "") + f" (default: {field.default!r})"
+        shown = "required" if field.default == "" and field.name == "data" else f"default: {field.default!r}"
+        help_text = f"{meta.get('help', '')} ({shown})"
         kwargs: dict[str, Any] = {"help": help_text, "dest": field.name}
         if kind is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
