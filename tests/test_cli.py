@@ -248,9 +248,10 @@ def test_help_and_inference_modules_start_without_torch(tmp_path):
     assert "generate" in res.stdout and "HEAVY []" in res.stdout
 
 
-def test_export_without_torch_prints_an_install_hint(tmp_path):
+@pytest.mark.parametrize("argv", [["export", "x.safetensors", "-o", "x.onnx"], ["train", "dcgan", "--data", "x"]])
+def test_torch_commands_without_torch_print_an_install_hint(tmp_path, argv):
     script = ("import sys; sys.modules['torch'] = None\n"
-              "sys.argv = ['landscape', 'export', 'x.safetensors', '-o', 'x.onnx']\n"
+              f"sys.argv = ['landscape', *{argv!r}]\n"
               "import landscape_cli.main as m; m.run()\n")
     res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert res.returncode == 1 and "pip install 'landscape[train]'" in res.stderr and "Traceback" not in res.stderr

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.train_helpers import losses_only, make_pairs, make_photos, run_trainer, train_records
+from tests.train_helpers import COMMON, TINY_ARGS, losses_only, make_pairs, make_photos, run_trainer, train_records
 from trainers.checkpoint import load_checkpoint, module_state
 
 
@@ -300,3 +300,13 @@ def test_trained_checkpoints_export_and_run_in_the_cli(photos, pairs, tmp_path, 
         assert result.exit_code == 0, (task, result.stderr)
         written = result.stdout.split()
         assert written and all(Path(w).is_file() for w in written), (task, written)
+
+
+def test_landscape_train_forwards_options_and_help(photos, tmp_path, cli):
+    help_text = cli("train", "dcgan", "--help")
+    assert help_text.exit_code == 0 and "--diffaugment" in help_text.stdout and "--monitor-ratio" in help_text.stdout
+    out = tmp_path / "run"
+    result = cli("train", "inpaint", "--data", photos, "--out", out, "--steps", "1", *TINY_ARGS["glcic"], *COMMON)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == str(out / "checkpoints" / "step_0000001.safetensors")
+    assert cli("train", "esrgan", "--data", photos, "--bogus", "1").exit_code == 2

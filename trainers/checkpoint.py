@@ -22,7 +22,7 @@ class CheckpointError(Exception):
     """A checkpoint that cannot be read or does not describe a landscape network."""
 
 
-def _atomic_write(path: Path, write: "callable[[str], None]") -> None:
+def atomic_write(path: Path, write: "callable[[str], None]") -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
@@ -44,8 +44,8 @@ def save_checkpoint(path: str | os.PathLike, tensors: dict[str, torch.Tensor], c
     full = {"format": FORMAT, "format_version": FORMAT_VERSION, **config}
     text = json.dumps(full, sort_keys=True)
     contiguous = {name: t.detach().contiguous().cpu() for name, t in tensors.items()}
-    _atomic_write(path, lambda tmp: save_file(contiguous, tmp, metadata={CONFIG_KEY: text}))
-    _atomic_write(path.with_suffix(".json"), lambda tmp: Path(tmp).write_text(json.dumps(full, indent=2, sort_keys=True) + "\n"))
+    atomic_write(path, lambda tmp: save_file(contiguous, tmp, metadata={CONFIG_KEY: text}))
+    atomic_write(path.with_suffix(".json"), lambda tmp: Path(tmp).write_text(json.dumps(full, indent=2, sort_keys=True) + "\n"))
     return path
 
 

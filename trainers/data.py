@@ -39,9 +39,8 @@ def list_images(root: str | os.PathLike, warn: Callable[[str], None]) -> list[Pa
     found = []
     for path in sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()):
         try:
-            with Image.open(path) as img:
-                img.size  # header only: cheap even for large folders
-            found.append(path)
+            with Image.open(path):  # parses the header only: cheap even for large folders
+                found.append(path)
         except (OSError, UnidentifiedImageError) as exc:
             warn(f"{path}: skipped, not a readable image ({exc})")
     if not found:

@@ -133,7 +133,10 @@ def train(c: DCGANConfig, run_args) -> Path | None:
     stream = BatchStream(train_set, run.batch, rank=run.dist.rank, world=run.dist.world, seed=c.seed,
                          workers=c.workers, device=run.device, consumed=loop.get("consumed", 0))
     boost, last = loop.get("boost", {}), loop.get("last", {})
-    fid = FID(find_inception_weights(c.inception_weights), run.device) if find_inception_weights(c.inception_weights) else None
+    inception = find_inception_weights(c.inception_weights)
+    fid = FID(inception, run.device) if inception is not None else None
+    if fid is None and run.dist.main:
+        run.warn(plan["fid"])
     G, D = run.compiled(g), run.compiled(d)
     fixed_z = torch.randn(c.samples, c.latent_dim, generator=torch.Generator().manual_seed(c.seed)).to(run.device)
 

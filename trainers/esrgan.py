@@ -25,7 +25,7 @@ from trainers.losses import relativistic_d_loss, relativistic_g_loss
 from trainers.metrics import psnr, ssim, to_y
 from trainers.networks import config_to_dict
 from trainers.networks.esrgan import RRDBConfig, RRDBNet, VGGDiscriminator, VGGDiscriminatorConfig
-from trainers.options import opt
+from trainers.options import OptionError, opt
 from trainers.perceptual import PerceptualLoss, find_vgg19_weights
 from trainers.run import BaseConfig, TrainingRun, run_main
 
@@ -134,7 +134,7 @@ def train(c: ESRGANConfig, run_args) -> Path | None:
             tensors, saved = load_checkpoint(c.init_from)
             g.load_state_dict(module_state(tensors, saved["weights"]))
         except (CheckpointError, KeyError, RuntimeError) as exc:
-            raise CheckpointError(f"--init-from {c.init_from}: not a matching esrgan checkpoint ({str(exc).splitlines()[0]})") from None
+            raise OptionError(f"--init-from {c.init_from}: not a matching esrgan checkpoint ({str(exc).splitlines()[0]})") from None
     ema = EMA(g, c.ema_decay)
     opt_g = torch.optim.Adam(g.parameters(), lr=c.lr, betas=(0.9, 0.99))
     nets, optimizers = {"g": g}, {"g": opt_g}

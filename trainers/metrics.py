@@ -141,14 +141,19 @@ class FID:
         return self.net((x - mean) / std).double().cpu()
 
     def distance(self, real: torch.Tensor, fake: torch.Tensor) -> float:
-        a, b = self.features(real), self.features(fake)
-        mu_a, mu_b = a.mean(0), b.mean(0)
-        cov_a, cov_b = torch.cov(a.T), torch.cov(b.T)
-        # tr(sqrt(A B)) from the eigenvalues of sqrt(A) B sqrt(A), which is symmetric PSD.
-        vals, vecs = torch.linalg.eigh(cov_a)
-        sqrt_a = vecs @ torch.diag(vals.clamp_min(0).sqrt()) @ vecs.T
-        tr_sqrt = torch.linalg.eigvalsh(sqrt_a @ cov_b @ sqrt_a).clamp_min(0).sqrt().sum()
-        return float(((mu_a - mu_b) ** 2).sum() + torch.trace(cov_a) + torch.trace(cov_b) - 2 * tr_sqrt)
+        return frechet_distance(self.features(real), self.features(fake))
+
+
+def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
+    """||mu_a - mu_b||^2 + tr(A + B - 2 sqrt(A B)) between Gaussians fitted to feature rows."""
+    a, b = a.double(), b.double()
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = torch.cov(a.T), torch.cov(b.T)
+    # tr(sqrt(A B)) from the eigenvalues of sqrt(A) B sqrt(A), which is symmetric PSD.
+    vals, vecs = torch.linalg.eigh(cov_a)
+    sqrt_a = vecs @ torch.diag(vals.clamp_min(0).sqrt()) @ vecs.T
+    tr_sqrt = torch.linalg.eigvalsh(sqrt_a @ cov_b @ sqrt_a).clamp_min(0).sqrt().sum()
+    return float(((mu_a - mu_b) ** 2).sum() + torch.trace(cov_a) + torch.trace(cov_b) - 2 * tr_sqrt)
 
 
 def fid_status(explicit: str) -> str:

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from trainers import distributed
-from trainers.checkpoint import CheckpointError, _atomic_write, load_checkpoint, prefixed, save_checkpoint
+from trainers.checkpoint import CheckpointError, atomic_write, load_checkpoint, prefixed, save_checkpoint
 from trainers.ema import EMA
 from trainers.options import OptionError, opt, to_dict
 from trainers.state import pack_optimizer, rng_states, set_rng_states, unpack_optimizer
@@ -196,8 +196,8 @@ class TrainingRun:
             self.folder.mkdir(parents=True)
             config = {"family": self.family, "network": network, "weights": weights, "data": data,
                       "train": to_dict(self.config), "world_size": self.dist.world, "torch": torch.__version__}
-            _atomic_write(self.folder / "config.json", lambda tmp: Path(tmp).write_text(json.dumps(config, indent=2) + "\n"))
-            _atomic_write(self.folder / "split.json", lambda tmp: Path(tmp).write_text(json.dumps(split, indent=1) + "\n"))
+            atomic_write(self.folder / "config.json", lambda tmp: Path(tmp).write_text(json.dumps(config, indent=2) + "\n"))
+            atomic_write(self.folder / "split.json", lambda tmp: Path(tmp).write_text(json.dumps(split, indent=1) + "\n"))
             self._append({"kind": "start", "step": 0, **self.describe(**plan)})
         distributed.barrier(self.dist)
         self.seed_streams()
@@ -309,7 +309,7 @@ class TrainingRun:
         trained again; drop them so the log reads as one uninterrupted run."""
         kept = [r for r in self.metrics() if r["step"] <= step or r["kind"] == "start"]
         text = "".join(json.dumps(r) + "\n" for r in kept)
-        _atomic_write(self.folder / "metrics.jsonl", lambda tmp: Path(tmp).write_text(text))
+        atomic_write(self.folder / "metrics.jsonl", lambda tmp: Path(tmp).write_text(text))
 
     def _grid(self, step: int, images_01: torch.Tensor) -> None:
         from torchvision.utils import save_image
@@ -317,7 +317,7 @@ class TrainingRun:
         path = self.folder / "samples" / f"step_{step:07d}.png"
         path.parent.mkdir(exist_ok=True)
         nrow = getattr(self, "grid_columns", max(1, int(len(images_01) ** 0.5)))
-        _atomic_write(path, lambda tmp: save_image(images_01.float().cpu().clamp(0, 1), tmp, nrow=nrow, padding=2, format="png"))
+        atomic_write(path, lambda tmp: save_image(images_01.float().cpu().clamp(0, 1), tmp, nrow=nrow, padding=2, format="png"))
 
     def _loss_curve(self) -> None:
         import matplotlib
@@ -344,7 +344,7 @@ class TrainingRun:
             ax.set(title=title, xlabel="step")
             ax.legend(fontsize=8)
         fig.tight_layout()
-        _atomic_write(self.folder / "loss_curve.png", lambda tmp: fig.savefig(tmp, format="png", dpi=90))
+        atomic_write(self.folder / "loss_curve.png", lambda tmp: fig.savefig(tmp, format="png", dpi=90))
         plt.close(fig)
 
     def _save(self, step: int, loop_state: dict[str, Any]) -> None:
