@@ -82,7 +82,7 @@ def main() -> None:
         device = torch.cuda.get_device_name() if cuda else f"CPU ({torch.get_num_threads()} threads)"
         print(f"# training throughput, images/s, on {device}, torch {torch.__version__}")
         print(f"# command: python {' '.join(sys.argv)}")
-        print("| family | batch | " + " | ".join(variants) + (" | gain |" if cuda else ""))
+        print("| family | batch | " + " | ".join(variants) + (" | gain |" if cuda else " |"))
         print("|---|---|" + "---|" * len(variants) + ("---|" if cuda else ""))
         for family in args.families:
             if family == "pix2pix" and maps is None:
@@ -90,8 +90,7 @@ def main() -> None:
             rates = {name: measure(family, photos, maps, tmp / f"{family}-{i}", args.steps, args.warmup, flags, args.workers)
                      for i, (name, flags) in enumerate(variants.items())}
             row = f"| {family} | {batch_size(family)} | " + " | ".join(f"{r:.1f}" for r in rates.values())
-            if cuda:
-                row += f" | {rates['bf16+channels_last'] / rates['fp32']:.2f}x |"
+            row += f" | {rates['bf16+channels_last'] / rates['fp32']:.2f}x |" if cuda else " |"
             print(row, flush=True)
 
 
