@@ -68,6 +68,11 @@ def read_rgb(path: Path) -> np.ndarray:
     return cv2.cvtColor(img_bgr, cv2.COLOR_BGR2RGB)
 
 
+def split_key(key: tuple[int, int] | int) -> tuple[int, int]:
+    """(epoch, index) from a training key, or (0, index) for plain indexing (held-out sets)."""
+    return key if isinstance(key, tuple) else (0, key)
+
+
 def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
     return np.random.default_rng((seed, epoch, index))
 
@@ -124,7 +129,7 @@ class ImageCrops(Dataset):
         return apply_crop(img, crop, self.size)
 
     def __getitem__(self, key: tuple[int, int] | int) -> dict[str, torch.Tensor]:
-        epoch, index = key if isinstance(key, tuple) else (0, key)
+        epoch, index = split_key(key)
         img = read_rgb(self.paths[index])
         return {"image": to_tensor(self.crop(img, sample_rng(self.seed, epoch, index)))}
 

@@ -7,6 +7,7 @@ with DiffAugment, five GAN losses' worth of tricks and an EMA generator for expo
 """
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,6 +140,7 @@ def train(c: DCGANConfig, run_args) -> Path | None:
         run.warn(plan["fid"])
     G, D = run.compiled(g), run.compiled(d)
     fixed_z = torch.randn(c.samples, c.latent_dim, generator=torch.Generator().manual_seed(c.seed)).to(run.device)
+    all_held = functools.cache(lambda: fixed_batch(held_set, len(held_set)))  # decoded once, at the first evaluation
 
     def augment(x: torch.Tensor, step: int) -> torch.Tensor:
         x = diff_augment(x, policy)
@@ -201,7 +203,7 @@ def train(c: DCGANConfig, run_args) -> Path | None:
         return (out.float() + 1) / 2
 
     def evaluate() -> dict[str, float]:
-        real = (fixed_batch(held_set, len(held_set))["image"] + 1) / 2
+        real = (all_held()["image"] + 1) / 2
         n = max(len(real), 16)
         z = torch.randn(n, c.latent_dim, generator=torch.Generator().manual_seed(c.seed + 1)).to(run.device)
         fake = generate(z).cpu()
@@ -210,12 +212,9 @@ def train(c: DCGANConfig, run_args) -> Path | None:
             result["fid"] = fid.distance(real, fake)
         return result
 
-    try:
-        return run.loop(step, train_step, images_per_step=c.batch_size * c.d_steps,
-                        loop_state=lambda: {"consumed": stream.consumed, "boost": dict(boost), "last": dict(last)},
-                        sample=lambda: generate(fixed_z), evaluate=evaluate)
-    finally:
-        run.finish()
+    return run.loop(step, train_step, images_per_step=c.batch_size * c.d_steps,
+                    loop_state=lambda: {"consumed": stream.consumed, "boost": dict(boost), "last": dict(last)},
+                    sample=lambda: generate(fixed_z), evaluate=evaluate)
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m trainers.dcgan") -> int:

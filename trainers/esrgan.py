@@ -8,6 +8,7 @@ discriminator and a VGG19 perceptual loss. Low-resolution inputs are made on the
 """
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ import torch
 from torch.nn import functional as F
 
 from trainers.checkpoint import CheckpointError, load_checkpoint, module_state
-from trainers.data import BatchStream, Crop, apply_crop, center_crop, fixed_batch, image_split, read_rgb, sample_rng, to_tensor
+from trainers.data import BatchStream, Crop, apply_crop, center_crop, fixed_batch, image_split, read_rgb, sample_rng, split_key, to_tensor
 from trainers.degrade import Degradation, bicubic_down, degrade
 from trainers.ema import EMA
 from trainers.losses import relativistic_d_loss, relativistic_g_loss
@@ -92,7 +93,7 @@ class SRCrops(torch.utils.data.Dataset):
         return len(self.paths)
 
     def __getitem__(self, key) -> dict[str, torch.Tensor]:
-        epoch, index = key if isinstance(key, tuple) else (0, key)
+        epoch, index = split_key(key)
         img = read_rgb(self.paths[index])
         h, w = img.shape[:2]
         if min(h, w) < self.hr_size:
@@ -112,7 +113,7 @@ class SRCrops(torch.utils.data.Dataset):
 
 
 def bicubic_up(lr: torch.Tensor) -> torch.Tensor:
-    """The classical baseline the model must beat (Pillow's bicubic, per image)."""
+    """The classical baseline the model must beat (OpenCV's bicubic, per image)."""
     out = []
     for img in lr:
         arr = (img.clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
@@ -138,15 +139,16 @@ def train(c: ESRGANConfig, run_args) -> Path | None:
     ema = EMA(g, c.ema_decay)
     opt_g = torch.optim.Adam(g.parameters(), lr=c.lr, betas=(0.9, 0.99))
     nets, optimizers = {"g": g}, {"g": opt_g}
-    perceptual = None
+    perceptual, vgg_path = None, None
     if c.gan_steps:
         d = run.to_device(VGGDiscriminator(config=VGGDiscriminatorConfig(width=c.d_width)))
         nets["d"], optimizers["d"] = d, torch.optim.Adam(d.parameters(), lr=c.gan_lr, betas=(0.9, 0.99))
         if c.perceptual_weight > 0:
-            perceptual = PerceptualLoss(find_vgg19_weights(c.vgg_weights)).to(run.device)
+            vgg_path = find_vgg19_weights(c.vgg_weights)
+            perceptual = PerceptualLoss(vgg_path).to(run.device)
     run.track(nets=nets, optimizers=optimizers, emas={"g_ema": ema})
     plan = {"data": split.describe(), "psnr_steps": c.steps - c.gan_steps, "gan_steps": c.gan_steps,
-            "perceptual": str(find_vgg19_weights(c.vgg_weights)) if perceptual is not None else "off"}
+            "perceptual": str(vgg_path) if vgg_path is not None else "off"}
     if run.dry_run:
         print(json.dumps(run.describe(**plan), indent=2))
         return None
@@ -158,6 +160,7 @@ def train(c: ESRGANConfig, run_args) -> Path | None:
     G = run.compiled(g)
     D = run.compiled(nets["d"]) if "d" in nets else None
     held = fixed_batch(held_set, max(c.samples, 1))
+    all_held = functools.cache(lambda: fixed_batch(held_set, len(held_set)))  # decoded once, at the first evaluation
 
     def train_step(step: int) -> dict[str, torch.Tensor]:
         g.train()
@@ -198,22 +201,18 @@ def train(c: ESRGANConfig, run_args) -> Path | None:
         g.train()
         return out.clamp(0, 1)
 
-    def sample() -> torch.Tensor:
-        run.grid_columns = 3  # rows of bicubic | model | original
+    def sample() -> torch.Tensor:  # rows of bicubic | model | original
         return torch.stack([bicubic_up(held["lr"]), upscale(held["lr"]), held["hr"]], 1).flatten(0, 1)
 
     def evaluate() -> dict[str, float]:
-        batch = fixed_batch(held_set, len(held_set))
+        batch = all_held()
         sr, hr, base = upscale(batch["lr"]), batch["hr"], bicubic_up(batch["lr"])
         # Y channel with a 4-pixel border cropped, as SR papers report.
         return {"psnr_y": psnr(to_y(sr), to_y(hr), border=SCALE), "ssim_y": ssim(to_y(sr), to_y(hr), border=SCALE),
                 "psnr_y_bicubic": psnr(to_y(base), to_y(hr), border=SCALE)}
 
-    try:
-        return run.loop(step, train_step, images_per_step=c.batch_size,
-                        loop_state=lambda: {"consumed": stream.consumed}, sample=sample, evaluate=evaluate)
-    finally:
-        run.finish()
+    return run.loop(step, train_step, images_per_step=c.batch_size,
+                    loop_state=lambda: {"consumed": stream.consumed}, sample=sample, evaluate=evaluate, grid_columns=3)
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m trainers.esrgan") -> int:

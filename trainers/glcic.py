@@ -7,13 +7,14 @@ three phases: completion with MSE alone, then the discriminators alone, then bot
 """
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from trainers.data import BatchStream, ImageCrops, fixed_batch, image_split, read_rgb, sample_rng, to_tensor
+from trainers.data import BatchStream, ImageCrops, fixed_batch, image_split, read_rgb, sample_rng, split_key, to_tensor
 from trainers.losses import d_loss, g_loss
 from trainers.masks import MASK_KINDS, hole_box, random_mask
 from trainers.metrics import psnr, ssim
@@ -66,7 +67,7 @@ class MaskedCrops(ImageCrops):
         self.area, self.kind = area, kind
 
     def __getitem__(self, key) -> dict[str, torch.Tensor]:
-        epoch, index = key if isinstance(key, tuple) else (0, key)
+        epoch, index = split_key(key)
         rng = sample_rng(self.seed, epoch, index)
         img = self.crop(read_rgb(self.paths[index]), rng)
         mask = random_mask(self.size, self.size, rng, area=self.area, kind=self.kind)
@@ -103,6 +104,7 @@ def train(c: GLCICConfig, run_args) -> Path | None:
                          workers=c.workers, device=run.device, consumed=loop.get("consumed", 0))
     G, D = run.compiled(g), run.compiled(d)
     held = fixed_batch(held_set, max(c.samples, 1))
+    all_held = functools.cache(lambda: fixed_batch(held_set, len(held_set)))  # decoded once, at the first evaluation
 
     def hole_mse(out: torch.Tensor, real: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         # Only the hole is asked for: outside it the original pixels are pasted back anyway.
@@ -144,21 +146,17 @@ def train(c: GLCICConfig, run_args) -> Path | None:
         g.train()
         return ((images * (1 - masks) + out * masks) + 1) / 2
 
-    def sample() -> torch.Tensor:
-        run.grid_columns = 3  # rows of input with hole | completed | original
+    def sample() -> torch.Tensor:  # rows of input with hole | completed | original
         shown = (held["image"] * (1 - held["mask"]) + 1) / 2
         return torch.stack([shown, complete(held["image"], held["mask"]), (held["image"] + 1) / 2], 1).flatten(0, 1)
 
     def evaluate() -> dict[str, float]:
-        batch = fixed_batch(held_set, len(held_set))
+        batch = all_held()
         out, real, mask = complete(batch["image"], batch["mask"]), (batch["image"] + 1) / 2, batch["mask"]
         return {"psnr_hole": psnr(out, real, weight=mask), "ssim_hole": ssim(out, real, weight=mask)}
 
-    try:
-        return run.loop(step, train_step, images_per_step=c.batch_size,
-                        loop_state=lambda: {"consumed": stream.consumed}, sample=sample, evaluate=evaluate)
-    finally:
-        run.finish()
+    return run.loop(step, train_step, images_per_step=c.batch_size,
+                    loop_state=lambda: {"consumed": stream.consumed}, sample=sample, evaluate=evaluate, grid_columns=3)
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m trainers.glcic") -> int:

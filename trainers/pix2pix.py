@@ -6,6 +6,7 @@ with the L1 term that keeps the output close to the paired photo.
 """
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ import torch
 from torch.nn import functional as F
 
 from trainers.data import (BatchStream, DataError, Split, apply_crop, center_crop, fixed_batch, list_images,
-                           random_square_crop, read_rgb, sample_rng, split_holdout, to_tensor)
+                           random_square_crop, read_rgb, sample_rng, split_key, split_holdout, to_tensor)
 from trainers.losses import d_loss, g_loss
 from trainers.maps import PRESETS, colourise, load_table, onehot, read_labels
 from trainers.metrics import psnr, ssim
@@ -71,7 +72,7 @@ class PairedCrops(torch.utils.data.Dataset):
         return len(self.pairs)
 
     def __getitem__(self, key) -> dict[str, torch.Tensor]:
-        epoch, index = key if isinstance(key, tuple) else (0, key)
+        epoch, index = split_key(key)
         photo_path, map_path = self.pairs[index]
         photo, labels = read_rgb(photo_path), read_labels(map_path, self.lut)
         if photo.shape[:2] != labels.shape:
@@ -132,6 +133,7 @@ def train(c: Pix2PixConfig, run_args) -> Path | None:
                          workers=c.workers, device=run.device, consumed=loop.get("consumed", 0))
     G, D = run.compiled(g), run.compiled(d)
     held = fixed_batch(held_set, max(c.samples, 1))
+    all_held = functools.cache(lambda: fixed_batch(held_set, len(held_set)))  # decoded once, at the first evaluation
 
     def train_step(step: int) -> dict[str, torch.Tensor]:
         g.train(), d.train()
@@ -156,21 +158,17 @@ def train(c: Pix2PixConfig, run_args) -> Path | None:
         g.train()
         return (out.float().cpu() + 1) / 2
 
-    def sample() -> torch.Tensor:
+    def sample() -> torch.Tensor:  # rows of map | generated | real photo
         maps = torch.from_numpy(colourise(held["labels"].numpy())).permute(0, 3, 1, 2).float() / 255
-        run.grid_columns = 3  # rows of map | generated | real photo
         return torch.stack([maps, translate(held["onehot"]), (held["photo"] + 1) / 2], 1).flatten(0, 1)
 
     def evaluate() -> dict[str, float]:
-        batch = fixed_batch(held_set, len(held_set))
+        batch = all_held()
         fake, real = translate(batch["onehot"]), (batch["photo"] + 1) / 2
         return {"psnr": psnr(fake, real), "ssim": ssim(fake, real)}
 
-    try:
-        return run.loop(step, train_step, images_per_step=c.batch_size,
-                        loop_state=lambda: {"consumed": stream.consumed}, sample=sample, evaluate=evaluate)
-    finally:
-        run.finish()
+    return run.loop(step, train_step, images_per_step=c.batch_size,
+                    loop_state=lambda: {"consumed": stream.consumed}, sample=sample, evaluate=evaluate, grid_columns=3)
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m trainers.pix2pix") -> int:

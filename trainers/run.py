@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from trainers import distributed
-from trainers.checkpoint import CheckpointError, atomic_write, load_checkpoint, prefixed, save_checkpoint
+from trainers.checkpoint import CheckpointError, atomic_write, load_checkpoint, module_state, prefixed, save_checkpoint
 from trainers.ema import EMA
 from trainers.options import OptionError, opt, to_dict
 from trainers.state import pack_optimizer, rng_states, set_rng_states, unpack_optimizer
@@ -224,9 +224,9 @@ class TrainingRun:
         tensors, config = load_checkpoint(path)
         state = config["train_state"]
         for name, net in self.nets.items():
-            net.load_state_dict({k[len(name) + 1:]: v for k, v in tensors.items() if k.startswith(name + ".")}, strict=True)
+            net.load_state_dict(module_state(tensors, name), strict=True)
         for name, ema in self.emas.items():
-            ema.module.load_state_dict({k[len(name) + 1:]: v for k, v in tensors.items() if k.startswith(name + ".")}, strict=True)
+            ema.module.load_state_dict(module_state(tensors, name), strict=True)
         for name, opt_ in self.optimizers.items():
             opt_.load_state_dict(unpack_optimizer(name, tensors, state["optimizers"][name]))
         for name, scaler in self.scalers.items():
@@ -244,9 +244,17 @@ class TrainingRun:
 
     def loop(self, start: int, train_step: Callable[[int], dict[str, torch.Tensor]], *,
              loop_state: Callable[[], dict[str, Any]], sample: Callable[[], torch.Tensor],
-             evaluate: Callable[[], dict[str, float]], images_per_step: int) -> Path | None:
-        """Run steps start+1 .. config.steps. Losses are checked for NaN/Inf before anything
-        is logged, sampled, evaluated or saved, so a poisoned state is never written."""
+             evaluate: Callable[[], dict[str, float]], images_per_step: int,
+             grid_columns: int | None = None) -> Path | None:
+        """Run steps start+1 .. config.steps, then leave the process group. Losses are checked
+        for NaN/Inf before anything is logged, sampled, evaluated or saved, so a poisoned state
+        is never written. `grid_columns`: images per sample-grid row (default: a square grid)."""
+        try:
+            return self._loop(start, train_step, loop_state, sample, evaluate, images_per_step, grid_columns)
+        finally:
+            distributed.teardown(self.dist)
+
+    def _loop(self, start, train_step, loop_state, sample, evaluate, images_per_step, grid_columns) -> Path | None:
         from tqdm import tqdm
 
         c = self.config
@@ -266,7 +274,7 @@ class TrainingRun:
                 record = self._flush(step, images_per_step)
                 bar.set_postfix({k: f"{v:.3g}" for k, v in record.items() if k not in ("kind", "step", "images_per_s")})
             if needs[1] and self.dist.main:
-                self._grid(step, sample())
+                self._grid(step, sample(), grid_columns)
             if needs[2] and self.dist.main:
                 self._append({"kind": "eval", "step": step, **evaluate()})
                 self._loss_curve()
@@ -311,12 +319,12 @@ class TrainingRun:
         text = "".join(json.dumps(r) + "\n" for r in kept)
         atomic_write(self.folder / "metrics.jsonl", lambda tmp: Path(tmp).write_text(text))
 
-    def _grid(self, step: int, images_01: torch.Tensor) -> None:
+    def _grid(self, step: int, images_01: torch.Tensor, columns: int | None) -> None:
         from torchvision.utils import save_image
 
         path = self.folder / "samples" / f"step_{step:07d}.png"
         path.parent.mkdir(exist_ok=True)
-        nrow = getattr(self, "grid_columns", max(1, int(len(images_01) ** 0.5)))
+        nrow = columns or max(1, int(len(images_01) ** 0.5))
         atomic_write(path, lambda tmp: save_image(images_01.float().cpu().clamp(0, 1), tmp, nrow=nrow, padding=2, format="png"))
 
     def _loss_curve(self) -> None:
@@ -375,9 +383,6 @@ class TrainingRun:
                 old.with_suffix(".json").unlink(missing_ok=True)
             self._loss_curve()
         distributed.barrier(self.dist)
-
-    def finish(self) -> None:
-        distributed.teardown(self.dist)
 
 
 def run_main(train: Callable[[Any, Any], Path | None], config_type: type, argv: list[str] | None, *, prog: str,
