@@ -40,15 +40,16 @@ class _Axis:
 
     @classmethod
     def plan(cls, size: int, tile: int, pad: int, multiple: int) -> "_Axis":
+        # The window (core + 2 pad) must be a multiple too: grow the pad, never the core.
+        pad = round_up(2 * pad, math.lcm(2, multiple)) // 2
         if size <= tile:
-            return cls(size, round_up(size, multiple), 0, 1)
+            # One core, still read with context: edge pixels must see what a one-pass run shows them.
+            return cls(size, round_up(size, multiple), pad, 1)
         # Equal cores no bigger than `tile`, as few as fit: a 300 px side with tile 256 is two
         # cores of 152, not 256 + 44 with the rest of the second tile spent on padding.
         count = math.ceil(size / tile)
         core = min(tile, round_up(math.ceil(size / count), multiple))
         count = math.ceil(size / core)
-        # The window (core + 2 pad) must be a multiple too: grow the pad, never the core.
-        pad = round_up(2 * pad, math.lcm(2, multiple)) // 2
         return cls(size, core, pad, count)
 
     @property

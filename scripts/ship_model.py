@@ -1,0 +1,81 @@
+"""Export a trained checkpoint as the bundled default for its task and record it in
+landscape_cli/models/manifest.json (file, sha256, model card).
+
+Both precisions are exported and checked against PyTorch. The fp16 file ships when its
+parity check passes and it runs no slower than fp32 on this machine's CPU (ONNX Runtime's CPU
+kernels are fp32, so an fp16 file pays for casts); the timings are printed side by side.
+
+    python scripts/ship_model.py runs/generate-128/checkpoints/step_0003000.safetensors
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from export.exporter import ExportError, export_checkpoint
+from landscape_cli.runtime import MANIFEST, bundled_dir, choose_device, load_model, sha256_file
+
+# A representative call per task: the main job's batch of latents, one 128 px picture to upscale.
+WORKLOADS = {
+    "generate": lambda info: {info.inputs[0].name: np.random.default_rng(0).standard_normal((16, info.latent_dim), np.float32)},
+    "upscale": lambda info: {info.inputs[0].name: np.random.default_rng(0).random((1, 3, 128, 128), np.float32)},
+}
+SLOWER_TOLERANCE = 1.05
+
+
+def seconds_per_call(path: Path, task: str, repeats: int = 5) -> float:
+    model = load_model(task, path, choose_device("cpu"))
+    feeds = WORKLOADS[task](model.info)
+    model.run(**feeds)  # warm-up: graph optimisation and arena growth
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        model.run(**feeds)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def update_manifest(task: str, target: Path) -> None:
+    manifest_path = bundled_dir() / MANIFEST
+    manifest = json.loads(manifest_path.read_text())
+    entries = [e for e in manifest["models"] if e["task"] != task]
+    entries.append({"task": task, "file": target.name, "sha256": sha256_file(target), "card": f"{task}.md", "default": True})
+    manifest["models"] = sorted(entries, key=lambda e: e["task"])
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("checkpoint", type=Path)
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        reports = {"fp32": export_checkpoint(args.checkpoint, Path(tmp) / "fp32.onnx")}
+        try:
+            reports["fp16"] = export_checkpoint(args.checkpoint, Path(tmp) / "fp16.onnx", fp16=True)
+        except ExportError as exc:
+            print(f"fp16: not shipped ({exc})", file=sys.stderr)
+        task = reports["fp32"].task
+        if task not in WORKLOADS:
+            raise SystemExit(f"{args.checkpoint}: no workload defined for task '{task}'")
+        timings = {p: seconds_per_call(r.path, task) for p, r in reports.items()}
+        for precision, report in reports.items():
+            print(f"{precision}: {report.size_bytes / 1e6:.2f} MB, max abs diff vs PyTorch {report.max_abs_diff:.2e}, "
+                  f"{timings[precision] * 1000:.1f} ms per call on CPU")
+        keep = "fp16" if "fp16" in timings and timings["fp16"] <= timings["fp32"] * SLOWER_TOLERANCE else "fp32"
+        target = bundled_dir() / f"{task}.onnx"
+        shutil.copyfile(reports[keep].path, target)
+    update_manifest(task, target)
+    print(f"shipped {keep}: {target} (sha256 {sha256_file(target)})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""Bad inputs through the real CLI (a subprocess, so a traceback or a hang cannot hide): each
+refused file gets one line naming it and the reason, every good file beside it is written,
+inputs are never modified, and no temp file is left behind."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from landscape_cli.runtime import read_info
+from tests.bad_inputs import Case, build, corpus
+from tests.conftest import tree_digest
+
+REPO = Path(__file__).resolve().parents[1]
+TIMEOUT = 180
+
+
+def landscape(*args, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "landscape_cli", *map(str, args)], input=stdin, capture_output=True,
+                          text=True, cwd=REPO, timeout=TIMEOUT)
+
+
+def error_lines(stderr: str, path: Path) -> list[str]:
+    prefix = f"landscape: {path}: "
+    return [line[len(prefix):] for line in stderr.splitlines() if line.startswith(prefix)]
+
+
+def check_run(res: subprocess.CompletedProcess, folder: Path, out: Path, cases: dict[str, Case], scale: int) -> None:
+    assert "Traceback" not in res.stderr, res.stderr
+    refused = [c for c in cases.values() if c.refused]
+    assert res.returncode == (1 if refused else 0), res.stderr
+    for case in cases.values():
+        lines = error_lines(res.stderr, folder / case.name)
+        if case.refused:
+            assert len(lines) == 1 and re.search(case.refused, lines[0]), (case.name, lines)
+            assert not list(out.glob(f"{Path(case.name).stem}.*")), case.name
+        else:
+            assert not [line for line in lines if "note" not in line and re.search("cannot|refused|error", line)], lines
+            written = [p for p in out.iterdir() if p.stem == Path(case.name).stem]
+            assert len(written) == 1, (case.name, written)
+            with Image.open(written[0]) as img:
+                assert img.size == (case.size[0] * scale, case.size[1] * scale), case.name
+    assert sorted(res.stdout.split("\n")[:-1]) == sorted(str(p) for p in out.iterdir())
+    assert not [p for p in out.iterdir() if p.name.startswith(".")], "temp files left"
+    assert "not-ours.gif" not in res.stdout and "folder.png" not in res.stdout
+
+
+BROKEN = [c for c in corpus() if c.refused]
+
+
+def test_upscale_over_the_whole_corpus(tmp_path, models):
+    folder = tmp_path / "in"
+    cases = build(folder, corpus())
+    before = tree_digest(folder)
+    out = tmp_path / "out"
+    res = landscape("upscale", folder, "-o", out, "--model", models["upscale"])
+    check_run(res, folder, out, cases, scale=4)
+    assert tree_digest(folder) == before
+    # A re-run writes nothing new, refuses the same files, and changes nothing written.
+    written = tree_digest(out)
+    again = landscape("upscale", folder, "-o", out, "--model", models["upscale"])
+    assert again.returncode == 1 and again.stdout == "" and tree_digest(out) == written
+
+
+def _map(palette, h: int, w: int, seed: int, block: int = 4) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, len(palette), (h // block + 1, w // block + 1)).repeat(block, 0).repeat(block, 1)[:h, :w]
+    return np.asarray(palette, np.uint8)[labels]
+
+
+def test_translate_over_broken_files_and_awkward_maps(tmp_path, models):
+    palette = read_info(models["translate"]).palette
+    n = len(palette)
+    folder = tmp_path / "maps"
+    colour = _map(palette, 24, 32, 0)
+    painted = _map(palette, 48, 64, 0, block=16)  # regions big enough to survive JPEG's chroma subsampling
+    off = colour.copy()
+    off[:4, :4] = (1, 2, 3)  # a few pixels far from every palette colour
+    mostly_off = np.random.default_rng(1).integers(0, 256, (24, 32, 3), dtype=np.uint8)
+    index = np.repeat(np.arange(n, dtype=np.uint8), 4)[None].repeat(8, 0)
+    unknown = index.copy()
+    unknown[0, 0] = n + 3
+    makers = {
+        Case("colour.png", lambda p: Image.fromarray(colour).save(p), size=(32, 24)): None,
+        Case("jpeg-compressed.jpg", lambda p: Image.fromarray(painted).save(p, quality=75), size=(64, 48)): None,
+        Case("a-few-off-palette.png", lambda p: Image.fromarray(off).save(p), size=(32, 24)): None,
+        Case("noise.png", lambda p: Image.fromarray(mostly_off).save(p), refused="far from every palette colour"): None,
+        Case("index.png", lambda p: Image.fromarray(index, "L").save(p), size=(4 * n, 8)): None,
+        Case("index-unknown-ids.png", lambda p: Image.fromarray(unknown, "L").save(p), refused=f"class id\\(s\\) {n + 3}"): None,
+    }
+    cases = build(folder, [*makers, *BROKEN])
+    out = tmp_path / "out"
+    res = landscape("translate", folder, "-o", out, "--model", models["translate"])
+    check_run(res, folder, out, cases, scale=1)
+    assert "off-palette, mapped to the nearest class" in res.stderr
+
+
+def _oriented_jpeg(path: Path, pixels: np.ndarray, orientation: int) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(pixels).save(path, "JPEG", exif=exif.tobytes(), quality=95)
+
+
+def test_inpaint_over_broken_files_and_awkward_masks(tmp_path, models):
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)
+    hole = np.zeros((24, 32), np.uint8)
+    hole[6:14, 8:20] = 255
+    soft = (np.linspace(0, 255, 32)[None].repeat(24, 0)).astype(np.uint8)  # non-binary: thresholded
+    good = ["binary", "soft", "jpeg-mask", "empty", "full", "exif"]
+    cases = [Case(f"{name}.png", lambda p: Image.fromarray(photo).save(p), size=(32, 24)) for name in good[:-1]]
+    cases += [
+        Case("exif.jpg", lambda p: _oriented_jpeg(p, photo, 6), size=(24, 32)),
+        Case("missing.png", lambda p: Image.fromarray(photo).save(p), refused="no mask"),
+        Case("wrong-size.png", lambda p: Image.fromarray(photo).save(p), refused="never resized"),
+        Case("broken-mask.png", lambda p: Image.fromarray(photo).save(p), refused="mask .*empty file"),
+        *BROKEN,
+    ]
+    built = build(images, cases)
+    masks.mkdir()
+    Image.fromarray(hole).save(masks / "binary.png")
+    Image.fromarray(soft).save(masks / "soft.png")
+    Image.fromarray(hole).save(masks / "jpeg-mask.jpg", quality=50)
+    Image.fromarray(np.zeros_like(hole)).save(masks / "empty.png")
+    Image.fromarray(np.full_like(hole, 255)).save(masks / "full.png")
+    _oriented_jpeg(masks / "exif.jpg", np.repeat(hole[:, :, None], 3, 2), 6)  # same orientation as its image
+    Image.fromarray(hole[:10]).save(masks / "wrong-size.png")
+    (masks / "broken-mask.png").write_bytes(b"")
+    for case in BROKEN:
+        Image.fromarray(hole).save(masks / f"{Path(case.name).stem}.png")
+    before = tree_digest(tmp_path)
+    out = tmp_path / "out"
+    res = landscape("inpaint", images, "--masks", masks, "-o", out, "--model", models["inpaint"])
+    check_run(res, images, out, built, scale=1)
+    assert tree_digest(tmp_path / "images") == {k[len("images/"):]: v for k, v in before.items() if k.startswith("images/")}
+    assert "mask is empty: image copied unchanged" in res.stderr
+    # Outside the hole, nothing changes: the mask followed the image's EXIF turn.
+    for name in ("binary", "jpeg-mask", "exif"):
+        filled = np.asarray(Image.open(out / (name + (".jpg" if name == "exif" else ".png"))).convert("RGB"), np.int16)
+        source = Image.open(images / (name + (".jpg" if name == "exif" else ".png")))
+        from PIL import ImageOps
+
+        source = np.asarray(ImageOps.exif_transpose(source).convert("RGB"), np.int16)
+        keep = np.asarray(ImageOps.exif_transpose(Image.open(masks / (name + (".jpg" if name != "binary" else ".png")))).convert("L")) < 128
+        tol = 0 if name == "binary" else 40  # JPEG outputs are re-encoded
+        assert np.abs(filled[keep] - source[keep]).mean() <= max(tol, 0.5), name
+
+
+@pytest.mark.parametrize("command", ["upscale", "translate", "inpaint"])
+def test_stdin_paths_duplicates_crlf_and_dangling_links(tmp_path, models, command):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    palette = read_info(models["translate"]).palette
+    Image.fromarray(_map(palette, 8, 12, 3)).save(folder / "a b.png")
+    Image.fromarray(np.full((8, 12), 255, np.uint8)).save(folder / "a b_mask.png")
+    (folder / "dangling.png").symlink_to(folder / "nowhere.png")
+    loop = folder / "loop"
+    loop.mkdir()
+    (loop / "up").symlink_to(folder)
+    lines = [str(folder / "a b.png"), str(folder / "a b.png"), str(folder / "dangling.png")]
+    stdin = "\r\n".join(lines) + "\r\n"
+    out = tmp_path / "out"
+    res = landscape(command, "-", "-o", out, "--model", models[command], stdin=stdin)
+    assert "Traceback" not in res.stderr
+    assert res.returncode == 1, res.stderr
+    assert res.stdout.splitlines() == [str(out / "a b.png")]
+    assert error_lines(res.stderr, folder / "dangling.png") == ["broken symbolic link"]
+    # A recursive walk through a folder that links back to itself ends.
+    walk = landscape(command, folder, "-r", "-o", tmp_path / "walk", "--model", models[command])
+    assert "Traceback" not in walk.stderr and (tmp_path / "walk" / "a b.png").exists()
