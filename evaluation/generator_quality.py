@@ -21,7 +21,6 @@ import json
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from landscape_cli import metadata
 from landscape_cli.errors import ModelError, UsageError
+from landscape_cli.external_data import check_external_data
 from landscape_cli.metadata import ModelInfo
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -135,6 +136,7 @@ class Model:
 
 def read_info(path: Path) -> ModelInfo:
     """Metadata only, without building a session for inference."""
+    check_external_data(path)
     ort = _ort()
     options = ort.SessionOptions()
     options.log_severity_level = 3
@@ -155,6 +157,7 @@ def load_model(task: str | tuple[str, ...], path: str | os.PathLike | None, devi
         model_path = Path(path)
         if not model_path.is_file():
             raise ModelError(f"{model_path}: no such model file")
+    check_external_data(model_path)
     ort = _ort()
     options = ort.SessionOptions()
     options.log_severity_level = 3

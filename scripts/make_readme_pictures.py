@@ -49,9 +49,8 @@ def main() -> int:
             small = Image.open(path).convert("RGB")
             size = (small.width * 4, small.height * 4)
             y, x = (size[1] - CROP) // 2, (size[0] - CROP) // 2
-            crop = lambda a: a[y : y + CROP, x : x + CROP]  # noqa: E731
-            rows.append([crop(np.asarray(small.resize(size, Image.NEAREST))), crop(np.asarray(small.resize(size, Image.BICUBIC))),
-                         crop(upscaled[path.stem])])
+            views = [np.asarray(small.resize(size, Image.NEAREST)), np.asarray(small.resize(size, Image.BICUBIC)), upscaled[path.stem]]
+            rows.append([v[y : y + CROP, x : x + CROP] for v in views])
         sheet(rows).save(IMAGES / "upscale_compare.jpg", quality=90)
     print(IMAGES / "generated_grid.jpg")
     print(IMAGES / "upscale_compare.jpg")

@@ -22,6 +22,24 @@ class CheckpointError(Exception):
     """A checkpoint that cannot be read or does not describe a landscape network."""
 
 
+class WeightsError(ValueError):
+    """Third-party weights (VGG19, Inception-v3) that cannot be read as plain tensors."""
+
+
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """A state dict from .safetensors, or from a .pth through torch's weights-only
+    unpickler, which refuses any pickle that would construct arbitrary objects."""
+    from safetensors.torch import load_file
+
+    try:
+        if path.suffix == ".safetensors":
+            return load_file(str(path))
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # UnpicklingError for a code-bearing pickle, SafetensorError, OSError, ...
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise WeightsError(f"{path}: not a plain weights file ({reason[:200]})") from None
+
+
 def atomic_write(path: Path, write: "callable[[str], None]") -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

@@ -9,6 +9,8 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
+from trainers.checkpoint import read_weights
+
 # BT.601 luma, as the super-resolution literature measures PSNR on the Y channel.
 _Y_WEIGHTS = (65.481 / 255.0, 128.553 / 255.0, 24.966 / 255.0)
 
@@ -128,7 +130,7 @@ class FID:
         from torchvision.models import inception_v3
 
         net = inception_v3(weights=None, aux_logits=True, init_weights=False)
-        net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        net.load_state_dict(read_weights(weights))
         net.fc = torch.nn.Identity()
         self.net = net.eval().requires_grad_(False).to(device)
         self.device = device

@@ -10,6 +10,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from trainers.checkpoint import WeightsError, read_weights
+
 VGG19_FILE = "vgg19-dcbbe6be.pth"  # the name torchvision caches ImageNet VGG19 weights under
 CONV5_4 = 35  # features[:35] ends with conv5_4, before its ReLU
 
@@ -33,21 +35,17 @@ def find_vgg19_weights(explicit: str) -> Path:
         f"or set --perceptual-weight 0 to train without it")
 
 
-def _read_state(path: Path) -> dict[str, torch.Tensor]:
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path))
-    return torch.load(path, map_location="cpu", weights_only=True)
-
-
 class PerceptualLoss(nn.Module):
     def __init__(self, weights: Path) -> None:
         super().__init__()
         from torchvision.models import vgg19
 
         features = vgg19(weights=None).features[:CONV5_4]
-        state = {k[len("features."):]: v for k, v in _read_state(weights).items() if k.startswith("features.")}
+        try:
+            loaded = read_weights(weights)
+        except WeightsError as exc:
+            raise PerceptualWeightsMissing(str(exc)) from None
+        state = {k[len("features."):]: v for k, v in loaded.items() if k.startswith("features.")}
         try:
             features.load_state_dict({k: v for k, v in state.items() if int(k.split(".")[0]) < CONV5_4}, strict=True)
         except RuntimeError as exc:

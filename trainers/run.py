@@ -20,7 +20,8 @@ import torch
 from torch import nn
 
 from trainers import distributed
-from trainers.checkpoint import CheckpointError, atomic_write, load_checkpoint, module_state, prefixed, save_checkpoint
+from trainers.checkpoint import (CheckpointError, WeightsError, atomic_write, load_checkpoint, module_state, prefixed,
+                                 save_checkpoint)
 from trainers.ema import EMA
 from trainers.options import OptionError, opt, to_dict
 from trainers.state import pack_optimizer, rng_states, set_rng_states, unpack_optimizer
@@ -397,7 +398,7 @@ def run_main(train: Callable[[Any, Any], Path | None], config_type: type, argv: 
     try:
         config, run_args = parse(config_type, argv, prog, description)
         result = train(config, run_args)
-    except (OptionError, DataError, PerceptualWeightsMissing) as exc:
+    except (OptionError, DataError, PerceptualWeightsMissing, WeightsError) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2
     except (TrainingError, CheckpointError) as exc:
