@@ -174,3 +174,17 @@ def test_stdin_paths_duplicates_crlf_and_dangling_links(tmp_path, models, comman
     # A recursive walk through a folder that links back to itself ends.
     walk = landscape(command, folder, "-r", "-o", tmp_path / "walk", "--model", models[command])
     assert "Traceback" not in walk.stderr and (tmp_path / "walk" / "a b.png").exists()
+
+
+def test_output_folder_inside_the_input_folder_is_never_read_back(tmp_path, models):
+    folder = tmp_path / "photos"
+    (folder / "sub").mkdir(parents=True)
+    Image.fromarray(np.full((6, 8, 3), 90, np.uint8)).save(folder / "a.png")
+    Image.fromarray(np.full((6, 8, 3), 150, np.uint8)).save(folder / "sub" / "b.png")
+    out = folder / "big"
+    for _ in range(2):
+        res = landscape("upscale", folder, "-r", "-o", out, "--model", models["upscale"])
+        assert res.returncode == 0, res.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png"]
+    with Image.open(out / "a.png") as img:
+        assert img.size == (32, 24)
