@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from landscape_cli.runtime import read_info
 from tests.bad_inputs import Case, build, corpus
@@ -100,10 +100,30 @@ def test_translate_over_broken_files_and_awkward_maps(tmp_path, models):
     assert "off-palette, mapped to the nearest class" in res.stderr
 
 
+def _smooth_scene(h: int, w: int) -> np.ndarray:
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    return np.stack([x / w * 255, y / h * 255, np.full_like(x, 128)], 2).astype(np.uint8)
+
+
 def _oriented_jpeg(path: Path, pixels: np.ndarray, orientation: int) -> None:
     exif = Image.Exif()
     exif[0x0112] = orientation
     Image.fromarray(pixels).save(path, "JPEG", exif=exif.tobytes(), quality=95)
+
+
+def _changed_outside(out_file: Path, image_file: Path, mask_file: Path, *, invert: bool = False, margin: int = 0) -> float:
+    """Share of the pixels outside the hole (grown by `margin`, for JPEG's ringing at its
+    edge) that differ by more than 30 levels between the output and the upright input."""
+    import cv2
+
+    upright = lambda p, mode: np.asarray(ImageOps.exif_transpose(Image.open(p)).convert(mode), np.int16)  # noqa: E731
+    hole = upright(mask_file, "L") >= 128
+    if invert:
+        hole = ~hole
+    if margin:
+        hole = cv2.dilate(hole.astype(np.uint8), np.ones((2 * margin + 1, 2 * margin + 1), np.uint8)) > 0
+    diff = np.abs(upright(out_file, "RGB") - upright(image_file, "RGB")).max(axis=2)
+    return float((diff[~hole] > 30).mean())
 
 
 def test_inpaint_over_broken_files_and_awkward_masks(tmp_path, models):
@@ -113,10 +133,17 @@ def test_inpaint_over_broken_files_and_awkward_masks(tmp_path, models):
     hole = np.zeros((24, 32), np.uint8)
     hole[6:14, 8:20] = 255
     soft = (np.linspace(0, 255, 32)[None].repeat(24, 0)).astype(np.uint8)  # non-binary: thresholded
-    good = ["binary", "soft", "jpeg-mask", "empty", "full", "exif"]
-    cases = [Case(f"{name}.png", lambda p: Image.fromarray(photo).save(p), size=(32, 24)) for name in good[:-1]]
+    cases = [Case(f"{name}.png", lambda p: Image.fromarray(photo).save(p), size=(32, 24))
+             for name in ("binary", "soft", "jpeg-mask", "empty", "full")]
+    # Each EXIF orientation, with a mask carrying the same orientation tag as its image.
+    # A smooth picture (JPEG keeps it within a few levels) with the hole off-centre, so that a
+    # mask flipped or turned the wrong way would land elsewhere.
+    scene = _smooth_scene(64, 96)
+    exif_hole = np.zeros((64, 96), np.uint8)
+    exif_hole[8:24, 12:36] = 255
+    cases += [Case(f"exif-{o}.jpg", lambda p, o=o: _oriented_jpeg(p, scene, o), size=(64, 96) if o >= 5 else (96, 64))
+              for o in range(2, 9)]
     cases += [
-        Case("exif.jpg", lambda p: _oriented_jpeg(p, photo, 6), size=(24, 32)),
         Case("missing.png", lambda p: Image.fromarray(photo).save(p), refused="no mask"),
         Case("wrong-size.png", lambda p: Image.fromarray(photo).save(p), refused="never resized"),
         Case("broken-mask.png", lambda p: Image.fromarray(photo).save(p), refused="mask .*empty file"),
@@ -129,27 +156,27 @@ def test_inpaint_over_broken_files_and_awkward_masks(tmp_path, models):
     Image.fromarray(hole).save(masks / "jpeg-mask.jpg", quality=50)
     Image.fromarray(np.zeros_like(hole)).save(masks / "empty.png")
     Image.fromarray(np.full_like(hole, 255)).save(masks / "full.png")
-    _oriented_jpeg(masks / "exif.jpg", np.repeat(hole[:, :, None], 3, 2), 6)  # same orientation as its image
+    for o in range(2, 9):
+        _oriented_jpeg(masks / f"exif-{o}.jpg", np.repeat(exif_hole[:, :, None], 3, 2), o)
     Image.fromarray(hole[:10]).save(masks / "wrong-size.png")
     (masks / "broken-mask.png").write_bytes(b"")
     for case in BROKEN:
         Image.fromarray(hole).save(masks / f"{Path(case.name).stem}.png")
-    before = tree_digest(tmp_path)
+    before = tree_digest(images)
     out = tmp_path / "out"
     res = landscape("inpaint", images, "--masks", masks, "-o", out, "--model", models["inpaint"])
     check_run(res, images, out, built, scale=1)
-    assert tree_digest(tmp_path / "images") == {k[len("images/"):]: v for k, v in before.items() if k.startswith("images/")}
+    assert tree_digest(images) == before
     assert "mask is empty: image copied unchanged" in res.stderr
-    # Outside the hole, nothing changes: the mask followed the image's EXIF turn.
-    for name in ("binary", "jpeg-mask", "exif"):
-        filled = np.asarray(Image.open(out / (name + (".jpg" if name == "exif" else ".png"))).convert("RGB"), np.int16)
-        source = Image.open(images / (name + (".jpg" if name == "exif" else ".png")))
-        from PIL import ImageOps
-
-        source = np.asarray(ImageOps.exif_transpose(source).convert("RGB"), np.int16)
-        keep = np.asarray(ImageOps.exif_transpose(Image.open(masks / (name + (".jpg" if name != "binary" else ".png")))).convert("L")) < 128
-        tol = 0 if name == "binary" else 40  # JPEG outputs are re-encoded
-        assert np.abs(filled[keep] - source[keep]).mean() <= max(tol, 0.5), name
+    # Outside the hole nothing changes; with EXIF tags, the mask turned with its image.
+    assert _changed_outside(out / "binary.png", images / "binary.png", masks / "binary.png") == 0
+    assert _changed_outside(out / "jpeg-mask.png", images / "jpeg-mask.png", masks / "jpeg-mask.jpg") == 0
+    for o in range(2, 9):
+        assert _changed_outside(out / f"exif-{o}.jpg", images / f"exif-{o}.jpg", masks / f"exif-{o}.jpg", margin=8) == 0, o
+    inverted = landscape("inpaint", images / "binary.png", "--masks", masks, "--mask-invert", "-o", tmp_path / "inv",
+                         "--model", models["inpaint"])
+    assert inverted.returncode == 0, inverted.stderr
+    assert _changed_outside(tmp_path / "inv" / "binary.png", images / "binary.png", masks / "binary.png", invert=True) == 0
 
 
 @pytest.mark.parametrize("command", ["upscale", "translate", "inpaint"])
