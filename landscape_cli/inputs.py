@@ -18,6 +18,11 @@ class Collected:
     paths: list[Path] = field(default_factory=list)
     problems: list[tuple[str, str]] = field(default_factory=list)  # (as given, reason)
     notes: list[str] = field(default_factory=list)
+    # str(path) -> its --shard key: the path relative to the folder it was found in, or as given.
+    keys: dict[str, str] = field(default_factory=dict)
+
+    def key(self, path: Path | str) -> str:
+        return self.keys.get(str(path), os.path.normpath(str(path)))
 
 
 def read_stdin_paths(stream: TextIO, null_separated: bool) -> list[str]:
@@ -49,21 +54,22 @@ def _walk(folder: Path, recursive: bool, exclude: Path | None, out: Collected) -
         for root, dirs, files in os.walk(folder, followlinks=False):
             dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not _inside(Path(root, d), exclude))
             for name in sorted(files):
-                skipped += _take(Path(root, name), out)
+                skipped += _take(Path(root, name), folder, out)
     else:
         for entry in sorted(os.scandir(folder), key=lambda e: e.name):
             if not entry.is_dir():
-                skipped += _take(Path(entry.path), out)
+                skipped += _take(Path(entry.path), folder, out)
     if skipped:
         out.notes.append(f"{folder}: skipped {skipped} file(s) without an image extension")
 
 
-def _take(path: Path, out: Collected) -> int:
+def _take(path: Path, folder: Path, out: Collected) -> int:
     """Add a file found in a folder; returns 1 when skipped for its extension."""
     if path.name.startswith("."):
         return 0  # hidden files, our own temp files among them
     if not has_image_extension(path):
         return 1
+    out.keys[str(path)] = path.relative_to(folder).as_posix()
     if not path.exists():
         out.problems.append((str(path), "broken symbolic link"))
     else:

@@ -41,6 +41,8 @@ Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="No progress bar, not
 MaxPixels = Annotated[int, typer.Option("--max-pixels", help="Refuse images with more pixels than this (decompression bombs).")]
 Output = Annotated[Path, typer.Option("-o", "--output", help="Output folder (created if missing).")]
 BatchSize = Annotated[int, typer.Option("--batch-size", "-b", help="Images (or tiles) per inference call.")]
+ShardOption = Annotated[Optional[str], typer.Option("--shard", help="K/N: only this machine's share (K = 0..N-1) of the inputs, "
+                        "by a stable hash of each input's relative path; N machines cover the batch exactly once.", show_default=False)]
 
 
 @dataclass
@@ -279,11 +281,24 @@ def open_models(reporter: Reporter, device: str, threads: int, *wanted: tuple[An
 
 
 def collect_items(inputs: list[str], output: Path, fmt: str, reporter: Reporter, *, recursive: bool,
-                  null: bool) -> list[Item]:
-    """Inputs -> planned items, with the notes of collection reported."""
+                  null: bool, shard: Optional[str] = None) -> list[Item]:
+    """Inputs -> planned items (this shard's share), with the notes of collection reported."""
     from landscape_cli.inputs import collect
 
     collected = collect(inputs, recursive=recursive, null_separated=null, exclude=output)
     for text in collected.notes:
         reporter.note(text)
-    return plan_outputs(collected.paths, output, fmt, collected.problems)
+    paths, problems = shard_share(collected, shard, collected.paths)
+    return plan_outputs(paths, output, fmt, problems)
+
+
+def shard_share(collected: Any, spec: Optional[str], paths: list[Path]) -> tuple[list[Path], list[tuple[str, str]]]:
+    """The paths and per-file problems of this shard. Problems with an argument itself (a
+    missing file, say) are every shard's to report."""
+    from landscape_cli.shard import in_shard, parse_shard
+
+    shard = parse_shard(spec)
+    kept = [p for p in paths if in_shard(collected.key(p), shard)]
+    problems = [(label, reason) for label, reason in collected.problems
+                if label not in collected.keys or in_shard(collected.keys[label], shard)]
+    return kept, problems

@@ -54,6 +54,7 @@ def generate(
     null: common.Null = False,
     device: common.Device = "auto",
     threads: common.Threads = 0,
+    shard: common.ShardOption = None,
 ) -> None:
     """Generate landscapes; each file is named after its seed and can be remade alone.
 
@@ -64,7 +65,7 @@ def generate(
 
 
 def _generate(*, count, seed, seeds, upscale, scale, output, batch_size, grid, model, upscale_model, fmt, quality,
-              overwrite, dry_run, json_mode, quiet, null, device, threads) -> int:
+              overwrite, dry_run, json_mode, quiet, null, device, threads, shard) -> int:
     if seeds is not None:
         seed_list = parse_seeds(seeds)
     else:
@@ -83,6 +84,10 @@ def _generate(*, count, seed, seeds, upscale, scale, output, batch_size, grid, m
     wanted = [("generate", model)] + ([("upscale", upscale_model)] if upscale else [])
     models = common.open_models(reporter, device, threads, *wanted)
     generator, upscaler = models[0], (models[1] if upscale else None)
+    from landscape_cli.shard import in_shard, parse_shard
+
+    share = parse_shard(shard)
+    seed_list = [s for s in seed_list if in_shard(str(s), share)]
     items = [common.Item(label=f"seed {s}", output=output / f"seed{s:06d}.{ext}", source=s) for s in seed_list]
     if dry_run:
         return common.print_plan(items, reporter, overwrite=overwrite)

@@ -28,6 +28,7 @@ def inpaint(
     max_pixels: common.MaxPixels = common.DEFAULT_MAX_PIXELS,
     device: common.Device = "auto",
     threads: common.Threads = 0,
+    shard: common.ShardOption = None,
 ) -> None:
     """Fill holes in photos. Masks are paired by file name, never by order.
 
@@ -38,7 +39,7 @@ def inpaint(
 
 
 def _inpaint(*, inputs, masks, mask_dilate, mask_threshold, mask_invert, output, model, recursive, null, fmt, quality,
-             overwrite, dry_run, json_mode, quiet, max_pixels, device, threads) -> int:
+             overwrite, dry_run, json_mode, quiet, max_pixels, device, threads, shard) -> int:
     from landscape_cli.errors import ItemError, UsageError
     from landscape_cli.inputs import collect, pair_masks
 
@@ -53,7 +54,9 @@ def _inpaint(*, inputs, masks, mask_dilate, mask_threshold, mask_invert, output,
     for text in collected.notes:
         reporter.note(text)
     pairing = pair_masks(collected.paths, masks)
-    items = common.plan_outputs(pairing.images, output, fmt, collected.problems)
+    # Sharded after pairing, so that an image and its NAME_mask companion stay together.
+    images, problems = common.shard_share(collected, shard, pairing.images)
+    items = common.plan_outputs(images, output, fmt, problems)
     for item in items:
         if item.source is not None:
             item.source = (item.source, pairing.masks.get(item.source))

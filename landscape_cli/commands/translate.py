@@ -25,6 +25,7 @@ def translate(
     max_pixels: common.MaxPixels = common.DEFAULT_MAX_PIXELS,
     device: common.Device = "auto",
     threads: common.Threads = 0,
+    shard: common.ShardOption = None,
 ) -> None:
     """Turn segmentation maps into landscape photos of the same size.
 
@@ -38,7 +39,7 @@ def translate(
 
 
 def _translate(*, inputs, upscale, tolerance, output, model, upscale_model, recursive, null, fmt, quality, overwrite,
-               dry_run, json_mode, quiet, max_pixels, device, threads) -> int:
+               dry_run, json_mode, quiet, max_pixels, device, threads, shard) -> int:
     from landscape_cli.errors import UsageError
 
     if not 0 <= tolerance <= 442:
@@ -49,7 +50,7 @@ def _translate(*, inputs, upscale, tolerance, output, model, upscale_model, recu
     wanted = [("translate", model)] + ([("upscale", upscale_model)] if upscale else [])
     models = common.open_models(reporter, device, threads, *wanted)
     translator, upscaler = models[0], (models[1] if upscale else None)
-    items = common.collect_items(inputs, output, fmt, reporter, recursive=recursive, null=null)
+    items = common.collect_items(inputs, output, fmt, reporter, recursive=recursive, null=null, shard=shard)
     if dry_run:
         return common.print_plan(items, reporter, overwrite=overwrite)
     import numpy as np

@@ -27,6 +27,7 @@ def upscale(
     max_pixels: common.MaxPixels = common.DEFAULT_MAX_PIXELS,
     device: common.Device = "auto",
     threads: common.Threads = 0,
+    shard: common.ShardOption = None,
 ) -> None:
     """Upscale pictures 4x: gray stays gray, alpha is kept, 16-bit stays 16-bit.
 
@@ -37,7 +38,7 @@ def upscale(
 
 
 def _upscale(*, inputs, scale, tile, tile_pad, output, batch_size, model, recursive, null, fmt, quality, overwrite,
-             dry_run, json_mode, quiet, max_pixels, device, threads) -> int:
+             dry_run, json_mode, quiet, max_pixels, device, threads, shard) -> int:
     if scale not in (4, 16):
         raise UsageError(f"--scale must be 4 or 16, got {scale}")
     common.check_positive("--tile", tile, 0)
@@ -47,7 +48,7 @@ def _upscale(*, inputs, scale, tile, tile_pad, output, batch_size, model, recurs
     common.resolve_format(fmt, quality)
     reporter = common.Reporter("upscale", json_mode=json_mode, quiet=quiet, null=null)
     (upscaler,) = common.open_models(reporter, device, threads, ("upscale", model))
-    items = common.collect_items(inputs, output, fmt, reporter, recursive=recursive, null=null)
+    items = common.collect_items(inputs, output, fmt, reporter, recursive=recursive, null=null, shard=shard)
     if dry_run:
         return common.print_plan(items, reporter, overwrite=overwrite)
     from landscape_cli.imaging import decode, encode
