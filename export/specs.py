@@ -86,6 +86,18 @@ SPECS: dict[str, ExportSpec] = {
         dynamic_hw=True,
         extra_metadata=lambda c: {"mask_semantics": "1 = hole"},
     ),
+    "segmenter": ExportSpec(
+        inputs=lambda c: (TensorSpec("image", ("batch", 3, "height", "width"), (-1.0, 1.0)),),
+        output=lambda c: TensorSpec("logits", ("batch", len(c.classes), "height", "width")),
+        examples=lambda c, case, gen: (torch.rand(case[0], 3, case[1], case[2], generator=gen) * 2 - 1,),
+        parity_cases=lambda c: ((1, c.size_multiple, c.size_multiple), (2, c.size_multiple, 2 * c.size_multiple)),
+        native_size=lambda c: (c.resolution, c.resolution),
+        size_multiple=lambda c: c.size_multiple,
+        dynamic_hw=True,
+        extra_metadata=lambda c: {"classes": list(c.classes), "palette": [list(p) for p in c.palette]},
+        fp32_atol=1e-2,  # on logits, which span tens of units
+        fp16_atol=0.5,
+    ),
     "esrgan": ExportSpec(
         inputs=lambda c: (TensorSpec("image", ("batch", 3, "height", "width"), (0.0, 1.0)),),
         output=lambda c: TensorSpec("image_out", ("batch", 3, "4*height", "4*width"), (0.0, 1.0)),

@@ -6,6 +6,7 @@ from landscape_cli.commands.export import export
 from landscape_cli.commands.generate import generate
 from landscape_cli.commands.info import info
 from landscape_cli.commands.inpaint import inpaint
+from landscape_cli.commands.label import label
 from landscape_cli.commands.models import models
 from landscape_cli.commands.palette import palette
 from landscape_cli.commands.train import train_app
@@ -14,7 +15,8 @@ from landscape_cli.commands.upscale import upscale
 
 app = typer.Typer(
     name="landscape",
-    help="Make and repair landscape pictures with GANs: generate, translate maps, inpaint and upscale, over folders; "
+    help="Make and repair landscape pictures with GANs: generate, translate maps, inpaint and upscale, label photos "
+    "into maps, over folders; "
     "train your own models and export them. "
     "Written paths go to stdout, everything else to stderr, so commands chain: "
     "landscape generate -n 8 | landscape upscale - -o big/",
@@ -24,7 +26,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-for command in (generate, translate, inpaint, upscale, palette, models, info, export):
+for command in (generate, translate, inpaint, upscale, label, palette, models, info, export):
     app.command()(command)
 app.add_typer(train_app)
 

@@ -16,6 +16,7 @@ TINY = {
     "pix2pix": {"num_downs": 3, "width": 4, "resolution": 32},
     "glcic": {"width": 4, "resolution": 32},
     "esrgan": {"num_feat": 8, "num_grow_ch": 4, "num_block": 1, "resolution": 16},
+    "segmenter": {"num_downs": 3, "width": 4, "resolution": 32},
 }
 
 
@@ -43,7 +44,8 @@ def models(tmp_path_factory) -> dict[str, Path]:
 
     folder = tmp_path_factory.mktemp("models")
     out = {}
-    for family, task in (("dcgan", "generate"), ("pix2pix", "translate"), ("glcic", "inpaint"), ("esrgan", "upscale")):
+    for family, task in (("dcgan", "generate"), ("pix2pix", "translate"), ("glcic", "inpaint"), ("esrgan", "upscale"),
+                         ("segmenter", "label")):
         ckpt = make_checkpoint(family, folder / f"{family}.safetensors")
         out[task] = export_checkpoint(ckpt, folder / f"{task}.onnx").path
         out[f"{task}_ckpt"] = ckpt

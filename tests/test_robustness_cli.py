@@ -67,6 +67,17 @@ def test_upscale_over_the_whole_corpus(tmp_path, models):
     assert again.returncode == 1 and again.stdout == "" and tree_digest(out) == written
 
 
+def test_label_over_the_whole_corpus(tmp_path, models):
+    folder = tmp_path / "in"
+    cases = build(folder, corpus())
+    before = tree_digest(folder)
+    out = tmp_path / "maps"
+    res = landscape("label", folder, "-o", out, "--model", models["label"])
+    # Maps are always PNG: every output, whatever its input's format, is NAME.png.
+    check_run(res, folder, out, cases, scale=1)
+    assert tree_digest(folder) == before and all(p.suffix == ".png" for p in out.iterdir())
+
+
 def _map(palette, h: int, w: int, seed: int, block: int = 4) -> np.ndarray:
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, len(palette), (h // block + 1, w // block + 1)).repeat(block, 0).repeat(block, 1)[:h, :w]
@@ -179,7 +190,7 @@ def test_inpaint_over_broken_files_and_awkward_masks(tmp_path, models):
     assert _changed_outside(tmp_path / "inv" / "binary.png", images / "binary.png", masks / "binary.png", invert=True) == 0
 
 
-@pytest.mark.parametrize("command", ["upscale", "translate", "inpaint"])
+@pytest.mark.parametrize("command", ["upscale", "translate", "inpaint", "label"])
 def test_stdin_paths_duplicates_crlf_and_dangling_links(tmp_path, models, command):
     folder = tmp_path / "in"
     folder.mkdir()

@@ -16,6 +16,7 @@ TINY_ARGS = {
     "pix2pix": ["--resolution", "32", "--num-downs", "3", "--g-width", "4", "--d-width", "4", "--d-layers", "2"],
     "glcic": ["--resolution", "32", "--g-width", "4", "--d-width", "4", "--dilations", "2", "4"],
     "esrgan": ["--resolution", "8", "--eval-size", "32", "--num-feat", "8", "--num-grow-ch", "4", "--num-block", "1"],
+    "segmenter": ["--resolution", "32", "--num-downs", "3", "--width", "4"],
 }
 COMMON = ["--batch-size", "4", "--workers", "0", "--log-every", "1", "--checkpoint-every", "1", "--keep-last", "20",
           "--sample-every", "0", "--eval-every", "0", "--samples", "2", "--holdout", "0.2"]

@@ -30,6 +30,8 @@ FAMILIES = {
     "inpaint": ("glcic", "Same as glcic (the inpainting task's name). Example: landscape train inpaint --data photos/"),
     "esrgan": ("esrgan", "4x super-resolution (RRDB; L1 then optional GAN phase). "
                "Example: landscape train esrgan --data photos/ --steps 100000"),
+    "segmenter": ("segmenter", "Photo -> segmentation map (U-Net with a class head; `landscape label`). "
+                  "Example: landscape train segmenter --data images/ --maps labels/ --class-map stanford"),
 }
 
 

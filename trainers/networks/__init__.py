@@ -15,6 +15,7 @@ from trainers.networks.dcgan import GeneratorConfig, build_generator
 from trainers.networks.esrgan import RRDBConfig, RRDBNet
 from trainers.networks.glcic import CompletionConfig, CompletionNetwork
 from trainers.networks.pix2pix import UNetConfig, UNetGenerator
+from trainers.networks.segmenter import SegmenterConfig, UNetSegmenter
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ FAMILIES: dict[str, Family] = {
         Family("pix2pix", "translate", UNetConfig, lambda c: UNetGenerator(config=c)),
         Family("glcic", "inpaint", CompletionConfig, lambda c: CompletionNetwork(config=c)),
         Family("esrgan", "upscale", RRDBConfig, lambda c: RRDBNet(config=c)),
+        Family("segmenter", "label", SegmenterConfig, lambda c: UNetSegmenter(config=c)),
     )
 }
 

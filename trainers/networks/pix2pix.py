@@ -44,22 +44,23 @@ class PatchGANConfig:
     layers: int = 3  # 3 gives the 70x70 receptive field of pix2pix
 
 
-class UNetGenerator(nn.Module):
-    """Encoder-decoder with skip connections between mirrored levels.
+class UNet(nn.Module):
+    """Encoder-decoder with skip connections between mirrored levels (pix2pix's U-Net).
 
-    one-hot map (N, C, H, W) -> photo (N, 3, H, W) in [-1, 1]; H and W multiples of
-    2**num_downs. The three decoder blocks nearest the bottleneck use dropout (the noise
-    source of pix2pix); in eval mode, as exported, they are the identity.
+    (N, in_channels, H, W) -> (N, out_channels, H, W), H and W multiples of 2**num_downs;
+    `head` follows the last layer (tanh for photos, nothing for class logits). The three
+    decoder blocks nearest the bottleneck use dropout when it is > 0 (the noise source of
+    pix2pix); in eval mode, as exported, they are the identity.
     """
 
-    def __init__(self, *, config: UNetConfig) -> None:
+    def __init__(self, in_channels: int, out_channels: int, *, num_downs: int, width: int, dropout: float,
+                 head: nn.Module) -> None:
         super().__init__()
-        self.config = config
-        chans = [config.width * min(2**i, 8) for i in range(config.num_downs)]
-        in_chans = [len(config.classes)] + chans[:-1]
+        chans = [width * min(2**i, 8) for i in range(num_downs)]
+        in_chans = [in_channels] + chans[:-1]
         self.down = nn.ModuleList()
         for level, (c_in, c_out) in enumerate(zip(in_chans, chans)):
-            outermost, innermost = level == 0, level == config.num_downs - 1
+            outermost, innermost = level == 0, level == num_downs - 1
             block: list[nn.Module] = [] if outermost else [nn.LeakyReLU(0.2, inplace=True)]
             block.append(nn.Conv2d(c_in, c_out, 4, 2, 1, bias=outermost or innermost))
             # No norm at the outermost level (raw input) nor the innermost (1x1 at 256 px,
@@ -68,22 +69,21 @@ class UNetGenerator(nn.Module):
                 block.append(nn.BatchNorm2d(c_out))
             self.down.append(nn.Sequential(*block))
         self.up = nn.ModuleList()
-        for level in reversed(range(config.num_downs)):
-            innermost, outermost = level == config.num_downs - 1, level == 0
+        for level in reversed(range(num_downs)):
+            innermost, outermost = level == num_downs - 1, level == 0
             c_in = chans[level] if innermost else chans[level] * 2
-            c_out = 3 if outermost else in_chans[level]
+            c_out = out_channels if outermost else in_chans[level]
             block = [nn.ReLU(inplace=True), nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=outermost)]
             if outermost:
-                block.append(nn.Tanh())
+                block.append(head)
             else:
                 block.append(nn.BatchNorm2d(c_out))
-                if config.num_downs - 1 - level in (1, 2, 3) and config.dropout > 0:
-                    block.append(nn.Dropout(config.dropout))
+                if num_downs - 1 - level in (1, 2, 3) and dropout > 0:
+                    block.append(nn.Dropout(dropout))
             self.up.append(nn.Sequential(*block))
 
-    def forward(self, onehot: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         skips = []
-        x = onehot
         for block in self.down:
             x = block(x)
             skips.append(x)
@@ -91,6 +91,15 @@ class UNetGenerator(nn.Module):
         for i, block in enumerate(self.up):
             x = block(x if i == 0 else torch.cat([x, skips.pop()], dim=1))
         return x
+
+
+class UNetGenerator(UNet):
+    """one-hot map (N, C, H, W) -> photo (N, 3, H, W) in [-1, 1]."""
+
+    def __init__(self, *, config: UNetConfig) -> None:
+        super().__init__(len(config.classes), 3, num_downs=config.num_downs, width=config.width, dropout=config.dropout,
+                         head=nn.Tanh())
+        self.config = config
 
 
 class PatchGAN(nn.Module):

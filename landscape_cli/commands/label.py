@@ -1,0 +1,58 @@
+"""`landscape label`: photos -> segmentation maps (the first step of photo -> map -> edit ->
+photo: edit the map in any paint program, then `landscape translate` it)."""
+from pathlib import Path
+
+import typer
+from typing_extensions import Annotated
+
+from landscape_cli.commands import common
+
+
+def label(
+    inputs: common.Inputs,
+    index: Annotated[bool, typer.Option("--index", help="Write single-channel class-index PNGs instead of palette colours.")] = False,
+    output: common.Output = Path("maps"),
+    model: common.ModelPath = None,
+    recursive: common.Recursive = False,
+    null: common.Null = False,
+    overwrite: common.Overwrite = False,
+    dry_run: common.DryRun = False,
+    json_mode: common.Json = False,
+    quiet: common.Quiet = False,
+    max_pixels: common.MaxPixels = common.DEFAULT_MAX_PIXELS,
+    device: common.Device = "auto",
+    threads: common.Threads = 0,
+    shard: common.ShardOption = None,
+) -> None:
+    """Label photos: one PNG map per photo, same size, in the palette `translate` reads.
+
+    Example: landscape label photos/ -o maps/   (then: landscape translate maps/ -o photos2/)
+    """
+    args = dict(locals())  # the parameters, by name, before anything else is bound
+    common.execute(lambda: _label(**args))
+
+
+def _label(*, inputs, index, output, model, recursive, null, overwrite, dry_run, json_mode, quiet, max_pixels, device,
+           threads, shard) -> int:
+    common.check_positive("--max-pixels", max_pixels)
+    reporter = common.Reporter("label", json_mode=json_mode, quiet=quiet, null=null)
+    (labeller,) = common.open_models(reporter, device, threads, ("label", model))
+    # Maps are always PNG: a lossy format would blur the class colours.
+    items = common.collect_items(inputs, output, "png", reporter, recursive=recursive, null=null, shard=shard)
+    if dry_run:
+        return common.print_plan(items, reporter, overwrite=overwrite)
+    from landscape_cli.imaging import decode, encode, rgb_unit
+    from landscape_cli.outputs import prepare_output_dir
+    from landscape_cli.pipelines.label import colourise, label as run_labeller
+
+    prepare_output_dir(output)
+
+    def process_one(item: common.Item) -> common.Encoded:
+        picture = decode(item.source, max_pixels=max_pixels)
+        labels = run_labeller(labeller, rgb_unit(picture.pixels))
+        pixels = labels[:, :, None] if index else colourise(labels, labeller.info.palette)
+        data, notes = encode(pixels, "png")
+        return common.Encoded(data, picture.notes + notes)
+
+    common.run_items(items, common.per_item(process_one), reporter, overwrite=overwrite)
+    return reporter.finish(device=labeller.device.name)

@@ -1,0 +1,80 @@
+"""The labeller end to end: the segmenter trains and learns (sky vs grass), its metrics are
+right on known confusions, it exports as a `label` model with classes and palette, and
+`landscape label` writes palette or index maps the size of each photo."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tests.train_helpers import make_pairs, run_trainer
+from trainers.palette import LANDSCAPE_PALETTE
+from trainers.segmenter import colour_jitter, confusion, scores
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("seg")
+    photos, maps = make_pairs(root / "data", count=16)
+    code, run = run_trainer("segmenter", photos, root / "run", "--maps", str(maps), "--lr", "0.01", "--eval-every", "40", "--sample-every", "40",
+                            steps=40)
+    assert code == 0
+    return photos, maps, run
+
+
+def test_segmenter_learns_sky_from_grass(trained):
+    _, _, run = trained
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["ce"] for r in records if r["kind"] == "train"]
+    assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
+    final = [r for r in records if r["kind"] == "eval"][-1]
+    assert final["pixel_accuracy"] > 0.8 and 0 <= final["miou"] <= 1
+    assert (run / "samples" / "step_0000040.png").is_file()
+
+
+def test_scores_on_a_known_confusion():
+    target = torch.tensor([0, 0, 0, 3, 3, 255])
+    pred = torch.tensor([0, 0, 3, 3, 3, 0])
+    s = scores(confusion(pred, target, 8))
+    assert s["pixel_accuracy"] == pytest.approx(4 / 5)  # the ignored pixel does not count
+    # sky: 2 / (3 + 2 - 2) ... IoU = tp / (pred + target - tp): sky 2/3, grass 2/3
+    assert s["iou_sky"] == pytest.approx(2 / 3) and s["iou_grass"] == pytest.approx(2 / 3)
+    assert s["miou"] == pytest.approx(2 / 3)
+
+
+def test_colour_jitter_is_seeded_and_bounded():
+    photo = torch.rand(3, 8, 8) * 2 - 1
+    a = colour_jitter(photo, 0.3, np.random.default_rng(1))
+    b = colour_jitter(photo, 0.3, np.random.default_rng(1))
+    assert torch.equal(a, b) and not torch.equal(a, photo)
+    assert a.min() >= -1 and a.max() <= 1
+    assert torch.equal(colour_jitter(photo, 0.0, np.random.default_rng(1)), photo)
+
+
+def test_exported_labeller_writes_maps(trained, tmp_path, cli):
+    from export.exporter import export_checkpoint
+    from landscape_cli.runtime import read_info
+
+    photos, _, run = trained
+    report = export_checkpoint(run / "checkpoints" / "step_0000040.safetensors", tmp_path / "label.onnx")
+    info = read_info(report.path)
+    assert info.task == "label" and len(info.classes) == 8 and info.palette == tuple(LANDSCAPE_PALETTE)
+    res = cli("label", photos, "-o", tmp_path / "maps", "--model", report.path)
+    assert res.exit_code == 0, res.stderr
+    written = res.stdout.split()
+    assert len(written) == 16
+    palette = {tuple(c) for c in LANDSCAPE_PALETTE}
+    for path in written[:4]:
+        name = path.rsplit("/", 1)[1]
+        with Image.open(path) as m, Image.open(photos / name) as p:
+            assert m.size == p.size and m.mode == "RGB"
+            assert {tuple(c) for c in np.asarray(m).reshape(-1, 3)} <= palette
+    idx = cli("label", photos / "p00.png", "--index", "-o", tmp_path / "idx", "--model", report.path)
+    assert idx.exit_code == 0, idx.stderr
+    with Image.open(tmp_path / "idx" / "p00.png") as m:
+        assert m.mode == "L" and np.asarray(m).max() < 8
+    # The maps go straight back into translate's palette reader.
+    assert cli("palette", "--model", report.path).exit_code == 0
