@@ -1,0 +1,81 @@
+"""Inpainting quality inside the holes: an ONNX inpainter against OpenCV's `cv2.inpaint`
+(Telea and Navier-Stokes) on the same held-out photos and the same masks, for small (~10%)
+and large (~30%) holes, side by side in one table.
+
+Photos: the run's split.json `held_out` list, centre-cropped to --size. Masks: the trainer's
+own free-form + rectangle generator, seeded per photo, so every method sees identical holes.
+The model runs through the CLI's inpaint pipeline (context windows and compositing included).
+
+    python evaluation/inpaint_quality.py                          # the bundled inpainter
+    python evaluation/inpaint_quality.py --model runs/x/inpaint.onnx --split runs/x/split.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from landscape_cli.pipelines.inpaint import inpaint_pixels
+from landscape_cli.runtime import bundled_model, choose_device, load_model
+from trainers.data import apply_crop, center_crop, read_rgb
+from trainers.masks import random_mask
+
+HOLES = {"small (~10%)": (0.08, 0.12), "large (~30%)": (0.27, 0.33)}
+
+
+def hole_scores(filled: np.ndarray, truth: np.ndarray, hole: np.ndarray) -> tuple[float, float]:
+    """PSNR (dB) and mean L1 (0-255 levels) over the hole's pixels only."""
+    diff = filled[hole].astype(np.float64) - truth[hole].astype(np.float64)
+    mse = max(float((diff**2).mean()), 1e-10)
+    return 10 * np.log10(255.0**2 / mse), float(np.abs(diff).mean())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, help="ONNX inpainter (default: the bundled one)")
+    parser.add_argument("--data", type=Path, default=Path("../shared/data/landscapes"))
+    parser.add_argument("--split", type=Path, default=Path("runs/inpaint/split.json"))
+    parser.add_argument("--size", type=int, default=256, help="centre crop side, pixels")
+    parser.add_argument("--limit", type=int, default=0, help="only the first N held-out photos (0: all)")
+    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+
+    path = args.model or bundled_model("inpaint")
+    model = load_model("inpaint", path, choose_device("cpu", args.threads))
+    names = json.loads(args.split.read_text())["held_out"][: args.limit or None]
+    photos = [apply_crop(img, center_crop(*img.shape[:2]), args.size) for img in (read_rgb(args.data / n) for n in names)]
+    methods = {
+        "cv2 Telea": lambda img, hole: cv2.inpaint(img, hole.astype(np.uint8), 5, cv2.INPAINT_TELEA),
+        "cv2 Navier-Stokes": lambda img, hole: cv2.inpaint(img, hole.astype(np.uint8), 5, cv2.INPAINT_NS),
+        "this model": lambda img, hole: inpaint_pixels(model, img, hole),
+    }
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    for label, area in HOLES.items():
+        per_method: dict[str, list[tuple[float, float]]] = {m: [] for m in methods}
+        for i, photo in enumerate(photos):
+            hole = random_mask(args.size, args.size, np.random.default_rng(i), area=area, kind="mixed") > 0.5
+            for method, fill in methods.items():
+                per_method[method].append(hole_scores(fill(photo, hole), photo, hole))
+        results[label] = {m: {"psnr": float(np.mean([s[0] for s in v])), "l1": float(np.mean([s[1] for s in v]))}
+                          for m, v in per_method.items()}
+
+    print(f"Inpainting inside the holes, {len(photos)} held-out photos at {args.size} px; model {path.name}")
+    print(f"{'holes':<14} {'method':<20} {'PSNR dB':>8} {'L1 (0-255)':>11}")
+    for label, rows in results.items():
+        for i, (method, r) in enumerate(rows.items()):
+            print(f"{label if i == 0 else '':<14} {method:<20} {r['psnr']:8.2f} {r['l1']:11.2f}")
+        gain = rows["this model"]["psnr"] - rows["cv2 Telea"]["psnr"]
+        print(f"{'':<14} {'model - Telea':<20} {gain:+8.2f}")
+    print("reproduce: python evaluation/inpaint_quality.py " + " ".join(argv if argv is not None else sys.argv[1:]))
+    if args.json:
+        args.json.write_text(json.dumps({"model": str(path), "photos": len(photos), "results": results}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
