@@ -12,12 +12,12 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Optional
 
 import typer
 from typing_extensions import Annotated
 
-from landscape_cli.errors import FatalError, ItemError, LandscapeError, UsageError
+from landscape_cli.errors import ItemError, LandscapeError, UsageError
 
 # Pixel count above which a picture is refused unless --max-pixels raises it: 100 MP admits
 # 10000x10000 photos and refuses decompression bombs before they allocate gigabytes.
@@ -41,6 +41,8 @@ Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="No progress bar, not
 MaxPixels = Annotated[int, typer.Option("--max-pixels", help="Refuse images with more pixels than this (decompression bombs).")]
 Output = Annotated[Path, typer.Option("-o", "--output", help="Output folder (created if missing).")]
 BatchSize = Annotated[int, typer.Option("--batch-size", "-b", help="Images (or tiles) per inference call.")]
+Jobs = Annotated[str, typer.Option("--jobs", "-j", help="LOAD:SAVE threads that decode ahead of the model and encode/write "
+                   "behind it (N = both; 0 = none, all in one thread).")]
 ShardOption = Annotated[Optional[str], typer.Option("--shard", help="K/N: only this machine's share (K = 0..N-1) of the inputs, "
                         "by a stable hash of each input's relative path; N machines cover the batch exactly once.", show_default=False)]
 
@@ -130,18 +132,13 @@ class Reporter:
         return 1 if self.failed else 0
 
 
-def chunks(items: list[Item], size: int) -> Iterator[list[Item]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
-
-
-Process = Callable[[list[Item]], list["Encoded | LandscapeError"]]
-
-
-def run_items(items: list[Item], process: Process, reporter: Reporter, *, overwrite: bool, batch_size: int = 1) -> None:
-    """Skip what exists (unless overwrite), process the rest in batches, write each result
-    atomically. A failed item is reported and the batch goes on; a FatalError stops it."""
-    from landscape_cli.outputs import atomic_write
+def run_items(items: list[Item], stages: Any, reporter: Reporter, *, overwrite: bool, batch_size: int = 1,
+              jobs: str = "2:2") -> None:
+    """Skip what exists (unless overwrite), then run the rest through the command's stages
+    (landscape_cli.overlap): decoding, inference and encoding overlap, each result is
+    written atomically, a failed item is reported and the batch goes on, a FatalError
+    stops it."""
+    from landscape_cli.overlap import parse_jobs, run_stages
 
     todo: list[Item] = []
     for item in items:
@@ -152,40 +149,22 @@ def run_items(items: list[Item], process: Process, reporter: Reporter, *, overwr
         else:
             todo.append(item)
     reporter.progress(len(todo))
-    for chunk in chunks(todo, max(1, batch_size)):
-        for item, result in zip(chunk, process(chunk)):
-            try:
-                if isinstance(result, LandscapeError):
-                    raise result
-                atomic_write(item.output, result.data)
-            except LandscapeError as exc:
-                reporter.fail(item.label, str(exc))
-                if isinstance(exc, FatalError):
-                    return
-                reporter.advance()
-                continue
-            for text in result.notes:
-                reporter.note(f"{item.label}: {text}")
-            reporter.wrote(item.output)
+    run_stages(todo, stages, reporter, batch_size=batch_size, jobs=parse_jobs(jobs))
 
 
-def per_item(process_one: Callable[[Item], Encoded]) -> Process:
-    """Wrap a one-item function so that its ItemError becomes that item's result."""
+def each(fn: Callable[[Any], Any]) -> Callable[[list[Any]], list[Any]]:
+    """A one-input inference step as a batch step: an ItemError stays that input's result."""
 
-    def process(chunk: list[Item]) -> list[Any]:
+    def batch(payloads: list[Any]) -> list[Any]:
         results: list[Any] = []
-        for item in chunk:
+        for payload in payloads:
             try:
-                results.append(process_one(item))
+                results.append(fn(payload))
             except LandscapeError as exc:
                 results.append(exc)
-            except MemoryError:
-                raise
-            except Exception as exc:  # a decoder or codec bug on one odd file must not end the batch
-                results.append(ItemError(f"unexpected {type(exc).__name__}: {exc}"))
         return results
 
-    return process
+    return batch
 
 
 def print_plan(items: list[Item], reporter: Reporter, *, overwrite: bool) -> int:

@@ -55,6 +55,7 @@ def generate(
     device: common.Device = "auto",
     threads: common.Threads = 0,
     shard: common.ShardOption = None,
+    jobs: common.Jobs = "2:2",
 ) -> None:
     """Generate landscapes; each file is named after its seed and can be remade alone.
 
@@ -65,7 +66,7 @@ def generate(
 
 
 def _generate(*, count, seed, seeds, upscale, scale, output, batch_size, grid, model, upscale_model, fmt, quality,
-              overwrite, dry_run, json_mode, quiet, null, device, threads, shard) -> int:
+              overwrite, dry_run, json_mode, quiet, null, device, threads, shard, jobs) -> int:
     if seeds is not None:
         seed_list = parse_seeds(seeds)
     else:
@@ -94,37 +95,37 @@ def _generate(*, count, seed, seeds, upscale, scale, output, batch_size, grid, m
     from landscape_cli.outputs import prepare_output_dir
 
     prepare_output_dir(output)
-    thumbs: list = []
+    thumbs: dict[int, object] = {}
     passes = 0 if upscaler is None else (2 if scale == 16 else 1)
-    common.run_items(items, _batch_process(generator, upscaler, passes, ext, quality, thumbs if grid else None),
-                     reporter, overwrite=overwrite, batch_size=batch_size)
+    common.run_items(items, _stages(generator, upscaler, passes, ext, quality, thumbs if grid else None),
+                     reporter, overwrite=overwrite, batch_size=batch_size, jobs=jobs)
     if grid is not None and thumbs:
-        _write_grid(grid, thumbs, reporter)
+        _write_grid(grid, [thumbs[s] for s in seed_list if s in thumbs], reporter)
     return reporter.finish(device=generator.device.name, seeds=seed_list)
 
 
-def _batch_process(generator, upscaler, passes: int, ext: str, quality: int, thumbs: Optional[list]):
+def _stages(generator, upscaler, passes: int, ext: str, quality: int, thumbs: Optional[dict]):
     import numpy as np
 
     from landscape_cli.imaging import encode, from_unit
+    from landscape_cli.overlap import Stages
     from landscape_cli.pipelines.generate import generate as run_generator
     from landscape_cli.pipelines.upscale import TileSettings, upscale_rgb, upscale_unit_batch
 
-    def process(chunk):
-        images = run_generator(generator, [item.source for item in chunk])
+    def infer(seeds: list[int]) -> list:
+        images = run_generator(generator, seeds)
         if passes >= 1:
             images = upscale_unit_batch(upscaler, images)
-        results = []
-        for image in images:
-            # The second x4 pass (512 -> 2048) runs tiled, one image at a time, to bound memory.
-            pixels = upscale_rgb(upscaler, image, np.uint8, TileSettings()) if passes == 2 else from_unit(image)
-            data, notes = encode(pixels, ext, quality=quality)
-            if thumbs is not None:
-                thumbs.append(_thumbnail(pixels))
-            results.append(common.Encoded(data, notes))
-        return results
+        # The second x4 pass (512 -> 2048) runs tiled, one image at a time, to bound memory.
+        return [upscale_rgb(upscaler, image, np.uint8, TileSettings()) if passes == 2 else from_unit(image) for image in images]
 
-    return process
+    def save(item: common.Item, pixels) -> common.Encoded:
+        data, notes = encode(pixels, ext, quality=quality)
+        if thumbs is not None:
+            thumbs[item.source] = _thumbnail(pixels)
+        return common.Encoded(data, notes)
+
+    return Stages(infer=infer, save=save)
 
 
 def _thumbnail(pixels):

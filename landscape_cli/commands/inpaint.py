@@ -29,6 +29,7 @@ def inpaint(
     device: common.Device = "auto",
     threads: common.Threads = 0,
     shard: common.ShardOption = None,
+    jobs: common.Jobs = "2:2",
 ) -> None:
     """Fill holes in photos. Masks are paired by file name, never by order.
 
@@ -39,7 +40,7 @@ def inpaint(
 
 
 def _inpaint(*, inputs, masks, mask_dilate, mask_threshold, mask_invert, output, model, recursive, null, fmt, quality,
-             overwrite, dry_run, json_mode, quiet, max_pixels, device, threads, shard) -> int:
+             overwrite, dry_run, json_mode, quiet, max_pixels, device, threads, shard, jobs) -> int:
     from landscape_cli.errors import ItemError, UsageError
     from landscape_cli.inputs import collect, pair_masks
 
@@ -75,11 +76,12 @@ def _inpaint(*, inputs, masks, mask_dilate, mask_threshold, mask_invert, output,
 
     from landscape_cli.imaging import decode, encode, to_gray_unit
     from landscape_cli.outputs import prepare_output_dir
+    from landscape_cli.overlap import Stages
     from landscape_cli.pipelines.inpaint import inpaint_pixels
 
     prepare_output_dir(output)
 
-    def process_one(item: common.Item) -> common.Encoded:
+    def load(item: common.Item):
         image_path, mask_path = item.source
         picture = decode(image_path, max_pixels=max_pixels)
         pixels = picture.pixels
@@ -99,13 +101,19 @@ def _inpaint(*, inputs, masks, mask_dilate, mask_threshold, mask_invert, output,
             raise ItemError("no mask: pass --masks, put NAME_mask.png beside it, or give the image an alpha channel")
         if mask_invert:
             hole = ~hole
+        return picture.notes, pixels, hole
+
+    def infer(loaded):
+        notes, pixels, hole = loaded
         filled = inpaint_pixels(inpainter, pixels, hole, dilate=mask_dilate)
-        notes = list(picture.notes)
         if filled is None:
-            notes.append("mask is empty: image copied unchanged")
-            filled = pixels
-        data, enc_notes = encode(filled, item.output.suffix.lstrip("."), quality=quality)
+            return notes + ["mask is empty: image copied unchanged"], pixels
+        return notes, filled
+
+    def save(item: common.Item, result) -> common.Encoded:
+        notes, pixels = result
+        data, enc_notes = encode(pixels, item.output.suffix.lstrip("."), quality=quality)
         return common.Encoded(data, notes + enc_notes)
 
-    common.run_items(items, common.per_item(process_one), reporter, overwrite=overwrite)
+    common.run_items(items, Stages(load=load, infer=common.each(infer), save=save), reporter, overwrite=overwrite, jobs=jobs)
     return reporter.finish(device=inpainter.device.name)

@@ -23,6 +23,7 @@ def label(
     device: common.Device = "auto",
     threads: common.Threads = 0,
     shard: common.ShardOption = None,
+    jobs: common.Jobs = "2:2",
 ) -> None:
     """Label photos: one PNG map per photo, same size, in the palette `translate` reads.
 
@@ -33,7 +34,7 @@ def label(
 
 
 def _label(*, inputs, index, output, model, recursive, null, overwrite, dry_run, json_mode, quiet, max_pixels, device,
-           threads, shard) -> int:
+           threads, shard, jobs) -> int:
     common.check_positive("--max-pixels", max_pixels)
     reporter = common.Reporter("label", json_mode=json_mode, quiet=quiet, null=null)
     (labeller,) = common.open_models(reporter, device, threads, ("label", model))
@@ -43,16 +44,19 @@ def _label(*, inputs, index, output, model, recursive, null, overwrite, dry_run,
         return common.print_plan(items, reporter, overwrite=overwrite)
     from landscape_cli.imaging import decode, encode, rgb_unit
     from landscape_cli.outputs import prepare_output_dir
+    from landscape_cli.overlap import Stages
     from landscape_cli.pipelines.label import colourise, label as run_labeller
 
     prepare_output_dir(output)
 
-    def process_one(item: common.Item) -> common.Encoded:
-        picture = decode(item.source, max_pixels=max_pixels)
-        labels = run_labeller(labeller, rgb_unit(picture.pixels))
-        pixels = labels[:, :, None] if index else colourise(labels, labeller.info.palette)
-        data, notes = encode(pixels, "png")
-        return common.Encoded(data, picture.notes + notes)
+    def infer(picture):
+        return picture.notes, run_labeller(labeller, rgb_unit(picture.pixels))
 
-    common.run_items(items, common.per_item(process_one), reporter, overwrite=overwrite)
+    def save(item: common.Item, result) -> common.Encoded:
+        notes, labels = result
+        data, enc_notes = encode(labels[:, :, None] if index else colourise(labels, labeller.info.palette), "png")
+        return common.Encoded(data, notes + enc_notes)
+
+    stages = Stages(load=lambda item: decode(item.source, max_pixels=max_pixels), infer=common.each(infer), save=save)
+    common.run_items(items, stages, reporter, overwrite=overwrite, jobs=jobs)
     return reporter.finish(device=labeller.device.name)

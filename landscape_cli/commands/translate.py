@@ -26,6 +26,7 @@ def translate(
     device: common.Device = "auto",
     threads: common.Threads = 0,
     shard: common.ShardOption = None,
+    jobs: common.Jobs = "2:2",
 ) -> None:
     """Turn segmentation maps into landscape photos of the same size.
 
@@ -39,7 +40,7 @@ def translate(
 
 
 def _translate(*, inputs, upscale, tolerance, output, model, upscale_model, recursive, null, fmt, quality, overwrite,
-               dry_run, json_mode, quiet, max_pixels, device, threads, shard) -> int:
+               dry_run, json_mode, quiet, max_pixels, device, threads, shard, jobs) -> int:
     from landscape_cli.errors import UsageError
 
     if not 0 <= tolerance <= 442:
@@ -57,18 +58,26 @@ def _translate(*, inputs, upscale, tolerance, output, model, upscale_model, recu
 
     from landscape_cli.imaging import decode, encode, from_unit
     from landscape_cli.outputs import prepare_output_dir
+    from landscape_cli.overlap import Stages
     from landscape_cli.pipelines.translate import labels_from_map, translate as run_translator
     from landscape_cli.pipelines.upscale import TileSettings, upscale_rgb
 
     prepare_output_dir(output)
 
-    def process_one(item: common.Item) -> common.Encoded:
+    def load(item: common.Item):
         picture = decode(item.source, max_pixels=max_pixels)
         labels, notes = labels_from_map(picture, translator.info.palette, tolerance)
-        photo = run_translator(translator, labels)
-        pixels = upscale_rgb(upscaler, photo, np.uint8, TileSettings()) if upscaler else from_unit(photo)
-        data, enc_notes = encode(pixels, item.output.suffix.lstrip("."), quality=quality)
-        return common.Encoded(data, picture.notes + notes + enc_notes)
+        return picture.notes + notes, labels
 
-    common.run_items(items, common.per_item(process_one), reporter, overwrite=overwrite)
+    def infer(loaded):
+        notes, labels = loaded
+        photo = run_translator(translator, labels)
+        return notes, upscale_rgb(upscaler, photo, np.uint8, TileSettings()) if upscaler else from_unit(photo)
+
+    def save(item: common.Item, result) -> common.Encoded:
+        notes, pixels = result
+        data, enc_notes = encode(pixels, item.output.suffix.lstrip("."), quality=quality)
+        return common.Encoded(data, notes + enc_notes)
+
+    common.run_items(items, Stages(load=load, infer=common.each(infer), save=save), reporter, overwrite=overwrite, jobs=jobs)
     return reporter.finish(device=translator.device.name)

@@ -28,6 +28,7 @@ def upscale(
     device: common.Device = "auto",
     threads: common.Threads = 0,
     shard: common.ShardOption = None,
+    jobs: common.Jobs = "2:2",
 ) -> None:
     """Upscale pictures 4x: gray stays gray, alpha is kept, 16-bit stays 16-bit.
 
@@ -38,7 +39,7 @@ def upscale(
 
 
 def _upscale(*, inputs, scale, tile, tile_pad, output, batch_size, model, recursive, null, fmt, quality, overwrite,
-             dry_run, json_mode, quiet, max_pixels, device, threads, shard) -> int:
+             dry_run, json_mode, quiet, max_pixels, device, threads, shard, jobs) -> int:
     if scale not in (4, 16):
         raise UsageError(f"--scale must be 4 or 16, got {scale}")
     common.check_positive("--tile", tile, 0)
@@ -53,17 +54,21 @@ def _upscale(*, inputs, scale, tile, tile_pad, output, batch_size, model, recurs
         return common.print_plan(items, reporter, overwrite=overwrite)
     from landscape_cli.imaging import decode, encode
     from landscape_cli.outputs import prepare_output_dir
+    from landscape_cli.overlap import Stages
     from landscape_cli.pipelines.upscale import TileSettings, upscale_pixels
 
     prepare_output_dir(output)
     tiles = TileSettings(tile=tile, pad=tile_pad, batch=batch_size)
     passes = 2 if scale == 16 else 1
 
-    def process_one(item: common.Item) -> common.Encoded:
-        picture = decode(item.source, max_pixels=max_pixels)
-        pixels = upscale_pixels(upscaler, picture.pixels, tiles, passes)
-        data, notes = encode(pixels, item.output.suffix.lstrip("."), quality=quality)
-        return common.Encoded(data, picture.notes + notes)
+    def infer(picture):
+        return picture.notes, upscale_pixels(upscaler, picture.pixels, tiles, passes)
 
-    common.run_items(items, common.per_item(process_one), reporter, overwrite=overwrite)
+    def save(item: common.Item, result) -> common.Encoded:
+        notes, pixels = result
+        data, enc_notes = encode(pixels, item.output.suffix.lstrip("."), quality=quality)
+        return common.Encoded(data, notes + enc_notes)
+
+    stages = Stages(load=lambda item: decode(item.source, max_pixels=max_pixels), infer=common.each(infer), save=save)
+    common.run_items(items, stages, reporter, overwrite=overwrite, jobs=jobs)
     return reporter.finish(device=upscaler.device.name)
