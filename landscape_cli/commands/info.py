@@ -1,7 +1,6 @@
 """`landscape info`: versions, providers and the device `auto` would pick."""
 import json
 import platform
-from importlib import metadata
 
 from landscape_cli.commands import common
 from landscape_cli import __version__
@@ -10,6 +9,8 @@ PACKAGES = ("onnxruntime-gpu", "onnxruntime", "numpy", "pillow", "opencv-python-
 
 
 def _version(dist: str) -> str | None:
+    from importlib import metadata  # ~50 ms: kept out of `landscape --help`
+
     try:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
