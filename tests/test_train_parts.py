@@ -126,3 +126,20 @@ def test_metrics():
     feats = torch.randn(500, 8)
     assert frechet_distance(feats, feats) < 1e-6 and frechet_distance(feats, feats + 1) == pytest.approx(8, rel=0.05)
     assert sliced_wasserstein(img, img)["swd_mean"] < sliced_wasserstein(img, torch.rand(2, 3, 32, 32) * 0.2)["swd_mean"]
+
+
+def test_ema_warms_up_then_holds_its_decay():
+    from trainers.ema import EMA
+
+    net = torch.nn.Linear(1, 1, bias=False)
+    torch.nn.init.constant_(net.weight, 0.0)
+    ema = EMA(net, 0.999)
+    assert ema.decay_at(5, start=10) == 0.0 and ema.decay_at(10, start=10) == pytest.approx(0.1)
+    assert ema.decay_at(100_000) == 0.999
+    with torch.no_grad():
+        net.weight.fill_(1.0)
+    for step in range(500):
+        ema.update(net, step)
+    # After 500 steps the initial weights are gone from the average; with a fixed 0.999,
+    # 0.999 ** 500 = 61% of it would still be the initial 0.
+    assert float(ema.module.weight) > 0.999
