@@ -110,8 +110,19 @@ def test_vgg_discriminator_takes_patches_of_any_size():
 
 
 def test_family_table_names_tasks_and_rejects_unknown_options():
-    assert {f.task for f in FAMILIES.values()} == {"generate", "translate", "inpaint", "upscale"}
+    assert {f.task for f in FAMILIES.values()} == {"generate", "translate", "inpaint", "upscale", "label"}
     with pytest.raises(ValueError, match="unknown esrgan network option"):
         make_config("esrgan", {"num_feats": 4})
     for name in FAMILIES:
         assert isinstance(build_network(name, make_config(name, {})), torch.nn.Module)
+
+
+def test_rrdb_with_a_bicubic_skip_starts_as_bicubic():
+    import torch
+
+    from trainers.networks import build_network, make_config
+
+    net = build_network("esrgan", make_config("esrgan", {"skip": "bicubic", "num_feat": 8, "num_grow_ch": 4, "num_block": 1})).eval()
+    x = torch.rand(2, 3, 9, 13)
+    with torch.no_grad():
+        assert torch.allclose(net(x), torch.nn.functional.interpolate(x, scale_factor=4, mode="bicubic", align_corners=False))

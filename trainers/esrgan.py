@@ -40,6 +40,8 @@ class ESRGANConfig(BaseConfig):
     num_feat: int = opt(32, "RRDB feature channels (the paper: 64)")
     num_grow_ch: int = opt(16, "dense-block growth channels (the paper: 32)")
     num_block: int = opt(6, "RRDB blocks (the paper: 23)")
+    skip: str = opt("bicubic", "global skip: bicubic (learn the residual over bicubic upsampling; starts as bicubic) "
+                    "or none (ESRGAN's RRDBNet as published)", ("bicubic", "none"))
     lr: float = opt(2e-4, "Adam learning rate of the L1 (PSNR) phase")
     gan_steps: int = opt(0, "the last this-many steps are the GAN phase (0: a PSNR-oriented model only)")
     gan_lr: float = opt(1e-4, "learning rate of both networks in the GAN phase")
@@ -75,7 +77,7 @@ class ESRGANConfig(BaseConfig):
 
     def generator(self) -> RRDBConfig:
         return RRDBConfig(num_feat=self.num_feat, num_grow_ch=self.num_grow_ch, num_block=self.num_block,
-                          resolution=self.resolution)
+                          resolution=self.resolution, skip=self.skip)
 
     def degradation(self) -> Degradation:
         return Degradation(self.blur_prob, tuple(self.blur_sigma), self.noise_prob, tuple(self.noise_sigma),

@@ -20,10 +20,15 @@ class RRDBConfig:
     num_block: int = 6
     scale: int = 4
     resolution: int = 64  # low-resolution training patch; the network takes any size
+    # "bicubic": the network learns the residual over bicubic upsampling (VDSR's global skip).
+    # It starts as bicubic instead of as noise, which a short run needs; "none" is ESRGAN's.
+    skip: str = "none"
 
     def __post_init__(self) -> None:
         if self.scale != 4:
             raise ValueError("only x4 is supported")
+        if self.skip not in ("none", "bicubic"):
+            raise ValueError(f"skip must be 'none' or 'bicubic', got {self.skip!r}")
         if min(self.num_feat, self.num_grow_ch, self.num_block) < 1:
             raise ValueError("num_feat, num_grow_ch and num_block must be positive")
 
@@ -88,13 +93,20 @@ class RRDBNet(nn.Module):
                     nn.init.kaiming_normal_(conv.weight)
                     conv.weight.data *= 0.1
                     nn.init.zeros_(conv.bias)
+        if config.skip == "bicubic":
+            # The residual starts at zero: the untrained network is exactly bicubic.
+            nn.init.zeros_(self.conv_last.weight)
+            nn.init.zeros_(self.conv_last.bias)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         feat = self.conv_first(image)
         feat = feat + self.conv_body(self.body(feat))
         feat = self.lrelu(self.conv_up1(F.interpolate(feat, scale_factor=2.0, mode="nearest")))
         feat = self.lrelu(self.conv_up2(F.interpolate(feat, scale_factor=2.0, mode="nearest")))
-        return self.conv_last(self.lrelu(self.conv_hr(feat)))
+        out = self.conv_last(self.lrelu(self.conv_hr(feat)))
+        if self.config.skip == "bicubic":
+            out = out + F.interpolate(image, scale_factor=4.0, mode="bicubic", align_corners=False)
+        return out
 
 
 class VGGDiscriminator(nn.Module):
