@@ -1,0 +1,89 @@
+"""The models shipped inside the package: present, matching their manifest, documented,
+within the size budget, and doing the main job with no --model at all."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from landscape_cli import runtime
+from landscape_cli.metadata import TASKS
+
+REPO = Path(__file__).resolve().parents[1]
+
+SIZE_BUDGET_BYTES = 60 * 1000 * 1000
+MAIN_JOB_TASKS = ("generate", "upscale")
+
+MANIFEST = runtime.read_manifest()
+
+
+def test_the_main_job_models_ship():
+    shipped = {e["task"] for e in MANIFEST}
+    assert set(MAIN_JOB_TASKS) <= shipped, f"bundled tasks: {sorted(shipped)}"
+    assert shipped <= set(TASKS)
+    assert len(shipped) == len(MANIFEST), "one default per task"
+
+
+@pytest.mark.parametrize("entry", MANIFEST, ids=[e["task"] for e in MANIFEST])
+def test_bundled_file_matches_manifest_and_has_a_card(entry):
+    folder = runtime.bundled_dir()
+    path = folder / entry["file"]
+    assert runtime.sha256_file(path) == entry["sha256"]
+    assert runtime.bundled_model(entry["task"]) == path
+    card = (folder / entry["card"]).read_text()
+    # A card names its file, the data and its terms, and held-out figures.
+    for needle in (entry["file"], "Data", "terms", "Metrics", "Hardware"):
+        assert needle in card, f"{entry['card']} lacks {needle!r}"
+    info = runtime.read_info(path)
+    assert info.task == entry["task"]
+    assert info.raw["training"]["step"] > 0, "a bundled model must be trained"
+
+
+def test_bundled_models_fit_the_size_budget():
+    folder = runtime.bundled_dir()
+    assert sum((folder / e["file"]).stat().st_size for e in MANIFEST) < SIZE_BUDGET_BYTES
+
+
+def test_models_command_lists_every_bundled_model(cli):
+    result = cli("models", "--json")
+    assert result.exit_code == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert sorted(r["task"] for r in rows if r["origin"] == "bundled") == sorted(e["task"] for e in MANIFEST)
+
+
+def test_main_job_with_bundled_models_writes_512px_pictures(cli, tmp_path):
+    out = tmp_path / "gen"
+    result = cli("generate", "-n", "3", "--upscale", "-o", out)
+    assert result.exit_code == 0, result.stderr
+    written = result.stdout.split()
+    assert len(written) == 3
+    pictures = [np.asarray(Image.open(p)) for p in written]
+    assert all(p.shape == (512, 512, 3) for p in pictures)
+    # Real pictures: not flat, and not all alike.
+    assert all(p.std() > 10 for p in pictures)
+    assert np.abs(pictures[0].astype(int) - pictures[1]).mean() > 5
+
+
+def test_bundled_upscaler_beats_bicubic_on_the_sample_photos(cli, tmp_path):
+    """The sample photos (drawn by scripts/make_samples.py) downscaled 4x and brought back:
+    the shipped upscaler must come closer to them than bicubic does (a trained model, not an
+    identity or noise)."""
+    small = tmp_path / "small"
+    small.mkdir()
+    originals = {}
+    for path in sorted((REPO / "samples" / "photos").glob("*.png")):
+        hr = Image.open(path).convert("RGB")
+        hr = hr.crop((0, 0, hr.width // 4 * 4, hr.height // 4 * 4))
+        originals[path.name] = np.asarray(hr, np.float64)
+        hr.resize((hr.width // 4, hr.height // 4), Image.BICUBIC).save(small / path.name)
+    result = cli("upscale", small, "-o", tmp_path / "up")
+    assert result.exit_code == 0, result.stderr
+    for name, target in originals.items():
+        up = np.asarray(Image.open(tmp_path / "up" / name).convert("RGB"), np.float64)
+        bicubic = np.asarray(Image.open(small / name).resize(target.shape[1::-1], Image.BICUBIC), np.float64)
+        assert up.shape == target.shape
+        errors = [float(((a - target)[4:-4, 4:-4] ** 2).mean()) for a in (up, bicubic)]
+        assert errors[0] < errors[1], (name, errors)
