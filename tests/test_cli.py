@@ -190,8 +190,9 @@ def test_models_are_checked_before_any_image(tmp_path, cli, models, photos):
     (tmp_path / "junk.onnx").write_bytes(b"not onnx")
     junk = cli("upscale", photos, "-o", out, "--model", tmp_path / "junk.onnx")
     assert junk.exit_code == 2 and len(lines(junk.stderr)) == 1
-    nothing = cli("generate", "-n", 1, "-o", out)
-    assert nothing.exit_code == 2 and "--model" in nothing.stderr
+    # No translate model ships yet: without --model the command says so before reading a map.
+    nothing = cli("translate", photos, "-o", out)
+    assert nothing.exit_code == 2 and "no bundled model for 'translate'" in nothing.stderr and "--model" in nothing.stderr
     assert not out.exists()
 
 
@@ -222,7 +223,7 @@ def test_palette_models_info(tmp_path, cli, models):
     assert res.exit_code == 0 and lines(res.stdout)[0].split("\t")[:2] == ["0", "sky"]
     assert Image.open(tmp_path / "legend.png").size[1] == 8 * 40
     assert cli("palette", "--model", models["upscale"]).exit_code == 2
-    described = json.loads(cli("models", models["upscale"], "--json").stdout)
+    described = [r for r in json.loads(cli("models", models["upscale"], "--json").stdout) if r["origin"] == "given"]
     assert described[0]["task"] == "upscale" and described[0]["scale"] == 4 and len(described[0]["sha256"]) == 64
     info = json.loads(cli("info", "--json").stdout)
     assert "CPUExecutionProvider" in info["providers"] and info["device"].startswith(("cpu", "cuda"))
