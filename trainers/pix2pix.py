@@ -28,13 +28,29 @@ from trainers.run import BaseConfig, TrainingRun, run_main
 
 
 @dataclass(frozen=True)
-class Pix2PixConfig(BaseConfig):
+class PairedConfig(BaseConfig):
+    """The options of every trainer on photos paired with segmentation maps by file stem."""
+
     maps: str = opt("", "folder of maps matched to the photos in --data by file stem")
     class_map: str = opt("stanford", f"how index maps' classes become landscape classes: {', '.join(PRESETS)} or a JSON file "
                          "{\"index\": \"class\"}; colour maps use the landscape palette")
     holdout_list: str = opt("", "file of stems (one per line) to hold out instead of a random --holdout share, e.g. an official val split")
     resolution: int = opt(256, "training crop size (a multiple of 2**num_downs)")
     min_scale: float = opt(0.5, "smallest crop, as a share of the largest square that fits")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.maps:
+            raise ValueError("--maps is required: the folder of segmentation maps paired with --data")
+        load_table(self.class_map)
+        if not 0 < self.min_scale <= 1:
+            raise ValueError("--min-scale must be in (0, 1]")
+        if self.holdout_list and not Path(self.holdout_list).is_file():
+            raise ValueError(f"--holdout-list {self.holdout_list}: no such file")
+
+
+@dataclass(frozen=True)
+class Pix2PixConfig(PairedConfig):
     num_downs: int = opt(8, "U-Net levels (256 px -> 1x1 at 8)")
     g_width: int = opt(64, "U-Net base channels")
     d_width: int = opt(64, "PatchGAN base channels")
@@ -47,14 +63,9 @@ class Pix2PixConfig(BaseConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not self.maps:
-            raise ValueError("--maps is required: the folder of segmentation maps paired with --data")
-        load_table(self.class_map)
         self.generator()
-        if self.l1_weight < 0 or not 0 < self.min_scale <= 1:
-            raise ValueError("--l1-weight must be >= 0 and --min-scale in (0, 1]")
-        if self.holdout_list and not Path(self.holdout_list).is_file():
-            raise ValueError(f"--holdout-list {self.holdout_list}: no such file")
+        if self.l1_weight < 0:
+            raise ValueError("--l1-weight must be >= 0")
 
     def generator(self) -> UNetConfig:
         return UNetConfig(num_downs=self.num_downs, width=self.g_width, dropout=self.dropout, resolution=self.resolution)
@@ -86,7 +97,7 @@ class PairedCrops(torch.utils.data.Dataset):
                 "labels": torch.from_numpy(labels.astype(np.int64))}
 
 
-def pair_folders(c: Pix2PixConfig, warn) -> Split:
+def pair_folders(c: PairedConfig, warn) -> Split:
     photos = list_images(c.data, warn)
     maps: dict[str, Path] = {}
     for path in list_images(c.maps, warn):

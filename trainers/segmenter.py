@@ -16,21 +16,17 @@ import torch
 from torch.nn import functional as F
 
 from trainers.data import BatchStream, fixed_batch, sample_rng, split_key
-from trainers.maps import IGNORE, PRESETS, colourise, load_table
+from trainers.maps import IGNORE, colourise, load_table
 from trainers.networks import config_to_dict
 from trainers.networks.segmenter import SegmenterConfig, UNetSegmenter
 from trainers.options import opt
 from trainers.palette import LANDSCAPE_CLASSES
-from trainers.pix2pix import PairedCrops, pair_folders
-from trainers.run import BaseConfig, TrainingRun, run_main
+from trainers.pix2pix import PairedConfig, PairedCrops, pair_folders
+from trainers.run import TrainingRun, run_main
 
 
 @dataclass(frozen=True)
-class SegmenterTrainConfig(BaseConfig):
-    maps: str = opt("", "folder of maps matched to the photos in --data by file stem")
-    class_map: str = opt("stanford", f"how index maps' classes become landscape classes: {', '.join(PRESETS)} or a JSON file")
-    holdout_list: str = opt("", "file of stems (one per line) to hold out instead of a random --holdout share, e.g. an official val split")
-    resolution: int = opt(256, "training crop size (a multiple of 2**num_downs)")
+class SegmenterTrainConfig(PairedConfig):
     min_scale: float = opt(0.3, "smallest crop, as a share of the largest square that fits")
     num_downs: int = opt(6, "U-Net levels")
     width: int = opt(32, "U-Net base channels")
@@ -41,14 +37,9 @@ class SegmenterTrainConfig(BaseConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not self.maps:
-            raise ValueError("--maps is required: the folder of segmentation maps paired with --data")
-        load_table(self.class_map)
         self.network()
-        if not 0 < self.min_scale <= 1 or not 0 <= self.jitter < 1:
-            raise ValueError("--min-scale must be in (0, 1] and --jitter in [0, 1)")
-        if self.holdout_list and not Path(self.holdout_list).is_file():
-            raise ValueError(f"--holdout-list {self.holdout_list}: no such file")
+        if not 0 <= self.jitter < 1:
+            raise ValueError("--jitter must be in [0, 1)")
 
     def network(self) -> SegmenterConfig:
         return SegmenterConfig(num_downs=self.num_downs, width=self.width, resolution=self.resolution)

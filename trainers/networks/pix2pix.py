@@ -10,13 +10,15 @@ from trainers.palette import LANDSCAPE_CLASSES, LANDSCAPE_PALETTE
 
 
 @dataclass(frozen=True)
-class UNetConfig:
+class LabelledUNetConfig:
+    """What every U-Net over the landscape classes shares: the classes with their colours,
+    the depth, and the training crop (the network itself takes any multiple of 2**num_downs)."""
+
     classes: tuple[str, ...] = LANDSCAPE_CLASSES
     palette: tuple[tuple[int, int, int], ...] = LANDSCAPE_PALETTE
     num_downs: int = 8
     width: int = 64
-    dropout: float = 0.5
-    resolution: int = 256  # training crop size; the network itself takes any multiple of 2**num_downs
+    resolution: int = 256
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "classes", tuple(self.classes))
@@ -29,12 +31,20 @@ class UNetConfig:
             raise ValueError(f"num_downs must be in 2..9, got {self.num_downs}")
         if self.resolution % (2**self.num_downs):
             raise ValueError(f"resolution {self.resolution} is not a multiple of 2**num_downs")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError("dropout must be in [0, 1)")
 
     @property
     def size_multiple(self) -> int:
         return 2**self.num_downs
+
+
+@dataclass(frozen=True)
+class UNetConfig(LabelledUNetConfig):
+    dropout: float = 0.5
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError("dropout must be in [0, 1)")
 
 
 @dataclass(frozen=True)
