@@ -78,3 +78,24 @@ def test_exported_labeller_writes_maps(trained, tmp_path, cli):
         assert m.mode == "L" and np.asarray(m).max() < 8
     # The maps go straight back into translate's palette reader.
     assert cli("palette", "--model", report.path).exit_code == 0
+
+
+def test_small_regions_merge_into_their_surroundings():
+    from landscape_cli.pipelines.label import merge_small_regions
+
+    labels = np.zeros((40, 40), np.uint8)  # sky
+    labels[20:] = 6  # mountain below
+    labels[5:7, 5:7] = 2  # a 4-pixel speck of road in the sky
+    labels[30:33, 30:33] = 5  # a 9-pixel speck of building on the mountain
+    labels[22:30, 2:12] = 4  # an 80-pixel lake: kept
+    out = merge_small_regions(labels, 10)
+    assert (out[:20] == 0).all() and out[31, 31] == 6
+    assert (out[22:30, 2:12] == 4).all() and out.dtype == labels.dtype
+    assert np.array_equal(merge_small_regions(labels, 0), labels)
+    assert np.array_equal(merge_small_regions(labels, 4), labels)  # nothing smaller than 4 pixels
+
+
+def test_min_region_is_validated(trained, tmp_path, cli):
+    photos, _, _ = trained
+    res = cli("label", photos, "--min-region", "100", "-o", tmp_path / "m")
+    assert res.exit_code == 2 and "--min-region" in res.stderr and not (tmp_path / "m").exists()

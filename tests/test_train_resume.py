@@ -1,6 +1,7 @@
 """Runs that survive being killed, and runs spread over processes with torchrun (gloo, CPU)."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -101,3 +102,17 @@ def test_torchrun_gan_with_gradient_penalty(photos, tmp_path):
     torchrun("dcgan", argv("dcgan", photos, out, 3, "--loss", "wgan-gp", "--d-steps", "2"))
     tensors, config = load_checkpoint(out / "checkpoints" / "step_0000003.safetensors")
     assert {"rng.cpu.0", "rng.cpu.1"} <= set(tensors) and config["train_state"]["world_size"] == 2
+
+
+def test_time_budget_ends_the_run_like_its_last_step(photos, tmp_path, capsys):
+    import trainers.esrgan
+
+    out = tmp_path / "budget"
+    # 0.0005 min = 30 ms: over after the first steps, far short of 500.
+    assert trainers.esrgan.main(argv("esrgan", photos, out, 500, "--max-minutes", "0.0005", "--eval-every", "0")) == 0
+    saved = sorted((out / "checkpoints").glob("step_*.safetensors"))
+    last = int(saved[-1].stem.split("_")[1])
+    assert 1 <= last < 500
+    evals = [r for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if r["kind"] == "eval"]
+    assert [r["step"] for r in evals] == [last]
+    assert "--max-minutes 0.0005 reached" in capsys.readouterr().err

@@ -82,6 +82,15 @@ def mean_across(values: dict[str, float], d: Dist, device: torch.device) -> dict
     return dict(zip(values, (t / d.world).tolist()))
 
 
+def any_across(flag: bool, d: Dist, device: torch.device) -> bool:
+    """True on every rank if it is true on any (one rank's clock must not end the run alone)."""
+    if not d.enabled:
+        return flag
+    t = torch.tensor([float(flag)], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
 def gather_tensor(t: torch.Tensor, d: Dist) -> list[torch.Tensor]:
     """Every rank's copy of a same-shaped tensor (used for RNG states in checkpoints)."""
     if not d.enabled:

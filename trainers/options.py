@@ -12,7 +12,7 @@ from typing import Any
 
 # Options that may change when a run is resumed; anything else would make the resumed run a
 # different experiment from the one its checkpoints came from.
-RESUMABLE = ("steps", "workers", "device", "checkpoint_every", "sample_every", "eval_every", "log_every", "keep_last")
+RESUMABLE = ("steps", "max_minutes", "workers", "device", "checkpoint_every", "sample_every", "eval_every", "log_every", "keep_last")
 
 
 class OptionError(ValueError):

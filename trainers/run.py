@@ -38,6 +38,8 @@ class TrainingError(RuntimeError):
 class BaseConfig:
     data: str = opt("", "training images: a folder, searched recursively")
     steps: int = opt(10000, "optimisation steps to train for (generator steps for GANs)")
+    max_minutes: float = opt(0.0, "also stop after this many minutes of training in this process (0: no limit); the "
+                             "step reached then ends the run as --steps would: samples, evaluation, checkpoint")
     batch_size: int = opt(32, "global batch size, split evenly across torchrun processes")
     seed: int = opt(0, "seed for initialisation, data order, augmentation and the held-out split")
     holdout: float = opt(0.05, "share of the images held out for evaluation and sample grids")
@@ -59,7 +61,7 @@ class BaseConfig:
         for name in ("steps", "batch_size", "log_every", "keep_last", "samples"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1")
-        for name in ("workers", "sample_every", "eval_every", "checkpoint_every"):
+        for name in ("workers", "sample_every", "eval_every", "checkpoint_every", "max_minutes"):
             if getattr(self, name) < 0:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 0")
         if not 0 <= self.holdout < 1:
@@ -262,6 +264,7 @@ class TrainingRun:
         bar = tqdm(total=c.steps, initial=start, desc=f"train {self.family}", unit="step", dynamic_ncols=True,
                    disable=None if self.dist.main else True, file=sys.stderr)
         self._since, self._count = time.perf_counter(), 0
+        deadline = self._since + c.max_minutes * 60
         for step in range(start + 1, c.steps + 1):
             losses = train_step(step)
             for name, value in losses.items():
@@ -270,7 +273,10 @@ class TrainingRun:
                 self._counts[name] = self._counts.get(name, 0) + 1
             self._count += 1
             bar.update(1)
-            needs = [_due(step, every, c.steps) for every in (c.log_every, c.sample_every, c.eval_every, c.checkpoint_every)]
+            # Every process must agree on the last step, or the gradient all-reduce would hang.
+            timed_out = c.max_minutes > 0 and distributed.any_across(time.perf_counter() > deadline, self.dist, self.device)
+            last = step if timed_out else c.steps
+            needs = [_due(step, every, last) for every in (c.log_every, c.sample_every, c.eval_every, c.checkpoint_every)]
             if any(needs):
                 record = self._flush(step, images_per_step)
                 bar.set_postfix({k: f"{v:.3g}" for k, v in record.items() if k not in ("kind", "step", "images_per_s")})
@@ -281,6 +287,10 @@ class TrainingRun:
                 self._loss_curve()
             if needs[3]:
                 self._save(step, loop_state())
+            if step == last:
+                if last < c.steps:
+                    self.warn(f"--max-minutes {c.max_minutes:g} reached at step {step} of {c.steps}")
+                break
         bar.close()
         return self.last_checkpoint
 

@@ -6,11 +6,14 @@ import typer
 from typing_extensions import Annotated
 
 from landscape_cli.commands import common
+from landscape_cli.errors import UsageError
 
 
 def label(
     inputs: common.Inputs,
     index: Annotated[bool, typer.Option("--index", help="Write single-channel class-index PNGs instead of palette colours.")] = False,
+    min_region: Annotated[float, typer.Option("--min-region", help="Merge regions smaller than this percentage of the "
+                                              "picture into their surroundings; 0 keeps every pixel's own class.")] = 0.25,
     output: common.Output = Path("maps"),
     model: common.ModelPath = None,
     recursive: common.Recursive = False,
@@ -33,9 +36,11 @@ def label(
     common.execute(lambda: _label(**args))
 
 
-def _label(*, inputs, index, output, model, recursive, null, overwrite, dry_run, json_mode, quiet, max_pixels, device,
+def _label(*, inputs, index, min_region, output, model, recursive, null, overwrite, dry_run, json_mode, quiet, max_pixels, device,
            threads, shard, jobs) -> int:
     common.check_positive("--max-pixels", max_pixels)
+    if not 0 <= min_region < 100:
+        raise UsageError(f"--min-region {min_region:g}: must be a percentage in [0, 100)")
     reporter = common.Reporter("label", json_mode=json_mode, quiet=quiet, null=null)
     (labeller,) = common.open_models(reporter, device, threads, ("label", model))
     # Maps are always PNG: a lossy format would blur the class colours.
@@ -45,12 +50,13 @@ def _label(*, inputs, index, output, model, recursive, null, overwrite, dry_run,
     from landscape_cli.imaging import decode, encode, rgb_unit
     from landscape_cli.outputs import prepare_output_dir
     from landscape_cli.overlap import Stages
-    from landscape_cli.pipelines.label import colourise, label as run_labeller
+    from landscape_cli.pipelines.label import colourise, label as run_labeller, merge_small_regions
 
     prepare_output_dir(output)
 
     def infer(picture):
-        return picture.notes, run_labeller(labeller, rgb_unit(picture.pixels))
+        labels = run_labeller(labeller, rgb_unit(picture.pixels))
+        return picture.notes, merge_small_regions(labels, round(labels.size * min_region / 100))
 
     def save(item: common.Item, result) -> common.Encoded:
         notes, labels = result
