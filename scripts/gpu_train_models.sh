@@ -32,7 +32,7 @@ background() {  # name, module, args...
   echo $! >"$R/logs/$name.pid"
 }
 
-latest() { ls "$1"/checkpoints/step_*.safetensors 2>/dev/null | sort | tail -1; }
+latest() { ls "$1"/checkpoints/step_*.safetensors 2>/dev/null | sort | tail -1 || true; }
 
 start() {
   echo "${BUDGET_MIN:-18}" >"$R/budget_min"
@@ -82,10 +82,12 @@ start() {
   status
 }
 
-status() {
-  for log in $R/logs/*.log; do
-    printf '%-14s %s\n' "$(basename "$log" .log)" "$(tr '\r' '\n' <"$log" | grep -a 'step' | tail -1 | cut -c1-150)"
+status() {  # the newest training record of every run, then the card's load
+  for run in $R/*/; do
+    if [ ! -f "$run/metrics.jsonl" ]; then continue; fi
+    printf '%-14s %s\n' "$(basename "$run")" "$(grep '"kind": "train"' "$run/metrics.jsonl" | tail -1 | cut -c1-160)"
   done
+  grep -h -i -E "error|Traceback" $R/logs/*.log | tail -5 || true
   nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader 2>/dev/null || true
 }
 
@@ -104,13 +106,14 @@ pack() {  # out-folder: slim fp16 checkpoints, configs, metrics, last samples, m
     cp $run/config.json $run/split.json $run/metrics.jsonl $stage/$name/ 2>/dev/null || true
     cp $run/loss_curve.png $stage/$name/ 2>/dev/null || true
     local sample; sample=$(ls $run/samples/*.png 2>/dev/null | sort | tail -1 || true)
-    [ -n "$sample" ] && cp "$sample" $stage/$name/samples/
+    if [ -n "$sample" ]; then cp "$sample" $stage/$name/samples/; fi
     local ckpt; ckpt=$(latest $run)
-    [ -n "$ckpt" ] && "$PY" scripts/slim_checkpoint.py "$ckpt" $stage/$name/slim_$(basename "$ckpt") --half
+    # Round 1 is only compared (its maps come back), not shipped: its weights stay behind.
+    if [ -n "$ckpt" ] && [ "$name" != segmenter-r1 ]; then "$PY" scripts/slim_checkpoint.py "$ckpt" $stage/$name/slim_$(basename "$ckpt") --half; fi
   done
   cp -r $R/logs $stage/
   for d in p2p_maps/landscapes maps-r1-heldout pseudo; do
-    [ -d $R/$d ] && mkdir -p $stage/maps && cp -r $R/$d $stage/maps/$(echo $d | tr / _)
+    if [ -d $R/$d ]; then mkdir -p $stage/maps && cp -r $R/$d $stage/maps/$(echo $d | tr / _); fi
   done
   tar -cf $R/pack.tar -C $stage .
   split -b 15M -d $R/pack.tar "$out/pack.tar."

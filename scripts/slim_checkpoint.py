@@ -14,8 +14,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
-
 from trainers.checkpoint import load_checkpoint, module_state, prefixed, save_checkpoint  # noqa: E402
 
 

@@ -123,7 +123,10 @@ def train(c: SegmenterTrainConfig, run_args) -> Path | None:
         photos, labels = run.images(batch["photo"]), batch["labels"].to(run.device)
         with run.autocast():
             logits = model(photos)
-        loss = F.cross_entropy(logits.float(), labels, ignore_index=IGNORE)
+        # Summed over labelled pixels, then divided: a crop of a pseudo-labelled map can be all
+        # ignored, and the mean over no pixels would be NaN.
+        labelled = (labels != IGNORE).sum().clamp_min(1)
+        loss = F.cross_entropy(logits.float(), labels, ignore_index=IGNORE, reduction="sum") / labelled
         run.step_optimizer("net", loss, net)
         return {"ce": loss.detach()}
 
