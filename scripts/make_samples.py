@@ -1,11 +1,13 @@
-"""Draw the files in samples/: colour-coded maps, procedural landscape photos and masks.
-
-Everything is drawn here from seeded noise; nothing comes from any data set.
+"""Make the files in samples/: colour-coded maps and masks drawn here from seeded noise, and
+photos made by the bundled generator and upscaler. Nothing comes from any data set.
 Run: python scripts/make_samples.py   (rewrites samples/{maps,photos,masks} and
 docs/images/samples.jpg)
 """
 from __future__ import annotations
 
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import cv2
@@ -16,6 +18,7 @@ from trainers.palette import LANDSCAPE_CLASSES, LANDSCAPE_PALETTE
 ROOT = Path(__file__).resolve().parents[1] / "samples"
 W, H = 320, 240
 CLASS = {name: i for i, name in enumerate(LANDSCAPE_CLASSES)}
+PHOTO_SEEDS = [3, 7, 12]
 
 
 def ridge(rng: np.random.Generator, width: int, base: float, roughness: float) -> np.ndarray:
@@ -61,21 +64,21 @@ def scene_valley_road(rng: np.random.Generator) -> np.ndarray:
     return labels
 
 
-def photo_from(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A plausible picture for a map: textured class colours, a sky gradient, soft edges."""
-    base = {
-        "sky": (205, 160, 110), "tree": (40, 80, 35), "road": (95, 95, 100), "grass": (60, 140, 90),
-        "water": (120, 80, 40), "building": (90, 110, 150), "mountain": (105, 110, 120), "foreground": (50, 160, 200),
-    }  # BGR, natural tones (not the palette's coding colours)
-    img = np.zeros((H, W, 3), np.float32)
-    for name, idx in CLASS.items():
-        img[labels == idx] = base[name]
-    sky = labels == CLASS["sky"]
-    img[sky] += np.linspace(-40, 40, H, dtype=np.float32)[:, None, None].repeat(W, 1)[sky]
-    noise = cv2.GaussianBlur(rng.normal(0, 18, (H, W)).astype(np.float32), (0, 0), 1.2)[:, :, None]
-    img += np.where(sky[:, :, None], 0.2, 1.0) * noise
-    img = cv2.GaussianBlur(img, (0, 0), 0.8)
-    return cv2.cvtColor(np.clip(img, 0, 255).astype(np.uint8), cv2.COLOR_BGR2RGB)
+def generated_photos(seeds: list[int]) -> list[np.ndarray]:
+    """Pictures from the bundled generator and upscaler (512x512), centre-cropped to 4:3 and
+    resized to the samples' size: the project's own output, never a photo from a data set."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "landscape_cli", "generate", "--seeds", ",".join(map(str, seeds)), "--upscale",
+               "-o", tmp, "--quiet"]
+        written = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.split()
+        photos = []
+        for path in written:
+            img = cv2.imread(path, cv2.IMREAD_COLOR)
+            side = img.shape[1]
+            top = (img.shape[0] - side * H // W) // 2
+            img = cv2.resize(img[top : top + side * H // W], (W, H), interpolation=cv2.INTER_AREA)
+            photos.append(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
+        return photos
 
 
 def mask_for(rng: np.random.Generator) -> np.ndarray:
@@ -96,11 +99,12 @@ def save(path: Path, rgb_or_gray: np.ndarray) -> None:
 
 def main() -> None:
     scenes = {"lake": scene_lake, "forest_field": scene_forest_field, "valley_road": scene_valley_road}
+    photos = generated_photos(PHOTO_SEEDS)
     for i, (name, scene) in enumerate(scenes.items()):
         rng = np.random.default_rng(100 + i)
         labels = scene(rng)
         save(ROOT / "maps" / f"{name}.png", paint(labels))
-        save(ROOT / "photos" / f"{name}.png", photo_from(labels, rng))
+        save(ROOT / "photos" / f"{name}.png", photos[i])
         save(ROOT / "masks" / f"{name}.png", mask_for(rng))
     # The same lake as a single-channel class-index map, the ADE20K/COCO-Stuff style.
     save(ROOT / "maps" / "lake_index.png", scene_lake(np.random.default_rng(100)))

@@ -22,10 +22,26 @@ import numpy as np
 from export.exporter import ExportError, export_checkpoint
 from landscape_cli.runtime import MANIFEST, bundled_dir, choose_device, load_model, sha256_file
 
-# A representative call per task: the main job's batch of latents, one 128 px picture to upscale.
+
+def _onehot_map(info) -> np.ndarray:
+    labels = np.random.default_rng(0).integers(0, len(info.classes), (1, 16, 24)).repeat(16, 1).repeat(16, 2)
+    return (labels[:, None] == np.arange(len(info.classes))[None, :, None, None]).astype(np.float32)
+
+
+def _masked_photo(info) -> dict[str, np.ndarray]:
+    mask = np.zeros((1, 1, 256, 384), np.float32)
+    mask[:, :, 64:160, 96:224] = 1
+    return {info.inputs[0].name: np.random.default_rng(0).random((1, 3, 256, 384), np.float32), info.inputs[1].name: mask}
+
+
+# A representative call per task: the main job's batch of latents, one 128 px picture to
+# upscale, one 384x256 map, masked photo or photo (the landscape photos' training scale).
 WORKLOADS = {
     "generate": lambda info: {info.inputs[0].name: np.random.default_rng(0).standard_normal((16, info.latent_dim), np.float32)},
     "upscale": lambda info: {info.inputs[0].name: np.random.default_rng(0).random((1, 3, 128, 128), np.float32)},
+    "translate": lambda info: {info.inputs[0].name: _onehot_map(info)},
+    "inpaint": _masked_photo,
+    "label": lambda info: {info.inputs[0].name: np.random.default_rng(0).random((1, 3, 256, 384), np.float32)},
 }
 SLOWER_TOLERANCE = 1.05
 
@@ -54,6 +70,8 @@ def update_manifest(task: str, target: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("--precision", choices=("auto", "fp16", "fp32"), default="auto",
+                        help="auto: fp16 when it is no slower on this CPU; fp16 also when the size budget needs it")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -70,6 +88,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{precision}: {report.size_bytes / 1e6:.2f} MB, max abs diff vs PyTorch {report.max_abs_diff:.2e}, "
                   f"{timings[precision] * 1000:.1f} ms per call on CPU")
         keep = "fp16" if "fp16" in timings and timings["fp16"] <= timings["fp32"] * SLOWER_TOLERANCE else "fp32"
+        if args.precision != "auto":
+            if args.precision not in reports:
+                raise SystemExit(f"{args.checkpoint}: the {args.precision} export failed its parity check")
+            keep = args.precision
         target = bundled_dir() / f"{task}.onnx"
         shutil.copyfile(reports[keep].path, target)
     update_manifest(task, target)

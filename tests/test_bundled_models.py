@@ -16,13 +16,14 @@ REPO = Path(__file__).resolve().parents[1]
 
 SIZE_BUDGET_BYTES = 60 * 1000 * 1000
 MAIN_JOB_TASKS = ("generate", "upscale")
+WORKFLOW_TASKS = ("label", "translate", "inpaint")
 
 MANIFEST = runtime.read_manifest()
 
 
 def test_the_main_job_models_ship():
     shipped = {e["task"] for e in MANIFEST}
-    assert set(MAIN_JOB_TASKS) <= shipped, f"bundled tasks: {sorted(shipped)}"
+    assert set(MAIN_JOB_TASKS) <= shipped and set(WORKFLOW_TASKS) <= shipped, f"bundled tasks: {sorted(shipped)}"
     assert shipped <= set(TASKS)
     assert len(shipped) == len(MANIFEST), "one default per task"
 
@@ -87,3 +88,33 @@ def test_bundled_upscaler_beats_bicubic_on_the_sample_photos(cli, tmp_path):
         assert up.shape == target.shape
         errors = [float(((a - target)[4:-4, 4:-4] ** 2).mean()) for a in (up, bicubic)]
         assert errors[0] < errors[1], (name, errors)
+
+
+def test_bundled_labeller_translator_and_inpainter_run_on_the_samples(cli, tmp_path):
+    """Issue 7's workflow with no --model: label the sample photos, translate the sample maps,
+    inpaint the sample photos; each output has its input's size and real content."""
+    samples = REPO / "samples"
+    labelled = cli("label", samples / "photos", "-o", tmp_path / "maps")
+    assert labelled.exit_code == 0, labelled.stderr
+    for path in labelled.stdout.split():
+        labels = np.asarray(Image.open(path))
+        with Image.open(samples / "photos" / Path(path).name) as photo:
+            assert labels.shape[:2] == (photo.height, photo.width)
+        assert len(np.unique(labels.reshape(-1, 3), axis=0)) >= 2
+
+    translated = cli("translate", samples / "maps", "-o", tmp_path / "photos")
+    assert translated.exit_code == 0, translated.stderr
+    made = [np.asarray(Image.open(p).convert("RGB"), np.float64) for p in translated.stdout.split()]
+    assert len(made) == len(list((samples / "maps").glob("*.png"))) and all(m.std() > 10 for m in made)
+
+    inpainted = cli("inpaint", samples / "photos", "--masks", samples / "masks", "-o", tmp_path / "filled")
+    assert inpainted.exit_code == 0, inpainted.stderr
+    for path in inpainted.stdout.split():
+        name = Path(path).name
+        original = np.asarray(Image.open(samples / "photos" / name).convert("RGB"), np.float64)
+        hole = np.asarray(Image.open(samples / "masks" / name).convert("L")) > 127
+        filled = np.asarray(Image.open(path).convert("RGB"), np.float64)
+        assert filled.shape == original.shape
+        # Better than painting the hole with the picture's mean colour outside it.
+        flat = np.abs(original[hole] - original[~hole].mean(0)).mean()
+        assert np.abs(filled[hole] - original[hole]).mean() < flat, name

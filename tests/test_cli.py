@@ -176,7 +176,7 @@ def test_json_summary(tmp_path, cli, models, photos):
     assert summary["failed"] == [{"input": str(photos / "zero.png"), "reason": "empty file"}]
 
 
-def test_models_are_checked_before_any_image(tmp_path, cli, models, photos):
+def test_models_are_checked_before_any_image(tmp_path, cli, models, photos, monkeypatch):
     out = tmp_path / "o"
     wrong = cli("upscale", photos, "-o", out, "--model", models["generate"])
     assert wrong.exit_code == 2 and "a 'generate' model cannot be used for 'upscale'" in wrong.stderr
@@ -190,7 +190,13 @@ def test_models_are_checked_before_any_image(tmp_path, cli, models, photos):
     (tmp_path / "junk.onnx").write_bytes(b"not onnx")
     junk = cli("upscale", photos, "-o", out, "--model", tmp_path / "junk.onnx")
     assert junk.exit_code == 2 and len(lines(junk.stderr)) == 1
-    # No translate model ships yet: without --model the command says so before reading a map.
+    # A bundle without a translate model: without --model the command says so before reading a map.
+    from landscape_cli import runtime
+
+    empty = tmp_path / "bundle"
+    empty.mkdir()
+    (empty / "manifest.json").write_text('{"schema_version": 1, "models": []}')
+    monkeypatch.setattr(runtime, "bundled_dir", lambda: empty)
     nothing = cli("translate", photos, "-o", out)
     assert nothing.exit_code == 2 and "no bundled model for 'translate'" in nothing.stderr and "--model" in nothing.stderr
     assert not out.exists()

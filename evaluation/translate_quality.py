@@ -1,0 +1,103 @@
+"""Translator quality on held-out photos: L1 and PSNR of map -> photo against the photo the map
+came from, on two sets the translator never trained on (runs/translate/split.json):
+
+- Stanford Background val: its hand-drawn maps;
+- the held-out landscape photos: the round trip photo -> `label` -> `translate`, with the
+  bundled labeller and the CLI's own small-region cleanup, as a user would run it.
+
+A map fixes the layout, not the colours or texture, so no translator reaches the photo; the
+figures compare translators (and runs) with each other on the same pairs. `--sheet` writes
+rows of photo | map | translation for the first landscapes.
+
+    python evaluation/translate_quality.py                  # the bundled models
+    python evaluation/translate_quality.py --model runs/translate/translate.onnx --sheet sheet.jpg
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from landscape_cli.imaging import decode, rgb_unit
+from landscape_cli.pipelines.label import colourise, label, merge_small_regions
+from landscape_cli.pipelines.translate import translate
+from landscape_cli.runtime import bundled_model, choose_device, load_model
+from trainers.maps import load_table
+
+SHORT_SIDE = 256  # the translator's training scale
+MIN_REGION_PERCENT = 0.25  # `landscape label`'s default
+SHEET_PANEL = (240, 160)
+
+
+def resized(rgb: np.ndarray, short_side: int) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    s = short_side / min(h, w)
+    return rgb if s >= 1 else cv2.resize(rgb, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+
+
+def errors(fake: np.ndarray, real: np.ndarray) -> tuple[float, float]:
+    mse = float(np.mean((fake - real) ** 2))
+    return float(np.mean(np.abs(fake - real))), 10 * np.log10(1 / max(mse, 1e-12))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, help="ONNX translate model (default: the bundled one)")
+    parser.add_argument("--labeller", type=Path, help="ONNX label model for the round trip (default: the bundled one)")
+    parser.add_argument("--split", type=Path, default=Path("runs/translate/split.json"))
+    parser.add_argument("--landscapes", type=Path, default=Path("../shared/data/landscapes"))
+    parser.add_argument("--stanford", type=Path, default=Path("../shared/data/stanford_background"))
+    parser.add_argument("--sheet", type=Path, help="write a photo | map | translation sheet here")
+    parser.add_argument("--sheet-rows", type=int, default=6)
+    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+
+    device = choose_device("cpu", args.threads)
+    model_path, labeller_path = args.model or bundled_model("translate"), args.labeller or bundled_model("label")
+    translator, labeller = load_model("translate", model_path, device), load_model("label", labeller_path, device)
+    held = json.loads(args.split.read_text())["held_out"]
+    lut = load_table("stanford")
+    results: dict[str, list[tuple[float, float]]] = {"stanford_val": [], "landscapes_round_trip": []}
+    rows = []
+    for name in held:
+        group, file = name.split("/", 1)
+        if group == "stanford":
+            photo = rgb_unit(decode(args.stanford / "images" / file, max_pixels=10**8).pixels)
+            with Image.open(args.stanford / "labels" / f"{Path(file).stem}.png") as img:
+                labels = lut[np.asarray(img)]
+            results["stanford_val"].append(errors(translate(translator, labels), photo))
+        else:
+            pixels = resized(decode(args.landscapes / file, max_pixels=10**8).pixels, SHORT_SIDE)
+            photo = rgb_unit(pixels)
+            labels = label(labeller, photo)
+            labels = merge_small_regions(labels, round(labels.size * MIN_REGION_PERCENT / 100))
+            fake = translate(translator, labels)
+            results["landscapes_round_trip"].append(errors(fake, photo))
+            if len(rows) < args.sheet_rows:
+                rows.append((pixels, colourise(labels, labeller.info.palette), (fake * 255 + 0.5).astype(np.uint8)))
+    summary = {"model": str(model_path), "labeller": str(labeller_path)}
+    print(f"Translator {model_path.name} (labeller {labeller_path.name}) on held-out pairs")
+    for key, pairs in results.items():
+        if pairs:
+            l1, psnr = np.mean([p[0] for p in pairs]), np.mean([p[1] for p in pairs])
+            summary[key] = {"images": len(pairs), "l1": float(l1), "psnr_db": float(psnr)}
+            print(f"  {key:<22} {len(pairs):>3} images   L1 {l1:.4f}   PSNR {psnr:.2f} dB")
+    if args.sheet and rows:
+        # Every panel at the photos' usual 3:2, so that rows line up whatever each photo's shape.
+        panel = lambda x: cv2.resize(x, SHEET_PANEL, interpolation=cv2.INTER_AREA)  # noqa: E731
+        Image.fromarray(np.vstack([np.hstack([panel(x) for x in r]) for r in rows])).save(args.sheet, quality=88)
+        print(f"sheet: {args.sheet}")
+    print("reproduce: python evaluation/translate_quality.py " + " ".join(argv if argv is not None else sys.argv[1:]))
+    if args.json:
+        args.json.write_text(json.dumps(summary, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
