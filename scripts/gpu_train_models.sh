@@ -13,6 +13,11 @@
 # pix2pix on landscapes + Stanford in the background. Every run stops at the shared deadline
 # (--max-minutes), so the whole session fits the lease. EXTRA is appended to every trainer's
 # arguments (a smoke test on the CPU: EXTRA="--steps 2 --batch-size 2 --workers 0").
+#
+# The background runs live only as long as the machine: a lent machine that sits idle between
+# two calls (30 s) is given back with them. Pack after every call (`pack`), and keep the calls
+# back to back; the first session that ran this lost its runs 7 minutes in that way, and
+# shipped the checkpoints its first `pack` had brought back.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 D=.gpu_data

@@ -3,7 +3,9 @@
 - docs/images/generated_grid.jpg: 16 pictures of `landscape generate --seeds 0-15 --upscale`
   (512x512 each, shown at full size);
 - docs/images/upscale_compare.jpg: generated 128 px pictures brought to 512 px by nearest
-  neighbour, bicubic and the bundled upscaler, side by side (a 192x192 crop of each).
+  neighbour, bicubic and the bundled upscaler, side by side (a 192x192 crop of each);
+- docs/images/workflow.jpg: one row per sample through the other bundled models: map |
+  `translate`; photo with its holes | `inpaint`; `label` of the photo | `translate` of that map.
 
     python scripts/make_readme_pictures.py
 """
@@ -52,9 +54,29 @@ def main() -> int:
             views = [np.asarray(small.resize(size, Image.NEAREST)), np.asarray(small.resize(size, Image.BICUBIC)), upscaled[path.stem]]
             rows.append([v[y : y + CROP, x : x + CROP] for v in views])
         sheet(rows).save(IMAGES / "upscale_compare.jpg", quality=90)
-    print(IMAGES / "generated_grid.jpg")
-    print(IMAGES / "upscale_compare.jpg")
+        workflow(Path(tmp)).save(IMAGES / "workflow.jpg", quality=88)
+    for name in ("generated_grid", "upscale_compare", "workflow"):
+        print(IMAGES / f"{name}.jpg")
     return 0
+
+
+def workflow(tmp: Path) -> Image.Image:
+    samples = ROOT / "samples"
+    read = lambda path: np.asarray(Image.open(path).convert("RGB"))  # noqa: E731
+    translated = {p.stem: read(p) for p in landscape("translate", str(samples / "maps"), "-o", f"{tmp}/tr")}
+    filled = {p.stem: read(p) for p in landscape("inpaint", str(samples / "photos"), "--masks", str(samples / "masks"),
+                                                 "-o", f"{tmp}/fill")}
+    landscape("label", str(samples / "photos"), "-o", f"{tmp}/maps")
+    round_trip = {p.stem: read(p) for p in landscape("translate", f"{tmp}/maps", "-o", f"{tmp}/rt")}
+    rows = []
+    for name in sorted(filled):
+        photo = read(samples / "photos" / f"{name}.png")
+        holes = np.asarray(Image.open(samples / "masks" / f"{name}.png").convert("L")) > 127
+        shown = photo.copy()
+        shown[holes] = 255
+        rows.append([read(samples / "maps" / f"{name}.png"), translated[name], shown, filled[name],
+                     read(tmp / "maps" / f"{name}.png"), round_trip[name]])
+    return sheet(rows)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ train_app = typer.Typer(
     help="Train a model on your images (needs the train extras). Each family's --help lists its options; "
     "runs write checkpoints that `landscape export` turns into ONNX.",
     no_args_is_help=True,
+    rich_markup_mode=None,  # plain help, as the root app: see main.py
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
