@@ -16,6 +16,9 @@ Infer = Callable[[np.ndarray], np.ndarray]  # (N, C, h, w) -> (N, C', h*scale, w
 Emit = Callable[[int, np.ndarray], None]  # (first output row, (C', rows, W*scale))
 
 
+MAX_CALL_OUTPUT_PIXELS = 2 * 1024 * 1024
+
+
 def round_up(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
 
@@ -103,27 +106,36 @@ def run_tiled(chw: np.ndarray, infer: Infer, emit: Emit, *, scale: int, tile: in
         mode="reflect" if min(h, w) > 1 else "edge",
     )
     out_w = w * scale
-    band: np.ndarray | None = None  # accumulator; row 0 is output row `band_top`
-    band_top = -ys.pad * scale
+    # Tiles per inference call, capped so that one call's output stays near MAX_CALL_OUTPUT_PIXELS:
+    # a network's activations at the output resolution (x4: 16x the input's pixels, times its
+    # channels) are what peaks memory, not the picture.
+    per_call = max(1, min(batch, MAX_CALL_OUTPUT_PIXELS // (ys.window * xs.window * scale * scale)))
+    bands: list[np.ndarray] = []  # two accumulators, swapped as the window slides down
+    band_top = -ys.pad * scale  # output row of bands[0]'s first row
     done = 0  # output rows already emitted
     for row in range(ys.count):
-        windows = [padded[:, row * ys.core : row * ys.core + ys.window, col * xs.core : col * xs.core + xs.window]
-                   for col in range(xs.count)]
-        outputs = [infer(np.stack(windows[i : i + batch])) for i in range(0, len(windows), batch)]
-        tiles = np.concatenate(outputs)
         top = (row * ys.core - ys.pad) * scale  # output row of the window's first row
         wy = ys.weights(row, scale)
-        if band is None:
-            band = np.zeros((tiles.shape[1], ys.window * scale, (xs.count * xs.core + 2 * xs.pad) * scale), np.float32)
-        else:
-            # Slide the accumulator down to start at this window's top.
+        if bands:
+            # Slide: the next accumulator starts at this window's top, carrying the overlap.
             shift = top - band_top
-            band = np.concatenate([band[:, shift:], np.zeros((band.shape[0], shift, band.shape[2]), np.float32)], axis=1)
+            old, new = bands
+            new[:, : new.shape[1] - shift] = old[:, shift:]
+            new[:, new.shape[1] - shift :] = 0
+            bands = [new, old]
         band_top = top
-        for col in range(xs.count):
-            weight = wy[:, None] * xs.weights(col, scale)[None, :]
-            x0 = col * xs.core * scale
-            band[:, :, x0 : x0 + xs.window * scale] += tiles[col] * weight
+        for first in range(0, xs.count, per_call):
+            cols = range(first, min(first + per_call, xs.count))
+            windows = [padded[:, row * ys.core : row * ys.core + ys.window, col * xs.core : col * xs.core + xs.window]
+                       for col in cols]
+            tiles = infer(np.stack(windows))
+            if not bands:
+                shape = (tiles.shape[1], ys.window * scale, (xs.count * xs.core + 2 * xs.pad) * scale)
+                bands = [np.zeros(shape, np.float32), np.zeros(shape, np.float32)]
+            for tile_out, col in zip(tiles, cols):
+                x0 = col * xs.core * scale
+                bands[0][:, :, x0 : x0 + xs.window * scale] += tile_out * (wy[:, None] * xs.weights(col, scale)[None, :])
+        band = bands[0]
         # Rows before the next window's top are final.
         final_end = h * scale if row == ys.count - 1 else ((row + 1) * ys.core - ys.pad) * scale
         final_end = min(final_end, h * scale)
