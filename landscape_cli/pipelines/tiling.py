@@ -110,32 +110,31 @@ def run_tiled(chw: np.ndarray, infer: Infer, emit: Emit, *, scale: int, tile: in
     # a network's activations at the output resolution (x4: 16x the input's pixels, times its
     # channels) are what peaks memory, not the picture.
     per_call = max(1, min(batch, MAX_CALL_OUTPUT_PIXELS // (ys.window * xs.window * scale * scale)))
-    bands: list[np.ndarray] = []  # two accumulators, swapped as the window slides down
-    band_top = -ys.pad * scale  # output row of bands[0]'s first row
+    band: np.ndarray | None = None  # accumulator; row 0 is output row `band_top`
+    band_top = -ys.pad * scale
     done = 0  # output rows already emitted
     for row in range(ys.count):
         top = (row * ys.core - ys.pad) * scale  # output row of the window's first row
         wy = ys.weights(row, scale)
-        if bands:
-            # Slide: the next accumulator starts at this window's top, carrying the overlap.
-            shift = top - band_top
-            old, new = bands
-            new[:, : new.shape[1] - shift] = old[:, shift:]
-            new[:, new.shape[1] - shift :] = 0
-            bands = [new, old]
+        if band is not None:
+            # Slide up in place: only the overlap with the previous window carries over. Blocks
+            # of `shift` rows never overlap their source, so no temporary copy of the band.
+            shift, rows_kept = top - band_top, band.shape[1] - (top - band_top)
+            for start in range(0, rows_kept, shift):
+                stop = min(start + shift, rows_kept)
+                band[:, start:stop] = band[:, start + shift : stop + shift]
+            band[:, rows_kept:] = 0
         band_top = top
         for first in range(0, xs.count, per_call):
             cols = range(first, min(first + per_call, xs.count))
             windows = [padded[:, row * ys.core : row * ys.core + ys.window, col * xs.core : col * xs.core + xs.window]
                        for col in cols]
             tiles = infer(np.stack(windows))
-            if not bands:
-                shape = (tiles.shape[1], ys.window * scale, (xs.count * xs.core + 2 * xs.pad) * scale)
-                bands = [np.zeros(shape, np.float32), np.zeros(shape, np.float32)]
+            if band is None:
+                band = np.zeros((tiles.shape[1], ys.window * scale, (xs.count * xs.core + 2 * xs.pad) * scale), np.float32)
             for tile_out, col in zip(tiles, cols):
                 x0 = col * xs.core * scale
-                bands[0][:, :, x0 : x0 + xs.window * scale] += tile_out * (wy[:, None] * xs.weights(col, scale)[None, :])
-        band = bands[0]
+                band[:, :, x0 : x0 + xs.window * scale] += tile_out * (wy[:, None] * xs.weights(col, scale)[None, :])
         # Rows before the next window's top are final.
         final_end = h * scale if row == ys.count - 1 else ((row + 1) * ys.core - ys.pad) * scale
         final_end = min(final_end, h * scale)

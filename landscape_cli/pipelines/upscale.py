@@ -14,6 +14,9 @@ from landscape_cli.pipelines.tiling import run_tiled
 from landscape_cli.runtime import Model
 
 
+EMIT_ROWS = 64
+
+
 @dataclass(frozen=True)
 class TileSettings:
     tile: int = 256  # input pixels per tile side; 0 = whole image in one piece
@@ -37,7 +40,11 @@ def upscale_rgb(model: Model, rgb_hwc: np.ndarray, dtype: np.dtype, tiles: TileS
     out = np.empty((h * scale, w * scale, 3), dtype)
 
     def emit(y: int, rows: np.ndarray) -> None:
-        out[y : y + rows.shape[1]] = from_unit(model.from_output_range(rows).transpose(1, 2, 0), dtype)
+        # A few rows at a time: the float temporaries of a whole band of a 16000 px wide
+        # output would be hundreds of MB.
+        for start in range(0, rows.shape[1], EMIT_ROWS):
+            chunk = rows[:, start : start + EMIT_ROWS]
+            out[y + start : y + start + chunk.shape[1]] = from_unit(model.from_output_range(chunk).transpose(1, 2, 0), dtype)
 
     chw = model.to_input_range(rgb_hwc.transpose(2, 0, 1), name)
     run_tiled(chw, lambda batch: model.run(**{name: batch}), emit, scale=scale, tile=tiles.tile, pad=tiles.pad,
