@@ -66,7 +66,7 @@ def _upscale(*, inputs, scale, tile, tile_pad, output, batch_size, model, recurs
 
     def save(item: common.Item, result) -> common.Encoded:
         notes, pixels = result
-        data, enc_notes = encode(pixels, item.output.suffix.lstrip("."), quality=quality)
+        data, enc_notes = encode(pixels, item.output.suffix.lstrip("."), quality=quality, consume=True)
         return common.Encoded(data, notes + enc_notes)
 
     stages = Stages(load=lambda item: decode(item.source, max_pixels=max_pixels), infer=common.each(infer), save=save)

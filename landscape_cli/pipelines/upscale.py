@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from landscape_cli.imaging import LUMA_WEIGHTS, from_unit, max_value, rgb_unit, to_unit
+from landscape_cli.imaging import LUMA_WEIGHTS, from_unit, max_value, rgb_pixels, to_unit
 from landscape_cli.pipelines.tiling import run_tiled
 from landscape_cli.runtime import Model
 
@@ -32,12 +32,14 @@ def upscale_unit_batch(model: Model, images_nhwc: np.ndarray) -> np.ndarray:
 
 
 def upscale_rgb(model: Model, rgb_hwc: np.ndarray, dtype: np.dtype, tiles: TileSettings) -> np.ndarray:
-    """(H, W, 3) [0, 1] -> (sH, sW, 3) of `dtype`, quantised band by band so that the
-    float output of a big picture never exists whole."""
+    """(H, W, 3) float in [0, 1] or uint8/uint16 -> (sH, sW, 3) of `dtype`. Integer input is
+    converted tile by tile and the output quantised band by band, so that no float copy of
+    a big picture exists whole, in or out."""
     scale = model.info.scale or 4
     h, w, _ = rgb_hwc.shape
     name = model.info.inputs[0].name
     out = np.empty((h * scale, w * scale, 3), dtype)
+    unit = (lambda x: x) if rgb_hwc.dtype.kind == "f" else to_unit
 
     def emit(y: int, rows: np.ndarray) -> None:
         # A few rows at a time: the float temporaries of a whole band of a 16000 px wide
@@ -46,9 +48,8 @@ def upscale_rgb(model: Model, rgb_hwc: np.ndarray, dtype: np.dtype, tiles: TileS
             chunk = rows[:, start : start + EMIT_ROWS]
             out[y + start : y + start + chunk.shape[1]] = from_unit(model.from_output_range(chunk).transpose(1, 2, 0), dtype)
 
-    chw = model.to_input_range(rgb_hwc.transpose(2, 0, 1), name)
-    run_tiled(chw, lambda batch: model.run(**{name: batch}), emit, scale=scale, tile=tiles.tile, pad=tiles.pad,
-              multiple=model.info.size_multiple, batch=tiles.batch)
+    run_tiled(rgb_hwc.transpose(2, 0, 1), lambda batch: model.run(**{name: model.to_input_range(unit(batch), name)}), emit,
+              scale=scale, tile=tiles.tile, pad=tiles.pad, multiple=model.info.size_multiple, batch=tiles.batch)
     return out
 
 
@@ -56,7 +57,7 @@ def upscale_pixels(model: Model, pixels: np.ndarray, tiles: TileSettings, passes
     """Decoded picture (H, W, C) uint8/uint16 -> (s^passes H, s^passes W, C), same dtype."""
     for _ in range(passes):
         channels = pixels.shape[2]
-        up = upscale_rgb(model, rgb_unit(pixels), pixels.dtype, tiles)
+        up = upscale_rgb(model, rgb_pixels(pixels), pixels.dtype, tiles)
         if channels in (1, 2):
             # Luma of the upscaled RGB rather than one channel, in case the model tinted the gray.
             luma = up.astype(np.float32) @ LUMA_WEIGHTS
@@ -64,7 +65,6 @@ def upscale_pixels(model: Model, pixels: np.ndarray, tiles: TileSettings, passes
         else:
             parts = [up]
         if channels in (2, 4):
-            alpha = to_unit(np.repeat(pixels[:, :, -1:], 3, axis=2))
-            parts.append(upscale_rgb(model, alpha, pixels.dtype, tiles)[:, :, :1])
+            parts.append(upscale_rgb(model, np.repeat(pixels[:, :, -1:], 3, axis=2), pixels.dtype, tiles)[:, :, :1])
         pixels = np.concatenate(parts, axis=2) if len(parts) > 1 else parts[0]
     return pixels
