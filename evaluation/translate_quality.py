@@ -27,17 +27,12 @@ from landscape_cli.imaging import decode, rgb_unit
 from landscape_cli.pipelines.label import colourise, label, merge_small_regions
 from landscape_cli.pipelines.translate import translate
 from landscape_cli.runtime import bundled_model, choose_device, load_model
+from trainers.data import shrink_to_short_side
 from trainers.maps import load_table
 
-SHORT_SIDE = 256  # the translator's training scale
+SHORT_SIDE = 256  # the translator's training scale (scripts/prepare_gpu_data.py)
 MIN_REGION_PERCENT = 0.25  # `landscape label`'s default
 SHEET_PANEL = (240, 160)
-
-
-def resized(rgb: np.ndarray, short_side: int) -> np.ndarray:
-    h, w = rgb.shape[:2]
-    s = short_side / min(h, w)
-    return rgb if s >= 1 else cv2.resize(rgb, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
 
 
 def errors(fake: np.ndarray, real: np.ndarray) -> tuple[float, float]:
@@ -73,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
                 labels = lut[np.asarray(img)]
             results["stanford_val"].append(errors(translate(translator, labels), photo))
         else:
-            pixels = resized(decode(args.landscapes / file, max_pixels=10**8).pixels, SHORT_SIDE)
+            pixels = shrink_to_short_side(decode(args.landscapes / file, max_pixels=10**8).pixels, SHORT_SIDE)
             photo = rgb_unit(pixels)
             labels = label(labeller, photo)
             labels = merge_small_regions(labels, round(labels.size * MIN_REGION_PERCENT / 100))

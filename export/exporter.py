@@ -18,8 +18,8 @@ from landscape_cli.errors import LandscapeError, UsageError
 from landscape_cli.metadata import SCHEMA_VERSION, encode
 from landscape_cli.outputs import atomic_write
 from landscape_cli.runtime import sha256_file
-from trainers.checkpoint import CheckpointError, load_checkpoint, module_state
-from trainers.networks import build_network, config_to_dict, get_family, make_config
+from trainers.checkpoint import CheckpointError
+from trainers.networks import config_to_dict, get_family, network_from_checkpoint
 
 DEFAULT_OPSET = 17
 PARITY_SEED = 1234
@@ -87,11 +87,8 @@ def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, 
     start = time.perf_counter()
     checkpoint, output = Path(checkpoint), Path(output)
     try:
-        tensors, ckpt = load_checkpoint(checkpoint)
+        net, config, ckpt = network_from_checkpoint(checkpoint)
         family = get_family(ckpt["family"])
-        config = make_config(family.name, ckpt["network"])
-        net = build_network(family.name, config)
-        net.load_state_dict(module_state(tensors, ckpt["weights"]), strict=True)
     except (CheckpointError, KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise UsageError(f"{checkpoint}: cannot rebuild the network ({exc})") from None
     if not 7 <= opset <= 23:

@@ -13,9 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import cv2
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from trainers.data import shrink_to_short_side  # noqa: E402
 
 SHORT_SIDE = 256
 JPEG_QUALITY = 85
@@ -30,11 +35,7 @@ def main() -> int:
     land_out = args.out / "photos" / "landscapes"
     land_out.mkdir(parents=True)
     for path in sorted((args.data / "landscapes").iterdir()):
-        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        h, w = img.shape[:2]
-        s = SHORT_SIDE / min(h, w)
-        if s < 1:  # only shrink: the few small photos keep their pixels
-            img = cv2.resize(img, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+        img = shrink_to_short_side(cv2.imread(str(path), cv2.IMREAD_COLOR), SHORT_SIDE)
         cv2.imwrite(str(land_out / path.name), img, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     stanford = args.data / "stanford_background"
     shutil.copytree(stanford / "images", args.out / "photos" / "stanford")

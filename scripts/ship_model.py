@@ -20,12 +20,13 @@ from pathlib import Path
 import numpy as np
 
 from export.exporter import ExportError, export_checkpoint
+from landscape_cli.pipelines.translate import onehot
 from landscape_cli.runtime import MANIFEST, bundled_dir, choose_device, load_model, sha256_file
 
 
 def _onehot_map(info) -> np.ndarray:
-    labels = np.random.default_rng(0).integers(0, len(info.classes), (1, 16, 24)).repeat(16, 1).repeat(16, 2)
-    return (labels[:, None] == np.arange(len(info.classes))[None, :, None, None]).astype(np.float32)
+    labels = np.random.default_rng(0).integers(0, len(info.classes), (16, 24)).repeat(16, 0).repeat(16, 1)
+    return onehot(labels, len(info.classes))[None]
 
 
 def _masked_photo(info) -> dict[str, np.ndarray]:

@@ -68,6 +68,13 @@ def read_rgb(path: Path) -> np.ndarray:
     return cv2.cvtColor(img_bgr, cv2.COLOR_BGR2RGB)
 
 
+def shrink_to_short_side(img: np.ndarray, side: int) -> np.ndarray:
+    """Area-resampled so that the short side is `side`; pictures already smaller keep their pixels."""
+    h, w = img.shape[:2]
+    s = side / min(h, w)
+    return img if s >= 1 else cv2.resize(img, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+
+
 def split_key(key: tuple[int, int] | int) -> tuple[int, int]:
     """(epoch, index) from a training key, or (0, index) for plain indexing (held-out sets)."""
     return key if isinstance(key, tuple) else (0, key)

@@ -21,18 +21,15 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from trainers.checkpoint import load_checkpoint, module_state
 from trainers.data import list_images, read_rgb
 from trainers.maps import IGNORE
-from trainers.networks import build_network, make_config
+from trainers.networks import network_from_checkpoint
 
 
 def load_segmenter(path: Path, device: torch.device) -> torch.nn.Module:
-    tensors, config = load_checkpoint(path)
-    if config["family"] != "segmenter":
-        raise SystemExit(f"{path}: a {config['family']} checkpoint, not a segmenter")
-    net = build_network("segmenter", make_config("segmenter", config["network"]))
-    net.load_state_dict(module_state(tensors, config["weights"]))
+    net, _, checkpoint = network_from_checkpoint(path)
+    if checkpoint["family"] != "segmenter":
+        raise SystemExit(f"{path}: a {checkpoint['family']} checkpoint, not a segmenter")
     return net.to(device).eval()
 
 

@@ -11,6 +11,8 @@ from typing import Any, Callable
 
 from torch import nn
 
+from trainers.checkpoint import load_checkpoint, module_state
+
 from trainers.networks.dcgan import GeneratorConfig, build_generator
 from trainers.networks.esrgan import RRDBConfig, RRDBNet
 from trainers.networks.glcic import CompletionConfig, CompletionNetwork
@@ -61,3 +63,13 @@ def config_to_dict(config: Any) -> dict[str, Any]:
 
 def build_network(family: str, config: Any) -> nn.Module:
     return get_family(family).build(config)
+
+
+def network_from_checkpoint(path) -> tuple[nn.Module, Any, dict[str, Any]]:
+    """(the inference network with the checkpoint's weights, its network config, the
+    checkpoint's own config). Raises CheckpointError, KeyError or ValueError on a bad file."""
+    tensors, checkpoint = load_checkpoint(path)
+    config = make_config(checkpoint["family"], checkpoint["network"])
+    net = build_network(checkpoint["family"], config)
+    net.load_state_dict(module_state(tensors, checkpoint["weights"]), strict=True)
+    return net, config, checkpoint
