@@ -1,96 +1,79 @@
-"""Inference speed of every pipeline, side by side in one run, on one machine:
+"""Inference speed of every pipeline, side by side in one run, on one machine (CPU):
 
-- PyTorch eager on the network (same threads, batch and precision);
-- ONNX Runtime on the same weights (exported here, parity-checked), model only, on arrays;
-- the real CLI over a folder, end to end (decode, infer, encode, write), with --jobs 0 (one
-  thread) and the default overlap, and its ratio to the model-only figure;
-- peak RSS of the CLI run; the network's FLOPs per image and the share of this machine's
-  measured matrix-multiply peak that ONNX Runtime reaches.
+- PyTorch eager on the network (same threads, same calls: batch, shapes, fp32);
+- ONNX Runtime on the same weights (exported here), model only, on the very arrays the CLI
+  feeds its models for these inputs (recorded from a run of the CLI: padding, tiling and
+  batching included);
+- ONNX Runtime on the shipped model files, same arrays (what users run);
+- the real CLI over a folder, end to end (start the process, decode, infer, encode, write):
+  steady-state pictures/s with --jobs 0 (one thread) and the default overlap, its ratio to the
+  shipped model-only figure, the start-up seconds paid once per process, the peak RSS;
+- FLOPs per picture and the share of this machine's measured matrix-multiply peak that
+  PyTorch and ONNX Runtime reach.
 
-The networks have the bundled models' architectures and sizes when models ship, else the
-defaults. Weights are drawn at random for both sides (speed does not depend on their values),
-so PyTorch and ONNX Runtime run the very same weights.
+The networks have the shipped models' architectures when models ship, else the trainers'
+defaults; random weights are drawn for the PyTorch/ONNX Runtime pair (speed does not depend
+on their values), so both run the very same weights.
 
-    python benchmarks/inference_speed.py                       # all pipelines, CPU, all cores
-    python benchmarks/inference_speed.py --pipelines upscale --images 32 --threads 1
+    python benchmarks/inference_speed.py                      # all pipelines, all cores
+    python benchmarks/inference_speed.py --pipelines upscale --images 4 --threads 1
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
-from PIL import Image
 
-from export.exporter import export_checkpoint
-from landscape_cli.runtime import bundled_dir, choose_device, load_model, read_info, read_manifest
-from trainers.checkpoint import prefixed, save_checkpoint
-from trainers.networks import build_network, config_to_dict, make_config
-from trainers.palette import LANDSCAPE_PALETTE
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cli_runs import Calls, record_calls, steady_state  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+from export.exporter import export_checkpoint  # noqa: E402
+from landscape_cli.runtime import bundled_dir, choose_device, read_info, read_manifest, session_options  # noqa: E402
+from trainers.checkpoint import prefixed, save_checkpoint  # noqa: E402
+from trainers.networks import build_network, config_to_dict, make_config  # noqa: E402
 
-
-@dataclass(frozen=True)
-class Pipeline:
-    family: str
-    task: str
-    batch: int
-    size: int  # input side in pixels (latent pipelines: output side)
-    cli: Callable[[Path, Path], list[str]]  # (input folder, output folder) -> arguments after `landscape`
-
-
+FAMILY = {"generate": "dcgan", "upscale": "esrgan", "translate": "pix2pix", "inpaint": "glcic", "label": "segmenter"}
 PIPELINES = {
-    "generate": Pipeline("dcgan", "generate", 16, 128, lambda src, out: ["generate", "-n", "{n}", "-o", str(out)]),
-    "upscale": Pipeline("esrgan", "upscale", 4, 128, lambda src, out: ["upscale", str(src), "-o", str(out)]),
-    "translate": Pipeline("pix2pix", "translate", 1, 256, lambda src, out: ["translate", str(src), "-o", str(out)]),
-    "inpaint": Pipeline("glcic", "inpaint", 1, 256, lambda src, out: ["inpaint", str(src), "-o", str(out)]),
-    "label": Pipeline("segmenter", "label", 1, 256, lambda src, out: ["label", str(src), "-o", str(out)]),
+    "generate": ("generate",),
+    "generate --upscale": ("generate", "upscale"),
+    "upscale": ("upscale",),
+    "translate": ("translate",),
+    "inpaint": ("inpaint",),
+    "label": ("label",),
 }
 
 
-def network_config(p: Pipeline):
-    """The bundled model's architecture when one ships, else the family's default."""
+def shipped(task: str) -> Path | None:
     for entry in read_manifest():
-        if entry["task"] == p.task:
-            return make_config(p.family, read_info(bundled_dir() / entry["file"]).raw["network"]), "bundled"
-    return make_config(p.family, {}), "default"
+        if entry["task"] == task and entry.get("default", True):
+            return bundled_dir() / entry["file"]
+    return None
 
 
-def example(p: Pipeline, config, batch: int) -> tuple[torch.Tensor, ...]:
-    g = torch.Generator().manual_seed(0)
-    if p.task == "generate":
-        return (torch.randn(batch, config.latent_dim, generator=g),)
-    if p.task == "translate":
-        labels = torch.randint(0, len(config.classes), (batch, p.size // 16, p.size // 16), generator=g)
-        labels = labels.repeat_interleave(16, 1).repeat_interleave(16, 2)
-        return (torch.nn.functional.one_hot(labels, len(config.classes)).permute(0, 3, 1, 2).float(),)
-    image = torch.rand(batch, 3, p.size, p.size, generator=g)
-    if p.task == "inpaint":
-        mask = torch.zeros(batch, 1, p.size, p.size)
-        mask[:, :, p.size // 4 : p.size // 2, p.size // 4 : p.size // 2] = 1
-        return image * 2 - 1, mask
-    return (image,) if p.task == "upscale" else (image * 2 - 1,)
+def network_config(task: str):
+    """The shipped model's architecture when one ships, else the family's default."""
+    path = shipped(task)
+    if path is not None:
+        return make_config(FAMILY[task], read_info(path).raw["network"]), "shipped"
+    return make_config(FAMILY[task], {}), "default"
 
 
-def per_second(fn: Callable[[], object], images: int, min_seconds: float) -> float:
-    fn()  # warm-up: allocation, graph optimisation, first-call costs
+def per_second(fn: Callable[[], object], pictures: int, min_seconds: float) -> float:
+    fn()  # warm-up: allocation, first-call costs
     runs, start = 0, time.perf_counter()
     while True:
         fn()
         runs += 1
         elapsed = time.perf_counter() - start
         if elapsed >= min_seconds and runs >= 2:
-            return runs * images / elapsed
+            return runs * pictures / elapsed
 
 
 def matmul_peak(threads: int) -> float:
@@ -100,77 +83,63 @@ def matmul_peak(threads: int) -> float:
     return per_second(lambda: a @ b, 1, 2.0) * 2 * 2048**3 / 1e9
 
 
-def write_inputs(p: Pipeline, folder: Path, count: int) -> None:
-    rng = np.random.default_rng(0)
-    folder.mkdir(parents=True)
-    for i in range(count):
-        if p.task == "translate":
-            labels = rng.integers(0, len(LANDSCAPE_PALETTE), (p.size // 16, p.size // 16)).repeat(16, 0).repeat(16, 1)
-            pixels = np.asarray(LANDSCAPE_PALETTE, np.uint8)[labels]
-        else:
-            y, x = np.mgrid[0 : p.size, 0 : p.size]
-            pixels = np.stack([x * 255 // p.size, y * 255 // p.size, (x ^ y) & 255], 2).astype(np.uint8)
-            pixels = np.clip(pixels + rng.integers(-20, 21, pixels.shape), 0, 255).astype(np.uint8)
-        Image.fromarray(pixels).save(folder / f"{i:04d}.png")
-        if p.task == "inpaint":
-            mask = np.zeros((p.size, p.size), np.uint8)
-            mask[p.size // 4 : p.size // 2, p.size // 4 : p.size // 2] = 255
-            Image.fromarray(mask).save(folder / f"{i:04d}_mask.png")
+def ort_runner(sessions: dict, calls: Calls) -> Callable[[], None]:
+    def run() -> None:
+        for task, feeds in calls.calls:
+            sessions[task].run(None, feeds)
+
+    return run
 
 
-def run_cli(args: list[str], model: Path, threads: int) -> tuple[float, float]:
-    """(seconds the command reports for its work, peak RSS in MB) of one CLI process."""
-    probe = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
-             "sys.stderr.write(r.stderr); print(r.stdout.strip()); "
-             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode)")
-    cmd = [sys.executable, "-c", probe, sys.executable, "-m", "landscape_cli", *args, "--model", str(model),
-           "--device", "cpu", "--threads", str(threads), "--json", "-q"]
-    done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
-    if done.returncode != 0:
-        raise SystemExit(f"CLI failed: {' '.join(args)}\n{done.stderr[-2000:]}")
-    *summary, rss_kb = done.stdout.strip().splitlines()
-    return json.loads("\n".join(summary))["seconds"], int(rss_kb) / 1024
+def measure(name: str, threads: int, images: int, min_seconds: float, tmp: Path) -> dict:
+    import onnxruntime as ort
 
-
-def measure(name: str, p: Pipeline, threads: int, images: int, min_seconds: float, tmp: Path) -> dict:
-    torch.manual_seed(0)
-    config, origin = network_config(p)
-    net = build_network(p.family, config).eval()
-    ckpt = save_checkpoint(tmp / f"{name}.safetensors", prefixed("net", net.state_dict()),
-                           {"family": p.family, "network": config_to_dict(config), "weights": "net", "step": 0, "data": "random"})
-    onnx_path = export_checkpoint(ckpt, tmp / f"{name}.onnx").path
+    tasks = PIPELINES[name]
+    nets, exported, origins = {}, {}, set()
+    for task in tasks:
+        torch.manual_seed(0)
+        config, origin = network_config(task)
+        origins.add(origin)
+        nets[task] = build_network(FAMILY[task], config).eval()
+        ckpt = save_checkpoint(tmp / f"{task}.safetensors", prefixed("net", nets[task].state_dict()),
+                               {"family": FAMILY[task], "network": config_to_dict(config), "weights": "net", "step": 0,
+                                "data": "random"})
+        exported[task] = export_checkpoint(ckpt, tmp / f"{task}.onnx").path
+    calls = record_calls(name, tmp, models=exported)
 
     torch.set_num_threads(threads)
-    inputs = example(p, config, p.batch)
+    torch_calls = [(task, [torch.from_numpy(a) for a in feeds.values()]) for task, feeds in calls.calls]
     with torch.inference_mode():
-        eager = per_second(lambda: net(*inputs), p.batch, min_seconds)
-        one = example(p, config, 1)
+        eager = per_second(lambda: [nets[task](*args) for task, args in torch_calls], calls.pictures, min_seconds)
         from torch.utils.flop_counter import FlopCounterMode
 
         with FlopCounterMode(display=False) as counter:
-            net(*one)
-        gflop = counter.get_total_flops() / 1e9
+            for task, args in torch_calls:
+                nets[task](*args)
+        gflop = counter.get_total_flops() / 1e9 / calls.pictures
 
-    model = load_model(p.task, onnx_path, choose_device("cpu", threads))
-    feeds = {spec.name: t.numpy() for spec, t in zip(model.info.inputs, inputs)}
-    ort_rate = per_second(lambda: model.run(**feeds), p.batch, min_seconds)
+    device = choose_device("cpu", threads)
 
-    src, rows = tmp / f"{name}-in", {}
-    if p.task != "generate":
-        write_inputs(p, src, images)
-    for jobs in ("0", "2:2"):
-        args = [a.replace("{n}", str(images)) for a in p.cli(src, tmp / f"{name}-out-{jobs}")] + ["--jobs", jobs]
-        seconds, rss = run_cli(args, onnx_path, threads)
-        rows[jobs] = (images / seconds, rss)
-    return {"pipeline": name, "network": origin, "batch": p.batch, "gflop_per_image": gflop, "torch": eager, "ort": ort_rate,
-            "cli_jobs0": rows["0"][0], "cli": rows["2:2"][0], "rss_mb": max(rows["0"][1], rows["2:2"][1])}
+    def sessions(paths: dict[str, Path]) -> dict:
+        return {t: ort.InferenceSession(str(p), session_options(device, task=t), providers=["CPUExecutionProvider"]) for t, p in paths.items()}
+
+    ort_rate = per_second(ort_runner(sessions(exported), calls), calls.pictures, min_seconds)
+    ship = {task: shipped(task) for task in tasks}
+    has_shipped = all(ship.values())
+    shipped_rate = per_second(ort_runner(sessions(ship), calls), calls.pictures, min_seconds) if has_shipped else None
+    cli_models = None if has_shipped else exported
+    cli = {jobs: steady_state(name, tmp, images, threads=threads, jobs=jobs, models=cli_models) for jobs in ("0", "2:2")}
+    return {"pipeline": name, "network": "/".join(sorted(origins)), "calls_per_picture": len(calls.calls) / calls.pictures,
+            "gflop_per_picture": gflop, "torch": eager, "ort": ort_rate, "ort_shipped": shipped_rate,
+            "cli_jobs0": cli["0"].rate, "cli": cli["2:2"].rate, "cli_start_s": cli["2:2"].start,
+            "rss_mb": max(c.rss_mb for c in cli.values())}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pipelines", default=",".join(PIPELINES), help="comma-separated: " + ", ".join(PIPELINES))
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--images", type=int, default=16, help="pictures per CLI run")
+    parser.add_argument("--images", type=int, default=8, help="pictures in the shorter CLI run (the longer has 3x)")
     parser.add_argument("--seconds", type=float, default=3.0, help="minimum timing per model-only figure")
     parser.add_argument("--json", type=Path, help="also write the rows here")
     args = parser.parse_args(argv)
@@ -183,17 +152,19 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
-            rows.append(measure(name, PIPELINES[name], args.threads, args.images, args.seconds, Path(tmp)))
+            rows.append(measure(name, args.threads, args.images, args.seconds, Path(tmp)))
             print(f"measured {name}", file=sys.stderr, flush=True)
-    print(f"CPU, {args.threads} threads, fp32; measured matmul peak {peak:.0f} GFLOP/s; images/s")
-    head = (f"{'pipeline':<10} {'net':<8} {'batch':>5} {'GFLOP/img':>9} {'PyTorch':>8} {'ORT':>8} {'ORT/PT':>7} "
-            f"{'CLI -j0':>8} {'CLI':>8} {'CLI/ORT':>8} {'RSS MB':>7} {'% peak':>7}")
-    print(head)
+    print(f"CPU, {args.threads} threads, fp32; measured matmul peak {peak:.0f} GFLOP/s; pictures/s; "
+          f"CLI figures are steady state (start-up separate)")
+    print(f"{'pipeline':<19} {'net':<8} {'GFLOP':>7} {'PyTorch':>8} {'ORT':>8} {'ORT/PT':>7} {'shipped':>8} {'CLI -j0':>8} "
+          f"{'CLI':>8} {'CLI/ORT':>8} {'start s':>7} {'RSS MB':>7} {'PT %pk':>7} {'ORT %pk':>7}")
     for r in rows:
-        share = 100 * r["ort"] * r["gflop_per_image"] / peak
-        print(f"{r['pipeline']:<10} {r['network']:<8} {r['batch']:>5} {r['gflop_per_image']:9.2f} {r['torch']:8.2f} {r['ort']:8.2f} "
-              f"{r['ort'] / r['torch']:6.2f}x {r['cli_jobs0']:8.2f} {r['cli']:8.2f} {100 * r['cli'] / r['ort']:7.0f}% "
-              f"{r['rss_mb']:7.0f} {share:6.1f}%")
+        reference = r["ort_shipped"] or r["ort"]
+        shipped_text = f"{r['ort_shipped']:8.2f}" if r["ort_shipped"] else f"{'-':>8}"
+        print(f"{r['pipeline']:<19} {r['network']:<8} {r['gflop_per_picture']:7.2f} {r['torch']:8.2f} {r['ort']:8.2f} "
+              f"{r['ort'] / r['torch']:6.2f}x {shipped_text} {r['cli_jobs0']:8.2f} {r['cli']:8.2f} "
+              f"{100 * r['cli'] / reference:7.0f}% {r['cli_start_s']:7.2f} {r['rss_mb']:7.0f} "
+              f"{100 * r['torch'] * r['gflop_per_picture'] / peak:6.0f}% {100 * r['ort'] * r['gflop_per_picture'] / peak:6.0f}%")
     print("reproduce: python benchmarks/inference_speed.py " + " ".join(argv if argv is not None else sys.argv[1:]))
     if args.json:
         args.json.write_text(json.dumps({"threads": args.threads, "peak_gflops": peak, "rows": rows}, indent=2) + "\n")

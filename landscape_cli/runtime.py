@@ -129,6 +129,37 @@ def choose_device(device: str, threads: int = 0) -> Device:
     return Device("cpu", ("CPUExecutionProvider",), threads)
 
 
+@dataclass(frozen=True)
+class SessionTuning:
+    """ONNX Runtime session settings, each chosen by `benchmarks/session_options.py` (its
+    figures are in docs/PERFORMANCE.md)."""
+
+    level: str = "ORT_ENABLE_ALL"  # graph optimisation, with the CPU's NCHWc layouts
+    arena: bool = True  # ONNX Runtime's CPU memory arena
+    # Tasks whose activations are large (the upscaler's, at 4x the input's size): the arena
+    # keeps its power-of-two high-water mark for the whole run, plain malloc gives it back.
+    no_arena_tasks: tuple[str, ...] = ("upscale",)
+    spinning: bool = True  # intra-op threads spin between kernels
+
+
+TUNING = SessionTuning()
+
+
+def session_options(device: Device, tuning: SessionTuning | None = None, task: str = "") -> Any:
+    tuning = tuning or TUNING
+    ort = _ort()
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, tuning.level)
+    # Our graphs are chains: one operator at a time, each spread over the cores.
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.intra_op_num_threads = device.threads
+    options.inter_op_num_threads = 1
+    options.enable_cpu_mem_arena = tuning.arena and task not in tuning.no_arena_tasks
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if tuning.spinning else "0")
+    return options
+
+
 class Model:
     """One ONNX Runtime session plus what its metadata says about it."""
 
@@ -172,14 +203,8 @@ def load_model(task: str | tuple[str, ...], path: str | os.PathLike | None, devi
             raise ModelError(f"{model_path}: no such model file")
     check_external_data(model_path)
     ort = _ort()
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.intra_op_num_threads = device.threads
-    options.inter_op_num_threads = 1
     try:
-        session = ort.InferenceSession(str(model_path), options, providers=list(device.providers))
+        session = ort.InferenceSession(str(model_path), session_options(device, task=tasks[0]), providers=list(device.providers))
     except Exception as exc:
         raise ModelError(f"{model_path}: not a usable ONNX model ({str(exc).splitlines()[0]})") from None
     info = metadata.parse(session.get_modelmeta().custom_metadata_map, str(model_path))

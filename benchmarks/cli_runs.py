@@ -1,0 +1,159 @@
+"""The real CLI, timed from the outside: input folders for each pipeline, one process per run,
+and the steady-state rate separated from the start-up.
+
+A run of n pictures takes about start + n / rate seconds, where `start` (interpreter, imports,
+opening the model, the first call) is paid once per process. Two runs, of n and 3n pictures,
+give both: rate = 2n / (t_3n - t_n) and start = t_n - n / rate. Dividing one run's pictures by
+its time would mix them and understate what a long batch reaches.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Arguments after `landscape` for each pipeline: {src} the input folder, {out} the output
+# folder, {n} the picture count (generate only).
+COMMANDS = {
+    "generate": ["generate", "-n", "{n}", "-o", "{out}"],
+    "generate --upscale": ["generate", "-n", "{n}", "--upscale", "-o", "{out}"],
+    "upscale": ["upscale", "{src}", "-o", "{out}"],
+    "translate": ["translate", "{src}", "-o", "{out}"],
+    "inpaint": ["inpaint", "{src}", "-o", "{out}"],
+    "label": ["label", "{src}", "-o", "{out}"],
+}
+INPUT_SIDE = {"upscale": 128, "translate": 256, "inpaint": 256, "label": 256}
+
+# A child that applies a SessionTuning before running the CLI: how alternatives that the
+# product does not expose as options are measured end to end.
+_TUNED = ("import sys, json; from landscape_cli import runtime; "
+          "runtime.TUNING = runtime.SessionTuning(**json.loads(sys.argv.pop(1))); "
+          "from landscape_cli.main import app; sys.argv[0] = 'landscape'; app()")
+# ru_maxrss of the measured child alone, reported by a parent that does nothing else.
+_RSS = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, "
+        "stderr=subprocess.PIPE, text=True); sys.stderr.write(r.stderr[-3000:]); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode)")
+
+
+def write_inputs(pipeline: str, folder: Path, count: int) -> None:
+    """`count` synthetic inputs of the pipeline's kind: label maps in the palette for
+    translate, pictures with masks for inpaint, textured pictures otherwise."""
+    from trainers.palette import LANDSCAPE_PALETTE
+
+    side = INPUT_SIDE.get(pipeline, 0)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        if pipeline == "translate":
+            labels = rng.integers(0, len(LANDSCAPE_PALETTE), (side // 16, side // 16)).repeat(16, 0).repeat(16, 1)
+            pixels = np.asarray(LANDSCAPE_PALETTE, np.uint8)[labels]
+        else:
+            y, x = np.mgrid[0:side, 0:side]
+            pixels = np.stack([x * 255 // side, y * 255 // side, (x ^ y) & 255], 2)
+            pixels = np.clip(pixels + rng.integers(-20, 21, pixels.shape), 0, 255).astype(np.uint8)
+        Image.fromarray(pixels).save(folder / f"{i:04d}.png")
+        if pipeline == "inpaint":
+            mask = np.zeros((side, side), np.uint8)
+            mask[side // 4 : side // 2, side // 4 : side // 2] = 255
+            Image.fromarray(mask).save(folder / f"{i:04d}_mask.png")
+
+
+@dataclass(frozen=True)
+class CliRun:
+    seconds: float  # wall clock of the whole process
+    rss_mb: float
+
+
+def model_args(pipeline: str, models: Optional[dict[str, Path]]) -> list[str]:
+    """--model/--upscale-model for task -> ONNX file; none: the bundled models."""
+    args: list[str] = []
+    for task, path in (models or {}).items():
+        args += ["--upscale-model" if pipeline == "generate --upscale" and task == "upscale" else "--model", str(path)]
+    return args
+
+
+def run_once(args: list[str], *, threads: int, jobs: str, tuning: Optional[dict] = None) -> CliRun:
+    cli = [sys.executable, "-c", _TUNED, json.dumps(tuning)] if tuning else [sys.executable, "-m", "landscape_cli"]
+    cmd = [sys.executable, "-c", _RSS, *cli, *args, "--device", "cpu", "--threads", str(threads), "--jobs", jobs, "-q"]
+    start = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"CLI failed: landscape {' '.join(args)}\n{done.stderr[-2000:]}")
+    return CliRun(seconds, int(done.stdout.strip().splitlines()[-1]) / 1024)
+
+
+@dataclass(frozen=True)
+class Steady:
+    rate: float  # pictures per second once running
+    start: float  # seconds paid once per process
+    rss_mb: float
+
+
+def steady_state(pipeline: str, workdir: Path, images: int, *, threads: int, jobs: str = "2:2",
+                 models: Optional[dict[str, Path]] = None, tuning: Optional[dict] = None) -> Steady:
+    """Runs of `images` and 3 x `images` pictures (inputs made once under `workdir`)."""
+    runs = []
+    for n in (images, 3 * images):
+        src = workdir / f"{pipeline.replace(' ', '')}-in-{n}"
+        if pipeline in INPUT_SIDE and not src.exists():
+            write_inputs(pipeline, src, n)
+        out = workdir / f"out-{time.monotonic_ns()}"
+        args = [a.format(src=src, out=out, n=n) for a in COMMANDS[pipeline]] + model_args(pipeline, models)
+        runs.append(run_once(args, threads=threads, jobs=jobs, tuning=tuning))
+    rate = 2 * images / max(runs[1].seconds - runs[0].seconds, 1e-9)
+    return Steady(rate, max(0.0, runs[0].seconds - images / rate), max(r.rss_mb for r in runs))
+
+
+@dataclass
+class Calls:
+    """What the CLI hands the models for `pictures` pictures: each call's feeds, in order,
+    with the task of the model it went to."""
+
+    pictures: int
+    calls: list[tuple[str, dict[str, np.ndarray]]]
+
+
+def record_calls(pipeline: str, workdir: Path, *, models: Optional[dict[str, Path]] = None) -> Calls:
+    """Run the CLI in this process on one picture (generate: one batch) and keep a copy of
+    every array it feeds a model, so that model-only figures time exactly the CLI's work,
+    shapes, padding and batching included. `models`: task -> ONNX file instead of the bundled."""
+    from landscape_cli import runtime
+    from landscape_cli.main import app
+
+    pictures = 8 if pipeline.startswith("generate") else 1  # the CLI's default generate batch
+    src = workdir / f"{pipeline.replace(' ', '')}-record"
+    if pipeline in INPUT_SIDE and not src.exists():
+        write_inputs(pipeline, src, 1)
+    args = [a.format(src=src, out=workdir / f"record-{time.monotonic_ns()}", n=pictures) for a in COMMANDS[pipeline]]
+    args += model_args(pipeline, models)
+    calls: list[tuple[str, dict[str, np.ndarray]]] = []
+    original = runtime.Model.run
+
+    def recording(self, **feeds):
+        calls.append((self.info.task, {k: np.ascontiguousarray(v, dtype=np.float32).copy() for k, v in feeds.items()}))
+        return original(self, **feeds)
+
+    runtime.Model.run = recording
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # the written paths
+            app([*args, "--device", "cpu", "--jobs", "0", "-q"], standalone_mode=False)
+    except SystemExit as exc:
+        if exc.code:
+            raise
+    finally:
+        runtime.Model.run = original
+    if not calls:
+        raise SystemExit(f"landscape {' '.join(args)} called no model")
+    return Calls(pictures, calls)

@@ -1,0 +1,125 @@
+"""Decode and encode speed of OpenCV and Pillow, and PNG size against compression level, on
+real pictures, one thread: what chose landscape_cli.imaging's codecs and PNG level.
+
+Pictures are the photos in --images (default: samples/photos), resized to --side pixels on
+the long side (512: the size of `generate --upscale` and of a typical tile of work).
+
+    python benchmarks/codecs.py
+    python benchmarks/codecs.py --images ~/photos --side 1024 --seconds 1
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+PNG_LEVELS = (0, 1, 2, 3, 6, 9)
+
+
+def timed(fn: Callable[[], object], seconds: float) -> float:
+    """Seconds per call, after one warm-up call."""
+    fn()
+    runs, start = 0, time.perf_counter()
+    while runs < 3 or time.perf_counter() - start < seconds:
+        fn()
+        runs += 1
+    return (time.perf_counter() - start) / runs
+
+
+def pil_bytes(rgb: np.ndarray, fmt: str, **params) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format=fmt, **params)
+    return buf.getvalue()
+
+
+def cv_bytes(bgr: np.ndarray, ext: str, params: list[int]) -> bytes:
+    ok, buf = cv2.imencode(ext, bgr, params)
+    assert ok
+    return buf.tobytes()
+
+
+def encoders(quality: int) -> dict[str, Callable[[np.ndarray, np.ndarray], bytes]]:
+    """name -> (rgb, bgr) -> file bytes."""
+    table: dict[str, Callable[[np.ndarray, np.ndarray], bytes]] = {}
+    for level in PNG_LEVELS:
+        table[f"png level {level}, OpenCV"] = lambda rgb, bgr, lv=level: cv_bytes(bgr, ".png", [cv2.IMWRITE_PNG_COMPRESSION, lv])
+    for level in (1, 6):
+        table[f"png level {level}, Pillow"] = lambda rgb, bgr, lv=level: pil_bytes(rgb, "PNG", compress_level=lv)
+    table[f"jpg q{quality}, OpenCV"] = lambda rgb, bgr: cv_bytes(bgr, ".jpg", [cv2.IMWRITE_JPEG_QUALITY, quality])
+    table[f"jpg q{quality}, Pillow"] = lambda rgb, bgr: pil_bytes(rgb, "JPEG", quality=quality)
+    table[f"webp q{quality}, OpenCV"] = lambda rgb, bgr: cv_bytes(bgr, ".webp", [cv2.IMWRITE_WEBP_QUALITY, quality])
+    table[f"webp q{quality}, Pillow"] = lambda rgb, bgr: pil_bytes(rgb, "WEBP", quality=quality)
+    return table
+
+
+def decoders() -> dict[str, Callable[[bytes], np.ndarray]]:
+    def pillow(data: bytes) -> np.ndarray:
+        with Image.open(io.BytesIO(data)) as img:
+            return np.asarray(img.convert("RGB"))
+
+    def opencv(data: bytes) -> np.ndarray:
+        return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+
+    return {"Pillow": pillow, "OpenCV": opencv}
+
+
+def load_pictures(folder: Path, side: int) -> list[np.ndarray]:
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp"))
+    if not paths:
+        raise SystemExit(f"{folder}: no pictures")
+    pictures = []
+    for path in paths:
+        with Image.open(path) as img:
+            img = img.convert("RGB")
+            factor = side / max(img.size)
+            pictures.append(np.asarray(img.resize((round(img.width * factor), round(img.height * factor)), Image.LANCZOS)))
+    return pictures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images", type=Path, default=REPO / "samples" / "photos")
+    parser.add_argument("--side", type=int, default=512)
+    parser.add_argument("--quality", type=int, default=95)
+    parser.add_argument("--seconds", type=float, default=0.5, help="minimum timing per codec and picture")
+    args = parser.parse_args(argv)
+    cv2.setNumThreads(1)
+    pictures = load_pictures(args.images, args.side)
+    megapixels = sum(p.shape[0] * p.shape[1] for p in pictures) / 1e6
+
+    print(f"{len(pictures)} pictures from {args.images}, {args.side} px long side, {megapixels:.2f} MP in all; one thread")
+    print(f"{'encoder':<24} {'MP/s':>7} {'ms/MP':>7} {'bytes/px':>9} {'size vs png 6':>14} {'decode Pillow MP/s':>19} {'decode OpenCV MP/s':>19}")
+    sizes: dict[str, int] = {}
+    rows = []
+    for name, encode in encoders(args.quality).items():
+        seconds, size, decode_s = 0.0, 0, {k: 0.0 for k in decoders()}
+        for rgb in pictures:
+            bgr = np.ascontiguousarray(rgb[:, :, ::-1])
+            data = encode(rgb, bgr)
+            seconds += timed(lambda f=encode, a=rgb, b=bgr: f(a, b), args.seconds)
+            size += len(data)
+            for dname, decode in decoders().items():
+                decode_s[dname] += timed(lambda f=decode, d=data: f(d), args.seconds)
+        sizes[name] = size
+        rows.append((name, seconds, size, decode_s))
+    reference = sizes["png level 6, OpenCV"]
+    for name, seconds, size, decode_s in rows:
+        relative = f"{size / reference:13.2f}x" if name.startswith("png") else f"{'':>14}"
+        print(f"{name:<24} {megapixels / seconds:7.1f} {1000 * seconds / megapixels:7.1f} {size / (megapixels * 1e6):9.2f} "
+              f"{relative} {megapixels / decode_s['Pillow']:19.1f} {megapixels / decode_s['OpenCV']:19.1f}")
+    print("reproduce: python benchmarks/codecs.py " + " ".join(argv if argv is not None else sys.argv[1:]))
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    sys.exit(main())
