@@ -5,7 +5,7 @@ Pictures are the photos in --images (default: samples/photos), resized to --side
 the long side (512: the size of `generate --upscale` and of a typical tile of work).
 
     python benchmarks/codecs.py
-    python benchmarks/codecs.py --images ~/photos --side 1024 --seconds 1
+    python benchmarks/codecs.py --images ../shared/data/landscapes --limit 8 --side 1024
 """
 from __future__ import annotations
 
@@ -72,8 +72,8 @@ def decoders() -> dict[str, Callable[[bytes], np.ndarray]]:
     return {"Pillow": pillow, "OpenCV": opencv}
 
 
-def load_pictures(folder: Path, side: int) -> list[np.ndarray]:
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp"))
+def load_pictures(folder: Path, side: int, limit: int) -> list[np.ndarray]:
+    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp"))[:limit]
     if not paths:
         raise SystemExit(f"{folder}: no pictures")
     pictures = []
@@ -88,12 +88,13 @@ def load_pictures(folder: Path, side: int) -> list[np.ndarray]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=Path, default=REPO / "samples" / "photos")
+    parser.add_argument("--limit", type=int, default=8, help="at most this many pictures (the first by name)")
     parser.add_argument("--side", type=int, default=512)
     parser.add_argument("--quality", type=int, default=95)
     parser.add_argument("--seconds", type=float, default=0.5, help="minimum timing per codec and picture")
     args = parser.parse_args(argv)
     cv2.setNumThreads(1)
-    pictures = load_pictures(args.images, args.side)
+    pictures = load_pictures(args.images, args.side, args.limit)
     megapixels = sum(p.shape[0] * p.shape[1] for p in pictures) / 1e6
 
     print(f"{len(pictures)} pictures from {args.images}, {args.side} px long side, {megapixels:.2f} MP in all; one thread")

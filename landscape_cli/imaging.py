@@ -109,6 +109,29 @@ def _check_png_chunks(data: bytes) -> None:
     raise ItemError("cannot decode PNG: truncated file (no IEND)")
 
 
+def _opencv_decodes(img: Image.Image, data: bytes) -> bool:
+    """Plain 8-bit RGB or gray JPEG and PNG: OpenCV decodes them 30-40% faster than Pillow
+    (benchmarks/codecs.py). Only complete files: libjpeg in OpenCV fills a truncated JPEG
+    with gray and reports success, where Pillow refuses it. Everything else (palettes,
+    transparency, CMYK, 16 bits) stays with Pillow, which knows the modes."""
+    if img.mode not in ("RGB", "L") or "transparency" in img.info:
+        return False
+    if img.format == "JPEG":
+        return data.rstrip(b"\0")[-2:] == b"\xff\xd9"  # ends with EOI
+    return img.format == "PNG"  # chunks, IEND included, verified by _check_png_chunks
+
+
+def _opencv_pixels(data: bytes, mode: str) -> np.ndarray:
+    # Orientation is applied by the caller, from the EXIF that Pillow read, as for every format.
+    flags = (cv2.IMREAD_GRAYSCALE if mode == "L" else cv2.IMREAD_COLOR) | cv2.IMREAD_IGNORE_ORIENTATION
+    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    if pixels is None:
+        raise ItemError("cannot decode: damaged data")
+    if pixels.ndim == 2:
+        return pixels[:, :, None]
+    return cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB, dst=pixels)
+
+
 def _pillow_pixels(img: Image.Image, notes: list[str]) -> np.ndarray:
     mode = img.mode
     if mode == "1":
@@ -177,6 +200,8 @@ def decode(path: str | os.PathLike, *, max_pixels: int) -> Picture:
                 if pixels is None or pixels.ndim != 3:
                     raise ItemError(f"cannot decode 16-bit {img.format}: damaged or unusual data")
                 pixels = cv2.cvtColor(pixels, cv2.COLOR_BGRA2RGBA if pixels.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+            elif _opencv_decodes(img, data):
+                pixels = _opencv_pixels(data, img.mode)
             else:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")

@@ -169,3 +169,22 @@ def test_png_encode_round_trips_every_mode(tmp_path, channels, dtype):
 def test_jpeg_drops_alpha_and_depth_with_notes():
     data, notes = encode(random_image(4, 4, 4, dtype=np.uint16), "jpg")
     assert data[:2] == b"\xff\xd8" and len(notes) == 2
+
+
+@pytest.mark.parametrize("fmt,mode,orientation", [("JPEG", "RGB", 1), ("JPEG", "L", 1), ("JPEG", "RGB", 6), ("JPEG", "L", 8),
+                                                  ("PNG", "RGB", 1), ("PNG", "L", 1)])
+def test_opencv_fast_path_decodes_what_pillow_decodes(tmp_path, monkeypatch, fmt, mode, orientation):
+    """Plain 8-bit JPEG and PNG go through OpenCV (faster); the pixels and the EXIF rotation
+    are Pillow's exactly."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = save_pil(tmp_path / f"x.{fmt.lower()}", Image.fromarray(random_image(24, 40)).convert(mode), fmt, exif=exif.tobytes())
+    decoded = []
+    real = cv2.imdecode
+    monkeypatch.setattr(cv2, "imdecode", lambda *a: decoded.append(1) or real(*a))
+    with Image.open(path) as img:
+        expected = np.asarray(ImageOps.exif_transpose(img))
+    got = decode_limited(path, max_pixels=10**6).pixels
+    assert decoded, "the OpenCV path was not taken"
+    assert got.shape == (expected.shape[0], expected.shape[1], 3 if mode == "RGB" else 1)
+    assert np.array_equal(got.reshape(expected.shape), expected)
