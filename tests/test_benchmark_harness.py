@@ -14,7 +14,7 @@ def test_recorded_calls_are_the_cli_calls(tmp_path, models):
     calls = cli_runs.record_calls("upscale", tmp_path, models={"upscale": models["upscale"]})
     assert calls.pictures == 1 and len(calls.calls) == 1
     task, feeds = calls.calls[0]
-    side = cli_runs.INPUT_SIDE["upscale"] + 2 * 16  # one window with the default --tile-pad of context
+    side = cli_runs.INPUT_SIDE["upscale"]  # one window: no context beyond what the size multiple needs
     assert task == "upscale" and feeds["image"].shape == (1, 3, side, side) and feeds["image"].dtype == np.float32
 
     chain = cli_runs.record_calls("generate --upscale", tmp_path, models={"generate": models["generate"], "upscale": models["upscale"]})

@@ -117,9 +117,11 @@ def _stages(generator, upscaler, passes: int, ext: str, quality: int, thumbs: Op
         if passes >= 1:
             images = upscale_unit_batch(upscaler, images)
         # The second x4 pass (512 -> 2048) runs tiled, one image at a time, to bound memory.
-        return [upscale_rgb(upscaler, image, np.uint8, TileSettings()) if passes == 2 else from_unit(image) for image in images]
+        return [upscale_rgb(upscaler, image, np.uint8, TileSettings()) if passes == 2 else image for image in images]
 
     def save(item: common.Item, pixels) -> common.Encoded:
+        if pixels.dtype != np.uint8:  # quantised here, in a writer thread, not in the inference thread
+            pixels = from_unit(pixels)
         data, notes = encode(pixels, ext, quality=quality)
         if thumbs is not None:
             thumbs[item.source] = _thumbnail(pixels)

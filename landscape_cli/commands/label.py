@@ -54,15 +54,22 @@ def _label(*, inputs, index, min_region, output, model, recursive, null, overwri
 
     prepare_output_dir(output)
 
-    def infer(picture):
-        labels = run_labeller(labeller, rgb_unit(picture.pixels))
-        return picture.notes, merge_small_regions(labels, round(labels.size * min_region / 100))
+    # Only the model runs in the inference thread: conversion happens in the readers, region
+    # merging and colouring in the writers, overlapping the next picture's inference.
+    def load(item: common.Item):
+        picture = decode(item.source, max_pixels=max_pixels)
+        return picture.notes, rgb_unit(picture.pixels)
+
+    def infer(loaded):
+        notes, rgb = loaded
+        return notes, run_labeller(labeller, rgb)
 
     def save(item: common.Item, result) -> common.Encoded:
         notes, labels = result
+        labels = merge_small_regions(labels, round(labels.size * min_region / 100))
         data, enc_notes = encode(labels[:, :, None] if index else colourise(labels, labeller.info.palette), "png")
         return common.Encoded(data, notes + enc_notes)
 
-    stages = Stages(load=lambda item: decode(item.source, max_pixels=max_pixels), infer=common.each(infer), save=save)
+    stages = Stages(load=load, infer=common.each(infer), save=save)
     common.run_items(items, stages, reporter, overwrite=overwrite, jobs=jobs)
     return reporter.finish(device=labeller.device.name)

@@ -72,10 +72,12 @@ def _translate(*, inputs, upscale, tolerance, output, model, upscale_model, recu
     def infer(loaded):
         notes, labels = loaded
         photo = run_translator(translator, labels)
-        return notes, upscale_rgb(upscaler, photo, np.uint8, TileSettings()) if upscaler else from_unit(photo)
+        return notes, upscale_rgb(upscaler, photo, np.uint8, TileSettings()) if upscaler else photo
 
     def save(item: common.Item, result) -> common.Encoded:
         notes, pixels = result
+        if pixels.dtype != np.uint8:  # quantised here, in a writer thread, not in the inference thread
+            pixels = from_unit(pixels)
         data, enc_notes = encode(pixels, item.output.suffix.lstrip("."), quality=quality)
         return common.Encoded(data, notes + enc_notes)
 
