@@ -1,5 +1,6 @@
 """Decode and encode speed of OpenCV and Pillow, and PNG size against compression level, on
-real pictures, one thread: what chose landscape_cli.imaging's codecs and PNG level.
+real pictures, one thread: what chose landscape_cli.imaging's codecs, and the row filter and
+ISA-L level of landscape_cli.png (the "landscape" rows) against libpng's.
 
 Pictures are the photos in --images (default: samples/photos), resized to --side pixels on
 the long side (512: the size of `generate --upscale` and of a typical tile of work).
@@ -21,8 +22,11 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from landscape_cli import png
+
 REPO = Path(__file__).resolve().parents[1]
 PNG_LEVELS = (0, 1, 2, 3, 6, 9)
+WRITER_SETTINGS = [(row_filter, png.LEVEL) for row_filter in png.FILTERS] + [(png.FILTER, level) for level in range(4) if level != png.LEVEL]
 
 
 def timed(fn: Callable[[], object], seconds: float) -> float:
@@ -54,6 +58,8 @@ def encoders(quality: int) -> dict[str, Callable[[np.ndarray, np.ndarray], bytes
         table[f"png level {level}, OpenCV"] = lambda rgb, bgr, lv=level: cv_bytes(bgr, ".png", [cv2.IMWRITE_PNG_COMPRESSION, lv])
     for level in (1, 6):
         table[f"png level {level}, Pillow"] = lambda rgb, bgr, lv=level: pil_bytes(rgb, "PNG", compress_level=lv)
+    for row_filter, level in WRITER_SETTINGS:
+        table[f"png {row_filter} {level}, landscape"] = lambda rgb, bgr, f=row_filter, lv=level: png.encode_png(rgb, row_filter=f, level=lv)
     table[f"jpg q{quality}, OpenCV"] = lambda rgb, bgr: cv_bytes(bgr, ".jpg", [cv2.IMWRITE_JPEG_QUALITY, quality])
     table[f"jpg q{quality}, Pillow"] = lambda rgb, bgr: pil_bytes(rgb, "JPEG", quality=quality)
     table[f"webp q{quality}, OpenCV"] = lambda rgb, bgr: cv_bytes(bgr, ".webp", [cv2.IMWRITE_WEBP_QUALITY, quality])
@@ -98,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     megapixels = sum(p.shape[0] * p.shape[1] for p in pictures) / 1e6
 
     print(f"{len(pictures)} pictures from {args.images}, {args.side} px long side, {megapixels:.2f} MP in all; one thread")
-    print(f"{'encoder':<24} {'MP/s':>7} {'ms/MP':>7} {'bytes/px':>9} {'size vs png 6':>14} {'decode Pillow MP/s':>19} {'decode OpenCV MP/s':>19}")
+    print(f"{'encoder':<26} {'MP/s':>7} {'ms/MP':>7} {'bytes/px':>9} {'size vs OpenCV 1':>17} {'decode Pillow MP/s':>19} {'decode OpenCV MP/s':>19}")
     sizes: dict[str, int] = {}
     rows = []
     for name, encode in encoders(args.quality).items():
@@ -112,10 +118,10 @@ def main(argv: list[str] | None = None) -> int:
                 decode_s[dname] += timed(lambda f=decode, d=data: f(d), args.seconds)
         sizes[name] = size
         rows.append((name, seconds, size, decode_s))
-    reference = sizes["png level 6, OpenCV"]
+    reference = sizes["png level 1, OpenCV"]
     for name, seconds, size, decode_s in rows:
-        relative = f"{size / reference:13.2f}x" if name.startswith("png") else f"{'':>14}"
-        print(f"{name:<24} {megapixels / seconds:7.1f} {1000 * seconds / megapixels:7.1f} {size / (megapixels * 1e6):9.2f} "
+        relative = f"{size / reference:16.2f}x" if name.startswith("png") else f"{'':>17}"
+        print(f"{name:<26} {megapixels / seconds:7.1f} {1000 * seconds / megapixels:7.1f} {size / (megapixels * 1e6):9.2f} "
               f"{relative} {megapixels / decode_s['Pillow']:19.1f} {megapixels / decode_s['OpenCV']:19.1f}")
     print("reproduce: python benchmarks/codecs.py " + " ".join(argv if argv is not None else sys.argv[1:]))
     return 0

@@ -19,13 +19,12 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from landscape_cli.errors import ItemError
+from landscape_cli.png import encode_png
 
 # Decoding is limited to these on purpose: each further codec is attack surface.
 DECODE_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 OUTPUT_FORMATS = ("png", "jpg", "webp", "bmp", "tif")
-# zlib level 1: several times faster than Pillow's default 6 for files a few percent larger.
-PNG_COMPRESSION = 1
 
 LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)  # BT.601
 
@@ -80,11 +79,11 @@ def orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
 
 
 def _is_16bit_colour(img: Image.Image, head: bytes) -> bool:
-    """16-bit RGB(A) PNG and TIFF: Pillow silently reduces them to 8 bits, so they are
-    decoded with OpenCV instead."""
+    """16-bit RGB(A) and gray + alpha PNG, 16-bit RGB(A) TIFF: Pillow silently reduces them
+    to 8 bits, so they are decoded with OpenCV instead."""
     if img.format == "PNG":
-        # IHDR: bit depth at byte 24, colour type at 25 (2 = RGB, 6 = RGBA).
-        return len(head) > 25 and head[24] == 16 and head[25] in (2, 6)
+        # IHDR: bit depth at byte 24, colour type at 25 (2 = RGB, 4 = gray + alpha, 6 = RGBA).
+        return len(head) > 25 and head[24] == 16 and head[25] in (2, 4, 6)
     if img.format == "TIFF" and img.mode in ("RGB", "RGBA"):
         bits = img.tag_v2.get(258, (8,))
         return max(bits if isinstance(bits, tuple) else (bits,)) > 8
@@ -199,7 +198,10 @@ def decode(path: str | os.PathLike, *, max_pixels: int) -> Picture:
                 pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
                 if pixels is None or pixels.ndim != 3:
                     raise ItemError(f"cannot decode 16-bit {img.format}: damaged or unusual data")
-                pixels = cv2.cvtColor(pixels, cv2.COLOR_BGRA2RGBA if pixels.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+                if img.format == "PNG" and data[25] == 4:  # gray + alpha: OpenCV expands it to BGRA
+                    pixels = np.ascontiguousarray(pixels[:, :, [0, 3]])
+                else:
+                    pixels = cv2.cvtColor(pixels, cv2.COLOR_BGRA2RGBA if pixels.shape[2] == 4 else cv2.COLOR_BGR2RGB)
             elif _opencv_decodes(img, data):
                 pixels = _opencv_pixels(data, img.mode)
             else:
@@ -280,11 +282,9 @@ def encode(pixels: np.ndarray, fmt: str, *, quality: int = 95, consume: bool = F
     if fmt in ("jpg", "webp", "bmp") and pixels.dtype == np.uint16:
         pixels = to_8bit(pixels)
         notes.append(f"reduced to 8 bits: {fmt.upper()} holds 8 bits per channel")
+    if fmt == "png":
+        return encode_png(pixels), notes
     if pixels.shape[2] == 2:
-        if fmt == "png" and pixels.dtype == np.uint8:
-            buf = io.BytesIO()
-            Image.fromarray(pixels, "LA").save(buf, format="PNG", compress_level=PNG_COMPRESSION)
-            return buf.getvalue(), notes
         pixels = pixels[:, :, [0, 0, 0, 1]]  # OpenCV has no gray + alpha: written as RGBA
     if pixels.shape[2] == 3:
         in_place = consume and pixels.flags.c_contiguous and pixels.flags.writeable
@@ -294,7 +294,6 @@ def encode(pixels: np.ndarray, fmt: str, *, quality: int = 95, consume: bool = F
     else:
         bgr = pixels[:, :, 0]
     params = {
-        "png": [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION],
         "jpg": [cv2.IMWRITE_JPEG_QUALITY, quality],
         "webp": [cv2.IMWRITE_WEBP_QUALITY, quality],
         "bmp": [],

@@ -271,9 +271,11 @@ def test_ctrl_c_exits_130_and_leaves_no_temp_files(tmp_path, models):
     for i in range(150):
         write_png(folder / f"{i:03d}.png", random_image(96, 96, seed=i))
     out = tmp_path / "out"
+    # A suite started in the background (`cmd &`) inherits an ignored SIGINT, which Python keeps:
+    # the child gets the default back, as from an interactive shell.
     proc = subprocess.Popen([sys.executable, "-m", "landscape_cli", "upscale", str(folder), "-o", str(out),
                              "--model", str(models["upscale"])], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=REPO)
+                            text=True, cwd=REPO, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     first = proc.stdout.readline()
     assert first.startswith(str(out))
     proc.send_signal(signal.SIGINT)
