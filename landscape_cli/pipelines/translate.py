@@ -30,17 +30,27 @@ def labels_from_map(picture: Picture, palette: tuple[tuple[int, int, int], ...],
             listed = ", ".join(str(int(v)) for v in unknown[:6]) + (", ..." if unknown.size > 6 else "")
             raise ItemError(f"index map holds class id(s) {listed}, outside the model's {n_classes} classes (0..{n_classes - 1})")
         return labels.astype(np.int64), notes
-    rgb = to_8bit(pixels[:, :, :3]).astype(np.int64)
-    # Distances per distinct colour, not per pixel: maps hold few colours (JPEG'd ones a few
-    # thousand), so this stays cheap on big maps.
+    rgb = to_8bit(pixels[:, :, :3]).astype(np.uint32)
     packed = (rgb[:, :, 0] << 16) | (rgb[:, :, 1] << 8) | rgb[:, :, 2]
-    colours, inverse, counts = np.unique(packed.ravel(), return_inverse=True, return_counts=True)
+    # Most pixels of a map are exact palette colours: one binary search over the palette
+    # labels them; distances are worked out only for the other colours.
+    colours_rgb = np.asarray(palette, np.uint32)
+    codes = (colours_rgb[:, 0] << 16) | (colours_rgb[:, 1] << 8) | colours_rgb[:, 2]
+    order = np.argsort(codes, kind="stable")
+    slot = np.minimum(np.searchsorted(codes[order], packed), n_classes - 1)
+    labels = order[slot]
+    off = codes[labels] != packed
+    if not off.any():
+        return labels, notes
+    # Distances per distinct off-palette colour, not per pixel: JPEG'd maps hold a few
+    # thousand, so this stays cheap on big maps.
+    colours, inverse, counts = np.unique(packed[off], return_inverse=True, return_counts=True)
     colour_rgb = np.stack([(colours >> 16) & 255, (colours >> 8) & 255, colours & 255], axis=1).astype(np.float32)
     dist = np.linalg.norm(colour_rgb[:, None, :] - np.asarray(palette, np.float32)[None], axis=2)
     nearest, nearest_dist = dist.argmin(1), dist.min(1)
     total = packed.size
     far = int(counts[nearest_dist > tolerance].sum())
-    near = int(counts[(nearest_dist > 0) & (nearest_dist <= tolerance)].sum())
+    near = int(counts[nearest_dist <= tolerance].sum())
     if far > MAX_OFF_PALETTE * total:
         raise ItemError(
             f"{100 * far / total:.0f}% of the pixels are far from every palette colour (distance > {tolerance:g}); "
@@ -50,7 +60,8 @@ def labels_from_map(picture: Picture, palette: tuple[tuple[int, int, int], ...],
         notes.append(f"{near} px within {tolerance:g} of a palette colour snapped to it")
     if far:
         notes.append(f"{far} px ({100 * far / total:.1f}%) off-palette, mapped to the nearest class")
-    return nearest[inverse].reshape(packed.shape), notes
+    labels[off] = nearest[inverse]
+    return labels, notes
 
 
 def onehot(labels: np.ndarray, n_classes: int) -> np.ndarray:
