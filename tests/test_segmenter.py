@@ -95,6 +95,55 @@ def test_small_regions_merge_into_their_surroundings():
     assert np.array_equal(merge_small_regions(labels, 4), labels)  # nothing smaller than 4 pixels
 
 
+def _small_regions_one_class_at_a_time(labels: np.ndarray, min_pixels: int) -> np.ndarray:
+    """The plain statement of which pixels `merge_small_regions` must move."""
+    import cv2
+
+    small = np.zeros(labels.shape, bool)
+    for k in np.unique(labels):
+        _, regions, stats, _ = cv2.connectedComponentsWithStats((labels == k).astype(np.uint8), connectivity=4)
+        small |= np.isin(regions, np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] < min_pixels) + 1)
+    return small
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_merging_moves_exactly_the_small_regions_to_a_kept_neighbours_class(seed):
+    import cv2
+
+    from landscape_cli.pipelines.label import merge_small_regions
+
+    rng = np.random.default_rng(seed)
+    # Blobs of 8 classes at several scales: regions from 1 pixel to most of the map.
+    coarse = rng.integers(0, 8, (6, 9), dtype=np.uint8)
+    labels = cv2.resize(coarse, (90, 60), interpolation=cv2.INTER_NEAREST)
+    specks = rng.random(labels.shape) < 0.03
+    labels[specks] = rng.integers(0, 8, int(specks.sum()))
+    for min_pixels in (2, 5, 40, 400):
+        small = _small_regions_one_class_at_a_time(labels, min_pixels)
+        out = merge_small_regions(labels, min_pixels)
+        if small.all():
+            assert np.array_equal(out, labels)
+            continue
+        assert np.array_equal(out[~small], labels[~small])
+        # Each moved pixel takes the class of its nearest kept pixel.
+        kept_y, kept_x = np.nonzero(~small)
+        for y, x in zip(*np.nonzero(small)):
+            d = (kept_y - y) ** 2 + (kept_x - x) ** 2
+            nearest_classes = set(labels[kept_y[d <= d.min() * 1.1 + 2], kept_x[d <= d.min() * 1.1 + 2]].tolist())
+            assert out[y, x] in nearest_classes
+
+
+def test_argmax_and_colours_match_numpy():
+    from landscape_cli.pipelines.label import argmax_classes, colourise
+
+    rng = np.random.default_rng(0)
+    logits = rng.integers(0, 4, (8, 33, 47)).astype(np.float32)  # many ties: the first wins
+    assert np.array_equal(argmax_classes(logits), logits.argmax(0))
+    palette = tuple(tuple(int(c) for c in rng.integers(0, 256, 3)) for _ in range(8))
+    labels = logits.argmax(0).astype(np.uint8)
+    assert np.array_equal(colourise(labels, palette), np.asarray(palette, np.uint8)[labels])
+
+
 def test_min_region_is_validated(trained, tmp_path, cli):
     photos, _, _ = trained
     res = cli("label", photos, "--min-region", "100", "-o", tmp_path / "m")
