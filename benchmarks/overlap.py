@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
             for pipeline in names:
                 images = max(2, math.ceil(args.seconds / 2 * ROUGH_RATE[pipeline]))
                 for jobs, spinning in combos:
-                    tuning = asdict(replace(TUNING, spinning=spinning))
+                    tuning = asdict(replace(TUNING, spinning=spinning, no_spinning_tasks=()))
                     run = steady_state(pipeline, Path(tmp), images, threads=args.threads, jobs=jobs, tuning=tuning)
                     rates.setdefault((pipeline, jobs, spinning), []).append(run.rate)
                 print(f"round {round_ + 1}: measured {pipeline}", file=sys.stderr, flush=True)
@@ -65,7 +65,9 @@ def main(argv: list[str] | None = None) -> int:
           f"median of {args.rounds} interleaved rounds (min-max)")
     print(f"{'pipeline':<20} {'--jobs':>6} {'spinning':>8} {'pictures/s':>11} {'range':>14} {'vs default':>10}")
     for pipeline in names:
-        default = (DEFAULT_JOBS, TUNING.spinning)
+        # Every session of the pipeline (generate --upscale: generate's and upscale's) spins
+        # or none does: no_spinning_tasks holds either both or neither of those two.
+        default = (DEFAULT_JOBS, TUNING.spinning and pipeline.split()[0] not in TUNING.no_spinning_tasks)
         base = statistics.median(rates[(pipeline, *default)])
         for jobs, spinning in combos:
             values = rates[(pipeline, jobs, spinning)]

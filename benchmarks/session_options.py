@@ -46,7 +46,10 @@ def alternatives(task: str, threads: int) -> list[tuple[str, SessionTuning, int]
         rows.append(("arena on", replace(TUNING, arena=True, no_arena_tasks=()), threads))
     else:
         rows.append((f"arena {'off' if TUNING.arena else 'on'}", replace(TUNING, arena=not TUNING.arena), threads))
-    rows.append((f"spinning {'off' if TUNING.spinning else 'on'}", replace(TUNING, spinning=not TUNING.spinning), threads))
+    if TUNING.spinning and task not in TUNING.no_spinning_tasks:
+        rows.append(("spinning off", replace(TUNING, spinning=False), threads))
+    else:
+        rows.append(("spinning on", replace(TUNING, spinning=True, no_spinning_tasks=()), threads))
     if threads > 1:
         rows.append(("1 intra-op thread", TUNING, 1))
     return rows
@@ -106,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         task, tuning, threads, seconds, workdir = args.child
         fields = json.loads(tuning)
         fields["no_arena_tasks"] = tuple(fields["no_arena_tasks"])
+        fields["no_spinning_tasks"] = tuple(fields["no_spinning_tasks"])
         print(json.dumps(model_only(task, SessionTuning(**fields), int(threads), float(seconds), Path(workdir))))
         return 0
     names = [n.strip() for n in args.pipelines.split(",") if n.strip()]

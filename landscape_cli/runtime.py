@@ -140,6 +140,11 @@ class SessionTuning:
     # keeps its power-of-two high-water mark for the whole run, plain malloc gives it back.
     no_arena_tasks: tuple[str, ...] = ("upscale",)
     spinning: bool = True  # intra-op threads spin between kernels
+    # Light models, whose pictures spend a large share of their time in decode and encode:
+    # spinning threads hold the cores the reader and writer threads need (label 1.07-1.12x
+    # and translate 1.02-1.06x end to end with it off, benchmarks/overlap.py); the heavy
+    # models keep it, which session_options.py measured faster for upscale and generate.
+    no_spinning_tasks: tuple[str, ...] = ("translate", "label")
 
 
 TUNING = SessionTuning()
@@ -156,7 +161,8 @@ def session_options(device: Device, tuning: SessionTuning | None = None, task: s
     options.intra_op_num_threads = device.threads
     options.inter_op_num_threads = 1
     options.enable_cpu_mem_arena = tuning.arena and task not in tuning.no_arena_tasks
-    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if tuning.spinning else "0")
+    spinning = tuning.spinning and task not in tuning.no_spinning_tasks
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     return options
 
 

@@ -90,3 +90,12 @@ def test_metadata_contract_names_what_is_wrong():
         metadata.parse({}, "m.onnx")
     with pytest.raises(ModelError, match="classes"):
         metadata.parse(_props(task="translate"), "m.onnx")
+
+
+def test_session_settings_follow_the_task():
+    device = runtime.choose_device("cpu", 2)
+    options = {task: runtime.session_options(device, task=task) for task in ("generate", "upscale", "translate", "label")}
+    spins = {task: o.get_session_config_entry("session.intra_op.allow_spinning") for task, o in options.items()}
+    assert spins == {"generate": "1", "upscale": "1", "translate": "0", "label": "0"}
+    assert options["generate"].enable_cpu_mem_arena and not options["upscale"].enable_cpu_mem_arena
+    assert all(o.intra_op_num_threads == 2 and o.inter_op_num_threads == 1 for o in options.values())
