@@ -17,12 +17,14 @@ on their values), so both run the very same weights.
 
     python benchmarks/inference_speed.py                      # all pipelines, all cores
     python benchmarks/inference_speed.py --pipelines upscale --images 4 --threads 1
+    python benchmarks/inference_speed.py --rounds 3     # medians of 3 interleaved rounds, for a shared machine
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -91,48 +93,77 @@ def ort_runner(sessions: dict, calls: Calls) -> Callable[[], None]:
     return run
 
 
-def measure(name: str, threads: int, images: int, min_seconds: float, tmp: Path) -> dict:
-    import onnxruntime as ort
+class Pipeline:
+    """One pipeline's networks, sessions and recorded calls, set up once; `measure_round`
+    takes every figure once, so rounds can interleave the pipelines."""
 
-    tasks = PIPELINES[name]
-    nets, exported, origins = {}, {}, set()
-    for task in tasks:
-        torch.manual_seed(0)
-        config, origin = network_config(task)
-        origins.add(origin)
-        nets[task] = build_network(FAMILY[task], config).eval()
-        ckpt = save_checkpoint(tmp / f"{task}.safetensors", prefixed("net", nets[task].state_dict()),
-                               {"family": FAMILY[task], "network": config_to_dict(config), "weights": "net", "step": 0,
-                                "data": "random"})
-        exported[task] = export_checkpoint(ckpt, tmp / f"{task}.onnx").path
-    calls = record_calls(name, tmp, models=exported)
+    def __init__(self, name: str, threads: int, images: int, min_seconds: float, tmp: Path) -> None:
+        import onnxruntime as ort
 
-    torch.set_num_threads(threads)
-    torch_calls = [(task, [torch.from_numpy(a) for a in feeds.values()]) for task, feeds in calls.calls]
-    with torch.inference_mode():
-        eager = per_second(lambda: [nets[task](*args) for task, args in torch_calls], calls.pictures, min_seconds)
-        from torch.utils.flop_counter import FlopCounterMode
+        self.name, self.threads, self.images, self.min_seconds, self.tmp = name, threads, images, min_seconds, tmp
+        tasks = PIPELINES[name]
+        self.nets, exported, origins = {}, {}, set()
+        for task in tasks:
+            torch.manual_seed(0)
+            config, origin = network_config(task)
+            origins.add(origin)
+            self.nets[task] = build_network(FAMILY[task], config).eval()
+            ckpt = save_checkpoint(tmp / f"{task}.safetensors", prefixed("net", self.nets[task].state_dict()),
+                                   {"family": FAMILY[task], "network": config_to_dict(config), "weights": "net", "step": 0,
+                                    "data": "random"})
+            exported[task] = export_checkpoint(ckpt, tmp / f"{task}.onnx").path
+        self.network = "/".join(sorted(origins))
+        self.calls = record_calls(name, tmp, models=exported)
+        self.torch_calls = [(task, [torch.from_numpy(a) for a in feeds.values()]) for task, feeds in self.calls.calls]
+        with torch.inference_mode():
+            from torch.utils.flop_counter import FlopCounterMode
 
-        with FlopCounterMode(display=False) as counter:
-            for task, args in torch_calls:
-                nets[task](*args)
-        gflop = counter.get_total_flops() / 1e9 / calls.pictures
+            with FlopCounterMode(display=False) as counter:
+                for task, args in self.torch_calls:
+                    self.nets[task](*args)
+        self.gflop = counter.get_total_flops() / 1e9 / self.calls.pictures
 
-    device = choose_device("cpu", threads)
+        device = choose_device("cpu", threads)
 
-    def sessions(paths: dict[str, Path]) -> dict:
-        return {t: ort.InferenceSession(str(p), session_options(device, task=t), providers=["CPUExecutionProvider"]) for t, p in paths.items()}
+        def sessions(paths: dict[str, Path]) -> dict:
+            return {t: ort.InferenceSession(str(p), session_options(device, task=t), providers=["CPUExecutionProvider"])
+                    for t, p in paths.items()}
 
-    ort_rate = per_second(ort_runner(sessions(exported), calls), calls.pictures, min_seconds)
-    ship = {task: shipped(task) for task in tasks}
-    has_shipped = all(ship.values())
-    shipped_rate = per_second(ort_runner(sessions(ship), calls), calls.pictures, min_seconds) if has_shipped else None
-    cli_models = None if has_shipped else exported
-    cli = {jobs: steady_state(name, tmp, images, threads=threads, jobs=jobs, models=cli_models) for jobs in ("0", "2:2")}
-    return {"pipeline": name, "network": "/".join(sorted(origins)), "calls_per_picture": len(calls.calls) / calls.pictures,
-            "gflop_per_picture": gflop, "torch": eager, "ort": ort_rate, "ort_shipped": shipped_rate,
-            "cli_jobs0": cli["0"].rate, "cli": cli["2:2"].rate, "cli_start_s": cli["2:2"].start,
-            "rss_mb": max(c.rss_mb for c in cli.values())}
+        self.exported_sessions = sessions(exported)
+        ship = {task: shipped(task) for task in tasks}
+        self.shipped_sessions = sessions(ship) if all(ship.values()) else None
+        self.cli_models = None if self.shipped_sessions else exported
+
+    def measure_round(self) -> dict:
+        torch.set_num_threads(self.threads)
+        with torch.inference_mode():
+            eager = per_second(lambda: [self.nets[task](*args) for task, args in self.torch_calls], self.calls.pictures,
+                               self.min_seconds)
+        pictures = self.calls.pictures
+        ort_rate = per_second(ort_runner(self.exported_sessions, self.calls), pictures, self.min_seconds)
+        shipped_rate = (per_second(ort_runner(self.shipped_sessions, self.calls), pictures, self.min_seconds)
+                        if self.shipped_sessions else None)
+        cli = {jobs: steady_state(self.name, self.tmp, self.images, threads=self.threads, jobs=jobs, models=self.cli_models)
+               for jobs in ("0", "2:2")}
+        return {"torch": eager, "ort": ort_rate, "ort_shipped": shipped_rate, "cli_jobs0": cli["0"].rate,
+                "cli": cli["2:2"].rate, "cli_start_s": cli["2:2"].start, "rss_mb": max(c.rss_mb for c in cli.values())}
+
+
+def summary(pipeline: Pipeline, rounds: list[dict]) -> dict:
+    """Medians over the rounds (peak RSS: the largest), and the ratios of each round."""
+    def median(key: str) -> float | None:
+        values = [r[key] for r in rounds if r[key] is not None]
+        return statistics.median(values) if values else None
+
+    row = {"pipeline": pipeline.name, "network": pipeline.network,
+           "calls_per_picture": len(pipeline.calls.calls) / pipeline.calls.pictures, "gflop_per_picture": pipeline.gflop,
+           **{key: median(key) for key in ("torch", "ort", "ort_shipped", "cli_jobs0", "cli", "cli_start_s")},
+           "rss_mb": max(r["rss_mb"] for r in rounds), "rounds": rounds}
+    # The CLI's share of model-only, round by round: each pair measured minutes apart at most.
+    shares = [r["cli"] / (r["ort_shipped"] or r["ort"]) for r in rounds]
+    row["cli_share"] = statistics.median(shares)
+    row["cli_share_range"] = (min(shares), max(shares))
+    return row
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -141,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--images", type=int, default=8, help="pictures in the shorter CLI run (the longer has 3x)")
     parser.add_argument("--seconds", type=float, default=3.0, help="minimum timing per model-only figure")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure every figure this many times, pipelines interleaved, and keep the medians")
     parser.add_argument("--json", type=Path, help="also write the rows here")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.pipelines.split(",") if n.strip()]
@@ -149,21 +182,26 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown pipeline(s): {', '.join(unknown)}")
 
     peak = matmul_peak(args.threads)
-    rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        pipelines = []
         for name in names:
-            rows.append(measure(name, args.threads, args.images, args.seconds, Path(tmp)))
-            print(f"measured {name}", file=sys.stderr, flush=True)
-    print(f"CPU, {args.threads} threads, fp32; measured matmul peak {peak:.0f} GFLOP/s; pictures/s; "
-          f"CLI figures are steady state (start-up separate)")
+            (Path(tmp) / name).mkdir()
+            pipelines.append(Pipeline(name, args.threads, args.images, args.seconds, Path(tmp) / name))
+        rounds: dict[str, list[dict]] = {name: [] for name in names}
+        for round_ in range(args.rounds):
+            for pipeline in pipelines:
+                rounds[pipeline.name].append(pipeline.measure_round())
+                print(f"round {round_ + 1}: measured {pipeline.name}", file=sys.stderr, flush=True)
+        rows = [summary(pipeline, rounds[pipeline.name]) for pipeline in pipelines]
+    print(f"CPU, {args.threads} threads, fp32; measured matmul peak {peak:.0f} GFLOP/s; pictures/s, median of "
+          f"{args.rounds} round(s); CLI figures are steady state (start-up separate); CLI/ORT: median of the rounds' ratios")
     print(f"{'pipeline':<19} {'net':<8} {'GFLOP':>7} {'PyTorch':>8} {'ORT':>8} {'ORT/PT':>7} {'shipped':>8} {'CLI -j0':>8} "
           f"{'CLI':>8} {'CLI/ORT':>8} {'start s':>7} {'RSS MB':>7} {'PT %pk':>7} {'ORT %pk':>7}")
     for r in rows:
-        reference = r["ort_shipped"] or r["ort"]
         shipped_text = f"{r['ort_shipped']:8.2f}" if r["ort_shipped"] else f"{'-':>8}"
         print(f"{r['pipeline']:<19} {r['network']:<8} {r['gflop_per_picture']:7.2f} {r['torch']:8.2f} {r['ort']:8.2f} "
               f"{r['ort'] / r['torch']:6.2f}x {shipped_text} {r['cli_jobs0']:8.2f} {r['cli']:8.2f} "
-              f"{100 * r['cli'] / reference:7.0f}% {r['cli_start_s']:7.2f} {r['rss_mb']:7.0f} "
+              f"{100 * r['cli_share']:7.0f}% {r['cli_start_s']:7.2f} {r['rss_mb']:7.0f} "
               f"{100 * r['torch'] * r['gflop_per_picture'] / peak:6.0f}% {100 * r['ort'] * r['gflop_per_picture'] / peak:6.0f}%")
     print("reproduce: python benchmarks/inference_speed.py " + " ".join(argv if argv is not None else sys.argv[1:]))
     if args.json:
