@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import sys
@@ -97,10 +98,11 @@ class Pipeline:
     """One pipeline's networks, sessions and recorded calls, set up once; `measure_round`
     takes every figure once, so rounds can interleave the pipelines."""
 
-    def __init__(self, name: str, threads: int, images: int, min_seconds: float, tmp: Path) -> None:
+    def __init__(self, name: str, threads: int, images: int, min_seconds: float, cli_seconds: float, tmp: Path) -> None:
         import onnxruntime as ort
 
         self.name, self.threads, self.images, self.min_seconds, self.tmp = name, threads, images, min_seconds, tmp
+        self.cli_seconds = cli_seconds
         tasks = PIPELINES[name]
         self.nets, exported, origins = {}, {}, set()
         for task in tasks:
@@ -133,6 +135,7 @@ class Pipeline:
         ship = {task: shipped(task) for task in tasks}
         self.shipped_sessions = sessions(ship) if all(ship.values()) else None
         self.cli_models = None if self.shipped_sessions else exported
+        self.cli_images = 0  # sized by the first round's model-only rate
 
     def measure_round(self) -> dict:
         torch.set_num_threads(self.threads)
@@ -143,9 +146,13 @@ class Pipeline:
         ort_rate = per_second(ort_runner(self.exported_sessions, self.calls), pictures, self.min_seconds)
         shipped_rate = (per_second(ort_runner(self.shipped_sessions, self.calls), pictures, self.min_seconds)
                         if self.shipped_sessions else None)
-        cli = {jobs: steady_state(self.name, self.tmp, self.images, threads=self.threads, jobs=jobs, models=self.cli_models)
+        # The steady rate is a difference of two wall-clock times: enough pictures that the
+        # longer run takes ~cli_seconds more than the shorter, whatever the pipeline's speed.
+        self.cli_images = self.cli_images or max(self.images, math.ceil(self.cli_seconds / 2 * (shipped_rate or ort_rate)))
+        cli = {jobs: steady_state(self.name, self.tmp, self.cli_images, threads=self.threads, jobs=jobs,
+                                  models=self.cli_models)
                for jobs in ("0", "2:2")}
-        return {"torch": eager, "ort": ort_rate, "ort_shipped": shipped_rate, "cli_jobs0": cli["0"].rate,
+        return {"torch": eager, "ort": ort_rate, "ort_shipped": shipped_rate, "cli_images": self.cli_images, "cli_jobs0": cli["0"].rate,
                 "cli": cli["2:2"].rate, "cli_start_s": cli["2:2"].start, "rss_mb": max(c.rss_mb for c in cli.values())}
 
 
@@ -170,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pipelines", default=",".join(PIPELINES), help="comma-separated: " + ", ".join(PIPELINES))
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--images", type=int, default=8, help="pictures in the shorter CLI run (the longer has 3x)")
+    parser.add_argument("--images", type=int, default=8, help="fewest pictures in the shorter CLI run (the longer has 3x)")
+    parser.add_argument("--cli-seconds", type=float, default=16.0, help="how much longer the longer CLI run takes, roughly")
     parser.add_argument("--seconds", type=float, default=3.0, help="minimum timing per model-only figure")
     parser.add_argument("--rounds", type=int, default=1,
                         help="measure every figure this many times, pipelines interleaved, and keep the medians")
@@ -186,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         pipelines = []
         for name in names:
             (Path(tmp) / name).mkdir()
-            pipelines.append(Pipeline(name, args.threads, args.images, args.seconds, Path(tmp) / name))
+            pipelines.append(Pipeline(name, args.threads, args.images, args.seconds, args.cli_seconds, Path(tmp) / name))
         rounds: dict[str, list[dict]] = {name: [] for name in names}
         for round_ in range(args.rounds):
             for pipeline in pipelines:
