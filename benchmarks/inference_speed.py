@@ -152,7 +152,12 @@ class Pipeline:
         cli = {jobs: steady_state(self.name, self.tmp, self.cli_images, threads=self.threads, jobs=jobs,
                                   models=self.cli_models)
                for jobs in ("0", "2:2")}
-        return {"torch": eager, "ort": ort_rate, "ort_shipped": shipped_rate, "cli_images": self.cli_images, "cli_jobs0": cli["0"].rate,
+        # Model-only again after the CLI runs, so that the ratio's two sides bracket the same
+        # stretch of time on a machine whose speed drifts.
+        after = per_second(ort_runner(self.shipped_sessions or self.exported_sessions, self.calls), pictures, self.min_seconds)
+        reference = ((shipped_rate or ort_rate) + after) / 2
+        return {"torch": eager, "ort": ort_rate, "ort_shipped": shipped_rate, "reference_after": after,
+                "cli_share": cli["2:2"].rate / reference, "cli_images": self.cli_images, "cli_jobs0": cli["0"].rate,
                 "cli": cli["2:2"].rate, "cli_start_s": cli["2:2"].start, "rss_mb": max(c.rss_mb for c in cli.values())}
 
 
@@ -166,8 +171,7 @@ def summary(pipeline: Pipeline, rounds: list[dict]) -> dict:
            "calls_per_picture": len(pipeline.calls.calls) / pipeline.calls.pictures, "gflop_per_picture": pipeline.gflop,
            **{key: median(key) for key in ("torch", "ort", "ort_shipped", "cli_jobs0", "cli", "cli_start_s")},
            "rss_mb": max(r["rss_mb"] for r in rounds), "rounds": rounds}
-    # The CLI's share of model-only, round by round: each pair measured minutes apart at most.
-    shares = [r["cli"] / (r["ort_shipped"] or r["ort"]) for r in rounds]
+    shares = [r["cli_share"] for r in rounds]
     row["cli_share"] = statistics.median(shares)
     row["cli_share_range"] = (min(shares), max(shares))
     return row
@@ -202,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"round {round_ + 1}: measured {pipeline.name}", file=sys.stderr, flush=True)
         rows = [summary(pipeline, rounds[pipeline.name]) for pipeline in pipelines]
     print(f"CPU, {args.threads} threads, fp32; measured matmul peak {peak:.0f} GFLOP/s; pictures/s, median of "
-          f"{args.rounds} round(s); CLI figures are steady state (start-up separate); CLI/ORT: median of the rounds' ratios")
+          f"{args.rounds} round(s); CLI figures are steady state (start-up separate); CLI/ORT: CLI over the shipped model-only rate taken before and after it, median of the rounds")
     print(f"{'pipeline':<19} {'net':<8} {'GFLOP':>7} {'PyTorch':>8} {'ORT':>8} {'ORT/PT':>7} {'shipped':>8} {'CLI -j0':>8} "
           f"{'CLI':>8} {'CLI/ORT':>8} {'start s':>7} {'RSS MB':>7} {'PT %pk':>7} {'ORT %pk':>7}")
     for r in rows:
