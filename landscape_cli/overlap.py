@@ -12,7 +12,8 @@ same as in a sequential run.
 from __future__ import annotations
 
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
@@ -106,6 +107,8 @@ def run_stages(todo: list[Any], stages: Stages, reporter: Any, *, batch_size: in
     pending = iter(todo)
     loading: deque[tuple[Any, Future]] = deque()
     writing: deque[tuple[Any, Future]] = deque()
+    lock = threading.Lock()  # `writing` and the reporter: the calling thread and the writers
+    failure: list[BaseException] = []
     stopped = False
 
     def top_up() -> None:
@@ -115,26 +118,48 @@ def run_stages(todo: list[Any], stages: Stages, reporter: Any, *, batch_size: in
                 return
             loading.append((item, readers.submit(load, item)))
 
-    def report(keep: int) -> None:
-        """Report finished results from the front, in input order; wait while more than
-        `keep` are queued."""
+    def drain() -> None:
+        """Report the finished results at the front, in input order. Runs in the calling
+        thread and, as each write lands, in the writer that finished it, so a written path
+        reaches stdout then and not after the model's next call (minutes, for a big upscale)."""
         nonlocal stopped
-        while writing and (len(writing) > keep or writing[0][1].done()):
-            item, future = writing.popleft()
-            try:
-                encoded = future.result()
-            except FatalError as exc:
-                if not stopped:  # one line for the batch, not one per queued item
-                    reporter.fail(item.label, str(exc))
-                stopped = True
-                continue
-            except LandscapeError as exc:
-                reporter.fail(item.label, str(exc))
-                reporter.advance()
-                continue
-            for text in encoded.notes:
-                reporter.note(f"{item.label}: {text}")
-            reporter.wrote(item.output)
+        with lock:
+            while writing and writing[0][1].done() and not failure:
+                item, future = writing.popleft()
+                try:
+                    try:
+                        encoded = future.result()
+                    except FatalError as exc:
+                        if not stopped:  # one line for the batch, not one per queued item
+                            reporter.fail(item.label, str(exc))
+                        stopped = True
+                        continue
+                    except LandscapeError as exc:
+                        reporter.fail(item.label, str(exc))
+                        reporter.advance()
+                        continue
+                    for text in encoded.notes:
+                        reporter.note(f"{item.label}: {text}")
+                    reporter.wrote(item.output)
+                except BaseException as exc:  # stdout closed, Ctrl-C: raised again in the calling thread
+                    failure.append(exc)
+
+    def queue_write(item: Any, future: Future) -> None:
+        with lock:
+            writing.append((item, future))
+        future.add_done_callback(lambda _: drain())
+
+    def report(keep: int) -> None:
+        """Wait while more than `keep` results are queued; then raise what reporting raised."""
+        while True:
+            drain()
+            with lock:
+                head = writing[0][1] if len(writing) > keep and not failure else None
+            if head is None:
+                break
+            wait([head])
+        if failure:
+            raise failure[0]
 
     try:
         top_up()
@@ -146,7 +171,7 @@ def run_stages(todo: list[Any], stages: Stages, reporter: Any, *, batch_size: in
                 try:
                     batch.append((item, future.result()))
                 except LandscapeError as exc:
-                    writing.append((item, _failed(exc)))
+                    queue_write(item, _failed(exc))
             if batch:
                 try:
                     results = infer([payload for _, payload in batch])
@@ -154,7 +179,7 @@ def run_stages(todo: list[Any], stages: Stages, reporter: Any, *, batch_size: in
                     results = [exc] * len(batch)
                 for (item, _), result in zip(batch, results):
                     failed = isinstance(result, LandscapeError)
-                    writing.append((item, _failed(result) if failed else writers.submit(write, item, result)))
+                    queue_write(item, _failed(result) if failed else writers.submit(write, item, result))
             report(keep=behind)
         report(keep=0)
     finally:

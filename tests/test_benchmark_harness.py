@@ -33,3 +33,12 @@ def test_steady_state_separates_start_up(tmp_path, models):
 def test_a_failing_cli_run_stops_the_benchmark(tmp_path):
     with pytest.raises(SystemExit, match="CLI failed"):
         cli_runs.run_once(["upscale", str(tmp_path / "missing"), "-o", str(tmp_path / "o")], threads=1, jobs="0")
+
+
+def test_end_to_end_reads_the_rate_from_the_written_paths(tmp_path):
+    import end_to_end
+
+    rate = end_to_end.cli_rate("generate", tmp_path / "unused", tmp_path / "out", 16, 8, threads=1, jobs="0")
+    assert rate > 0 and len(list((tmp_path / "out").glob("*.png"))) == 16
+    with pytest.raises(SystemExit, match="CLI failed"):
+        end_to_end.cli_rate("upscale", tmp_path / "missing", tmp_path / "o", 2, 1, threads=1, jobs="0")

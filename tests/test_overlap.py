@@ -98,3 +98,25 @@ def test_threads_change_nothing_in_the_output(tmp_path, cli, models, jobs):
     gen = cli("generate", "-n", 5, "-b", 2, "--model", models["generate"], "-o", tmp_path / "g", "--jobs", jobs,
               "--grid", tmp_path / "grid.png")
     assert gen.exit_code == 0 and gen.stdout.split() == [str(tmp_path / "g" / f"seed{s:06d}.png") for s in range(5)]
+
+
+@pytest.mark.parametrize("jobs", [Jobs(1, 1), Jobs(2, 2)])
+def test_a_written_path_is_reported_before_the_model_finishes_the_next_item(tmp_path, capsys, jobs):
+    """A pipeline reading our stdout gets each path as its file lands, not one model call
+    later: the model's call on item 1 waits until item 0's path is out."""
+    reported = threading.Event()
+
+    class Watching(Reporter):
+        def wrote(self, path):
+            super().wrote(path)
+            if path.name == "000.txt":
+                reported.set()
+
+    def infer(batch):
+        if batch[0] == 1:
+            assert reported.wait(10), "item 0 was written but not reported while the model ran item 1"
+        return batch
+
+    stages = Stages(infer=infer, save=lambda item, x: Encoded(f"{x}\n".encode()))
+    run_stages(_items(tmp_path, 3), stages, Watching("t", quiet=True), jobs=jobs)
+    assert capsys.readouterr().out.split() == [str(tmp_path / f"{i:03d}.txt") for i in range(3)]
