@@ -46,6 +46,15 @@ _RSS = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], stdo
         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode)")
 
 
+def pipeline_names(parser, text: str, known) -> list[str]:
+    """`--pipelines a,b`: the names, or the parser's usage error naming the unknown ones."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        parser.error(f"unknown pipeline(s): {', '.join(unknown)}")
+    return names
+
+
 def write_inputs(pipeline: str, folder: Path, count: int) -> None:
     """`count` synthetic inputs of the pipeline's kind: label maps in the palette for
     translate, pictures with masks for inpaint, textured pictures otherwise."""

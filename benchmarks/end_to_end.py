@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cli_runs import COMMANDS, INPUT_SIDE, REPO, Calls, record_calls, write_inputs  # noqa: E402
+from cli_runs import COMMANDS, INPUT_SIDE, REPO, Calls, pipeline_names, record_calls, write_inputs  # noqa: E402
 
 from landscape_cli.runtime import choose_device, load_model  # noqa: E402
 
@@ -93,10 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", default="2:2")
     parser.add_argument("--json", type=Path, help="also write every measurement here")
     args = parser.parse_args(argv)
-    names = [n.strip() for n in args.pipelines.split(",") if n.strip()]
-    unknown = [n for n in names if n not in PIPELINES]
-    if unknown:
-        parser.error(f"unknown pipeline(s): {', '.join(unknown)}")
+    names = pipeline_names(parser, args.pipelines, PIPELINES)
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

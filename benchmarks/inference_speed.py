@@ -35,7 +35,7 @@ from typing import Callable
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cli_runs import Calls, record_calls, steady_state  # noqa: E402
+from cli_runs import Calls, pipeline_names, record_calls, steady_state  # noqa: E402
 
 from export.exporter import export_checkpoint  # noqa: E402
 from landscape_cli.runtime import bundled_dir, choose_device, read_info, read_manifest, session_options  # noqa: E402
@@ -188,10 +188,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="measure every figure this many times, pipelines interleaved, and keep the medians")
     parser.add_argument("--json", type=Path, help="also write the rows here")
     args = parser.parse_args(argv)
-    names = [n.strip() for n in args.pipelines.split(",") if n.strip()]
-    unknown = [n for n in names if n not in PIPELINES]
-    if unknown:
-        parser.error(f"unknown pipeline(s): {', '.join(unknown)}")
+    names = pipeline_names(parser, args.pipelines, PIPELINES)
 
     peak = matmul_peak(args.threads)
     with tempfile.TemporaryDirectory() as tmp:

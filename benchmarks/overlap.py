@@ -24,7 +24,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cli_runs import steady_state  # noqa: E402
+from cli_runs import pipeline_names, steady_state  # noqa: E402
 
 from landscape_cli.runtime import TUNING  # noqa: E402
 
@@ -44,10 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=12.0, help="extra wall time of the longer CLI run")
     parser.add_argument("--json", type=Path, help="also write every measurement here")
     args = parser.parse_args(argv)
-    names = [n.strip() for n in args.pipelines.split(",") if n.strip()]
-    unknown = [n for n in names if n not in PIPELINES]
-    if unknown:
-        parser.error(f"unknown pipeline(s): {', '.join(unknown)}")
+    names = pipeline_names(parser, args.pipelines, PIPELINES)
 
     combos = [(jobs, spinning) for jobs in JOBS for spinning in (True, False)]
     rates: dict[tuple[str, str, bool], list[float]] = {}

@@ -28,7 +28,7 @@ from pathlib import Path
 
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cli_runs import record_calls, steady_state  # noqa: E402
+from cli_runs import pipeline_names, record_calls, steady_state  # noqa: E402
 
 from landscape_cli.runtime import TUNING, SessionTuning, bundled_model  # noqa: E402
 
@@ -112,10 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         fields["no_spinning_tasks"] = tuple(fields["no_spinning_tasks"])
         print(json.dumps(model_only(task, SessionTuning(**fields), int(threads), float(seconds), Path(workdir))))
         return 0
-    names = [n.strip() for n in args.pipelines.split(",") if n.strip()]
-    unknown = [n for n in names if n not in PIPELINES]
-    if unknown:
-        parser.error(f"unknown pipeline(s): {', '.join(unknown)}")
+    names = pipeline_names(parser, args.pipelines, PIPELINES)
 
     results = []
     with tempfile.TemporaryDirectory() as tmp:
