@@ -16,7 +16,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 from PIL import Image
@@ -34,6 +34,8 @@ COMMANDS = {
     "label": ["label", "{src}", "-o", "{out}"],
 }
 INPUT_SIDE = {"upscale": 128, "translate": 256, "inpaint": 256, "label": 256}
+# The models each pipeline runs, in order.
+TASKS = {pipeline: ("generate", "upscale") if pipeline == "generate --upscale" else (pipeline,) for pipeline in COMMANDS}
 
 # A child that applies a SessionTuning before running the CLI: how alternatives that the
 # product does not expose as options are measured end to end.
@@ -123,6 +125,27 @@ def steady_state(pipeline: str, workdir: Path, images: int, *, threads: int, job
         runs.append(run_once(args, threads=threads, jobs=jobs, tuning=tuning))
     rate = 2 * images / max(runs[1].seconds - runs[0].seconds, 1e-9)
     return Steady(rate, max(0.0, runs[0].seconds - images / rate), max(r.rss_mb for r in runs))
+
+
+def per_second(fn: Callable[[], object], pictures: int, min_seconds: float) -> float:
+    """Pictures/s of `fn` (which makes `pictures` pictures) over at least `min_seconds`."""
+    fn()  # warm-up: allocation, first-call costs
+    runs, start = 0, time.perf_counter()
+    while True:
+        fn()
+        runs += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= min_seconds and runs >= 2:
+            return runs * pictures / elapsed
+
+
+def ort_runner(sessions: dict, calls: Calls) -> Callable[[], None]:
+    """Replays the recorded calls on ONNX Runtime sessions (task -> session)."""
+    def run() -> None:
+        for task, feeds in calls.calls:
+            sessions[task].run(None, feeds)
+
+    return run
 
 
 @dataclass

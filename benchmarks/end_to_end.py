@@ -28,23 +28,12 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cli_runs import COMMANDS, INPUT_SIDE, REPO, Calls, pipeline_names, record_calls, write_inputs  # noqa: E402
+from cli_runs import (COMMANDS, INPUT_SIDE, REPO, TASKS, ort_runner, per_second, pipeline_names, record_calls,  # noqa: E402
+                      write_inputs)
 
 from landscape_cli.runtime import choose_device, load_model  # noqa: E402
 
 PIPELINES = tuple(COMMANDS)
-
-
-def model_rate(models: dict, calls: Calls, seconds: float) -> float:
-    """Pictures/s of the recorded calls replayed on the shipped models for ~`seconds`."""
-    runs, start = 0, time.perf_counter()
-    while True:
-        for task, feeds in calls.calls:
-            models[task].session.run(None, feeds)
-        runs += 1
-        elapsed = time.perf_counter() - start
-        if elapsed >= seconds and runs >= 2:
-            return runs * calls.pictures / elapsed
 
 
 def cli_rate(pipeline: str, src: Path, out: Path, n: int, warm: int, threads: int, jobs: str) -> float:
@@ -62,11 +51,11 @@ def cli_rate(pipeline: str, src: Path, out: Path, n: int, warm: int, threads: in
 
 def measure(pipeline: str, workdir: Path, *, pairs: int, seconds: float, threads: int, jobs: str) -> dict:
     device = choose_device("cpu", threads)
-    tasks = ("generate", "upscale") if pipeline == "generate --upscale" else (pipeline,)
-    models = {task: load_model(task, None, device) for task in tasks}
+    sessions = {task: load_model(task, None, device).session for task in TASKS[pipeline]}
     calls = record_calls(pipeline, workdir)
-    model_rate(models, calls, 1.0)  # warm-up: the first calls allocate, the threads start
-    first = model_rate(models, calls, seconds)
+    replay = ort_runner(sessions, calls)
+    per_second(replay, calls.pictures, 1.0)  # warm-up: the first calls allocate, the threads start
+    first = per_second(replay, calls.pictures, seconds)
     # Generate writes in batches of 8: warm up over whole batches, and let the measured part
     # span enough batches that one batch's timing is a small share of it.
     batch = 8 if pipeline.startswith("generate") else 1
@@ -78,7 +67,7 @@ def measure(pipeline: str, workdir: Path, *, pairs: int, seconds: float, threads
     model_rates, cli_rates = [first], []
     for pair in range(pairs):
         cli_rates.append(cli_rate(pipeline, src, workdir / f"out-{pair}", n, warm, threads, jobs))
-        model_rates.append(model_rate(models, calls, seconds))
+        model_rates.append(per_second(replay, calls.pictures, seconds))
     shares = [c / ((model_rates[i] + model_rates[i + 1]) / 2) for i, c in enumerate(cli_rates)]
     return {"pipeline": pipeline, "pictures_per_run": n, "warm": warm, "model": model_rates, "cli": cli_rates,
             "shares": shares}

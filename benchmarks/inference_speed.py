@@ -28,14 +28,12 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
-from typing import Callable
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cli_runs import Calls, pipeline_names, record_calls, steady_state  # noqa: E402
+from cli_runs import TASKS, ort_runner, per_second, pipeline_names, record_calls, steady_state  # noqa: E402
 
 from export.exporter import export_checkpoint  # noqa: E402
 from landscape_cli.runtime import bundled_dir, choose_device, read_info, read_manifest, session_options  # noqa: E402
@@ -43,14 +41,7 @@ from trainers.checkpoint import prefixed, save_checkpoint  # noqa: E402
 from trainers.networks import build_network, config_to_dict, make_config  # noqa: E402
 
 FAMILY = {"generate": "dcgan", "upscale": "esrgan", "translate": "pix2pix", "inpaint": "glcic", "label": "segmenter"}
-PIPELINES = {
-    "generate": ("generate",),
-    "generate --upscale": ("generate", "upscale"),
-    "upscale": ("upscale",),
-    "translate": ("translate",),
-    "inpaint": ("inpaint",),
-    "label": ("label",),
-}
+PIPELINES = TASKS
 
 
 def shipped(task: str) -> Path | None:
@@ -68,30 +59,11 @@ def network_config(task: str):
     return make_config(FAMILY[task], {}), "default"
 
 
-def per_second(fn: Callable[[], object], pictures: int, min_seconds: float) -> float:
-    fn()  # warm-up: allocation, first-call costs
-    runs, start = 0, time.perf_counter()
-    while True:
-        fn()
-        runs += 1
-        elapsed = time.perf_counter() - start
-        if elapsed >= min_seconds and runs >= 2:
-            return runs * pictures / elapsed
-
-
 def matmul_peak(threads: int) -> float:
     """Measured fp32 matrix-multiply GFLOP/s with `threads` threads: the ceiling we compare to."""
     torch.set_num_threads(threads)
     a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
     return per_second(lambda: a @ b, 1, 2.0) * 2 * 2048**3 / 1e9
-
-
-def ort_runner(sessions: dict, calls: Calls) -> Callable[[], None]:
-    def run() -> None:
-        for task, feeds in calls.calls:
-            sessions[task].run(None, feeds)
-
-    return run
 
 
 class Pipeline:

@@ -24,11 +24,11 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cli_runs import pipeline_names, steady_state  # noqa: E402
+from cli_runs import COMMANDS, TASKS, pipeline_names, steady_state  # noqa: E402
 
 from landscape_cli.runtime import TUNING  # noqa: E402
 
-PIPELINES = ("generate", "generate --upscale", "upscale", "translate", "inpaint", "label")
+PIPELINES = tuple(COMMANDS)
 JOBS = ("0", "1:1", "2:2")
 DEFAULT_JOBS = "2:2"  # the commands' --jobs default
 # Pictures/s of each pipeline, roughly, on 2 cores: sizes the runs so that the longer one
@@ -62,9 +62,9 @@ def main(argv: list[str] | None = None) -> int:
           f"median of {args.rounds} interleaved rounds (min-max)")
     print(f"{'pipeline':<20} {'--jobs':>6} {'spinning':>8} {'pictures/s':>11} {'range':>14} {'vs default':>10}")
     for pipeline in names:
-        # Every session of the pipeline (generate --upscale: generate's and upscale's) spins
-        # or none does: no_spinning_tasks holds either both or neither of those two.
-        default = (DEFAULT_JOBS, TUNING.spinning and pipeline.split()[0] not in TUNING.no_spinning_tasks)
+        # The table's spinning column is all of the pipeline's sessions or none of them; the
+        # default is "on" only where every one of them spins.
+        default = (DEFAULT_JOBS, TUNING.spinning and not set(TASKS[pipeline]) & set(TUNING.no_spinning_tasks))
         base = statistics.median(rates[(pipeline, *default)])
         for jobs, spinning in combos:
             values = rates[(pipeline, jobs, spinning)]
