@@ -14,15 +14,19 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchmarks.inference_speed import PIPELINES, example, network_config  # noqa: E402
+from cli_runs import record_calls  # noqa: E402
+from inference_speed import FAMILY, network_config  # noqa: E402
 from trainers.networks import build_network  # noqa: E402
 
 BATCHES = {"generate": 64, "upscale": 8, "translate": 16, "inpaint": 8, "label": 16}
@@ -49,6 +53,14 @@ def fp16_peak() -> float:
     return 2 * 8192**3 / timed(lambda: a @ b, 1.0)
 
 
+def example(task: str, batch: int) -> list[torch.Tensor]:
+    """`batch` copies of what the CLI feeds the task's bundled model for the benchmarks' input
+    (cli_runs.record_calls), in the order of the network's arguments."""
+    with tempfile.TemporaryDirectory() as tmp:
+        _, feeds = record_calls(task, Path(tmp)).calls[0]
+    return [torch.from_numpy(np.repeat(a[:1], batch, 0)) for a in feeds.values()]
+
+
 def graphed(net, inputs):
     static = [x.clone() for x in inputs]
     stream = torch.cuda.Stream()
@@ -64,10 +76,9 @@ def graphed(net, inputs):
 
 
 def measure(name: str, batch: int, min_seconds: float, peak: float) -> dict:
-    p = PIPELINES[name]
-    config, origin = network_config(p)
-    net32 = build_network(p.family, config).eval().cuda()
-    inputs32 = [x.cuda() for x in example(p, config, batch)]
+    config, origin = network_config(name)
+    net32 = build_network(FAMILY[name], config).eval().cuda()
+    inputs32 = [x.cuda() for x in example(name, batch)]
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         net32(*[x[:1] for x in inputs32])
     flops = counter.get_total_flops()
@@ -76,7 +87,7 @@ def measure(name: str, batch: int, min_seconds: float, peak: float) -> dict:
         torch.cuda.reset_peak_memory_stats()
         row["fp32_img_s"] = batch / timed(lambda: net32(*inputs32), min_seconds)
         ref = net32(*inputs32).float()
-        net16 = build_network(p.family, config).eval().cuda()
+        net16 = build_network(FAMILY[name], config).eval().cuda()
         net16.load_state_dict(net32.state_dict())
         net16 = net16.half().to(memory_format=torch.channels_last)
         inputs16 = [x.half().contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x.half() for x in inputs32]
