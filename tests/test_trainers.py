@@ -142,6 +142,11 @@ def test_pix2pix_colour_maps_and_dropout(tmp_path):
     assert_healthy(run)
     evals = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if '"eval"' in line]
     assert set(evals[0]) >= {"psnr", "ssim"} and (run / "samples" / "step_0000003.png").is_file()
+    from PIL import Image
+
+    with Image.open(run / "samples" / "step_0000003.png") as grid, Image.open(run / "preview.jpg") as preview:
+        # The record keeps a JPEG of the grid's first rows (the grid itself is not tracked).
+        assert preview.format == "JPEG" and preview.width == grid.width and preview.height <= grid.height
 
 
 def test_pix2pix_unpaired_folder_is_a_usage_error(photos, tmp_path, capsys):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import sys
 import time
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from trainers.state import pack_optimizer, rng_states, set_rng_states, unpack_op
 
 AMP_MODES = ("auto", "none", "bf16", "fp16")
 MEMORY_FORMATS = ("auto", "channels_last", "contiguous")
+PREVIEW_SIDE = 1024  # the longest side of a run's preview.jpg
 
 
 class TrainingError(RuntimeError):
@@ -331,12 +333,21 @@ class TrainingRun:
         atomic_write(self.folder / "metrics.jsonl", lambda tmp: Path(tmp).write_text(text))
 
     def _grid(self, step: int, images_01: torch.Tensor, columns: int | None) -> None:
-        from torchvision.utils import save_image
+        from PIL import Image
+        from torchvision.utils import make_grid
 
-        path = self.folder / "samples" / f"step_{step:07d}.png"
-        path.parent.mkdir(exist_ok=True)
         nrow = columns or max(1, int(len(images_01) ** 0.5))
-        atomic_write(path, lambda tmp: save_image(images_01.float().cpu().clamp(0, 1), tmp, nrow=nrow, padding=2, format="png"))
+        grid = make_grid(images_01.float().cpu().clamp(0, 1), nrow=nrow, padding=2)
+        picture = Image.fromarray(grid.mul(255).round().byte().permute(1, 2, 0).numpy())
+        path = self.folder / "samples" / f"step_{step:07d}.png"
+        atomic_write(path, lambda tmp: picture.save(tmp, format="png"))
+        # The grids stay on the machine that made them (git ignores samples/); the run's record
+        # keeps one small JPEG of the newest, cut to its first rows when the grid is tall.
+        row_height = picture.height / math.ceil(len(images_01) / nrow)
+        rows = max(1, int(picture.width * 4 / 3 / row_height))
+        preview = picture.crop((0, 0, picture.width, min(picture.height, round(rows * row_height))))
+        preview.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE), Image.LANCZOS)
+        atomic_write(self.folder / "preview.jpg", lambda tmp: preview.save(tmp, format="jpeg", quality=82))
 
     def _loss_curve(self) -> None:
         import matplotlib
