@@ -114,7 +114,7 @@ pack() {  # out-folder: slim fp16 checkpoints, configs, metrics, last samples, m
     if [ -n "$sample" ]; then cp "$sample" $stage/$name/samples/; fi
     local ckpt; ckpt=$(latest $run)
     # Round 1 is only compared (its maps come back), not shipped: its weights stay behind.
-    if [ -n "$ckpt" ] && [ "$name" != segmenter-r1 ]; then "$PY" scripts/slim_checkpoint.py "$ckpt" $stage/$name/slim_$(basename "$ckpt") --half; fi
+    if [ -n "$ckpt" ] && [ "$name" != segmenter-r1 ]; then "$PY" -m trainers.slim "$ckpt" $stage/$name/slim_$(basename "$ckpt"); fi
   done
   cp -r $R/logs $stage/
   for d in p2p_maps/landscapes maps-r1-heldout pseudo; do

@@ -38,6 +38,8 @@ class GLCICConfig(BaseConfig):
     adv_weight: float = opt(0.0004, "alpha: weight of the adversarial loss against the hole MSE in phase 3")
     lr: float = opt(2e-4, "Adam learning rate")
     beta1: float = opt(0.5, "Adam beta1")
+    d_rewarm_steps: int = opt(500, "after --resume from a slim state, which restarts the discriminators: steps that "
+                              "train them alone before the joint phase goes on (GLCIC's phase 2 again)")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -46,8 +48,8 @@ class GLCICConfig(BaseConfig):
             raise ValueError("--hole-area takes two shares 0 < min <= max < 1, e.g. 0.1 0.4")
         if len(self.phase_ratios) != 2 or min(self.phase_ratios) < 0 or sum(self.phase_ratios) > 1:
             raise ValueError("--phase-ratios takes two shares >= 0 summing to at most 1, e.g. 0.18 0.02")
-        if self.adv_weight < 0:
-            raise ValueError("--adv-weight must be >= 0")
+        if self.adv_weight < 0 or self.d_rewarm_steps < 0:
+            raise ValueError("--adv-weight and --d-rewarm-steps must be >= 0")
 
     def generator(self) -> CompletionConfig:
         return CompletionConfig(width=self.g_width, resolution=self.resolution, dilations=self.dilations)
@@ -110,9 +112,15 @@ def train(c: GLCICConfig, run_args) -> Path | None:
         # Only the hole is asked for: outside it the original pixels are pasted back anyway.
         return ((out.float() - real) ** 2 * mask).sum() / (mask.sum() * 3).clamp_min(1.0)
 
+    def phase_at(step: int) -> str:
+        phase = c.phase(step)
+        # A fresh discriminator's verdicts are noise: it learns the completions again before G hears it.
+        rewarming = "d" in run.restarted and run.warm_from is not None and step <= run.warm_from + c.d_rewarm_steps
+        return "discriminator" if phase == "joint" and rewarming else phase
+
     def train_step(step: int) -> dict[str, torch.Tensor]:
         g.train(), d.train()
-        phase = c.phase(step)
+        phase = phase_at(step)
         batch = stream.next()
         real, mask, box = run.images(batch["image"]), batch["mask"], batch["box"]
         losses: dict[str, torch.Tensor] = {}

@@ -12,7 +12,12 @@ from typing import Any
 
 # Options that may change when a run is resumed; anything else would make the resumed run a
 # different experiment from the one its checkpoints came from.
-RESUMABLE = ("steps", "max_minutes", "workers", "device", "checkpoint_every", "sample_every", "eval_every", "log_every", "keep_last")
+RESUMABLE = ("steps", "max_minutes", "workers", "device", "checkpoint_every", "sample_every", "eval_every", "log_every",
+             "keep_last", "warmup_steps")
+# A slim state continues on another machine, in a new run folder: the data's place, the batch
+# that fills that machine and its precision settings may differ too.
+SLIM_RESUMABLE = RESUMABLE + ("data", "maps", "holdout_list", "batch_size", "amp", "memory_format", "compile",
+                              "d_rewarm_steps")
 
 
 class OptionError(ValueError):
@@ -45,9 +50,11 @@ def build_parser(config_type: type, prog: str, description: str) -> argparse.Arg
                 kwargs["choices"] = meta["choices"]
         parser.add_argument(_flag(field.name), **kwargs)
     parser.add_argument("--out", type=Path, help="new run folder (must not exist; default runs/<family>-<time>)")
-    parser.add_argument("--resume", type=Path, metavar="RUN",
-                        help=f"continue the run in this folder from its newest loadable checkpoint; only "
-                        f"{', '.join(_flag(n) for n in RESUMABLE)} may be changed")
+    parser.add_argument("--resume", type=Path, metavar="RUN|STATE",
+                        help=f"continue the run in this folder from its newest loadable checkpoint (only "
+                        f"{', '.join(_flag(n) for n in RESUMABLE)} may be changed), or continue a slim state "
+                        f"(a run's slim.safetensors, runs/slim/FAMILY.safetensors) in a new run folder (--out), "
+                        f"where {', '.join(_flag(n) for n in SLIM_RESUMABLE[len(RESUMABLE):])} may change too")
     parser.add_argument("--dry-run", action="store_true", help="validate everything, print the resolved config and the plan, train nothing")
     return parser
 
@@ -78,18 +85,40 @@ def parse(config_type: type, argv: list[str], prog: str, description: str) -> tu
     run_args = argparse.Namespace(out=given.pop("out", None), resume=given.pop("resume", None),
                                   dry_run=given.pop("dry_run", False))
     if run_args.resume is not None:
-        if run_args.out is not None:
-            raise OptionError("--resume continues its own folder; --out cannot be given with it")
-        path = run_args.resume / "config.json"
-        try:
-            saved = json.loads(path.read_text())["train"]
-        except (OSError, KeyError, json.JSONDecodeError) as exc:
-            raise OptionError(f"{path}: not a run folder's config ({exc})") from None
-        changed = sorted(k for k, v in given.items() if k not in RESUMABLE and saved.get(k) != _jsonable(v))
+        slim = run_args.resume.is_file()
+        # Each family's trainer module defines its config: trainers.esrgan.ESRGANConfig is esrgan's.
+        family = config_type.__module__.rsplit(".", 1)[-1]
+        saved = _slim_train_config(run_args.resume, family) if slim else _folder_train_config(run_args, run_args.resume)
+        allowed = SLIM_RESUMABLE if slim else RESUMABLE
+        changed = sorted(k for k, v in given.items() if k not in allowed and saved.get(k) != _jsonable(v))
         if changed:
             raise OptionError(f"cannot change {', '.join(_flag(k) for k in changed)} when resuming; start a new run instead")
         return make(config_type, {**saved, **given}), run_args
     return make(config_type, given), run_args
+
+
+def _folder_train_config(run_args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    if run_args.out is not None:
+        raise OptionError("--resume RUN continues its own folder; --out cannot be given with it")
+    path = folder / "config.json"
+    try:
+        return json.loads(path.read_text())["train"]
+    except (OSError, KeyError, json.JSONDecodeError) as exc:
+        raise OptionError(f"{path}: not a run folder's config ({exc})") from None
+
+
+def _slim_train_config(path: Path, family: str) -> dict[str, Any]:
+    from trainers.checkpoint import CheckpointError, read_config
+
+    try:
+        config = read_config(path)
+    except CheckpointError as exc:
+        raise OptionError(f"--resume {exc}") from None
+    if "slim" not in config:
+        raise OptionError(f"--resume {path}: a full checkpoint, not a slim state; resume its run folder instead")
+    if config["family"] != family:
+        raise OptionError(f"--resume {path}: a slim state of {config['family']}, not of {family}")
+    return config["train"]
 
 
 def _jsonable(value: Any) -> Any:

@@ -25,10 +25,12 @@ from trainers.checkpoint import (CheckpointError, WeightsError, atomic_write, lo
                                  save_checkpoint)
 from trainers.ema import EMA
 from trainers.options import OptionError, opt, to_dict
+from trainers.slim import read_slim_state, restore_modules, write_slim_state
 from trainers.state import pack_optimizer, rng_states, set_rng_states, unpack_optimizer
 
 AMP_MODES = ("auto", "none", "bf16", "fp16")
 MEMORY_FORMATS = ("auto", "channels_last", "contiguous")
+SLIM_STATE = "slim.safetensors"  # in the run folder, rewritten with every checkpoint
 PREVIEW_SIDE = 1024  # the longest side of a run's preview.jpg
 
 
@@ -56,6 +58,8 @@ class BaseConfig:
     checkpoint_every: int = opt(1000, "steps between checkpoints (0: only at the end)")
     keep_last: int = opt(3, "checkpoints kept in the run folder (older ones are deleted)")
     samples: int = opt(16, "images in each sample grid")
+    warmup_steps: int = opt(200, "after --resume from a slim state (which holds no optimiser moments): learning rates "
+                            "ramp up linearly over this many steps")
 
     def __post_init__(self) -> None:
         if not self.data:
@@ -63,7 +67,7 @@ class BaseConfig:
         for name in ("steps", "batch_size", "log_every", "keep_last", "samples"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1")
-        for name in ("workers", "sample_every", "eval_every", "checkpoint_every", "max_minutes"):
+        for name in ("workers", "sample_every", "eval_every", "checkpoint_every", "max_minutes", "warmup_steps"):
             if getattr(self, name) < 0:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 0")
         if not 0 <= self.holdout < 1:
@@ -105,9 +109,12 @@ class TrainingRun:
             self.device = torch.device("cuda", self.dist.local_rank)
             torch.backends.cudnn.benchmark = True  # fixed training shapes: let cuDNN pick the fastest kernels
         self.dry_run = run_args.dry_run
-        self.resuming = run_args.resume is not None
+        resume = None if run_args.resume is None else Path(run_args.resume)
+        # --resume FILE: a slim state, continued in a new run folder; --resume FOLDER: that run.
+        self.slim_source = resume if resume is not None and resume.is_file() else None
+        self.resuming = resume is not None and self.slim_source is None
         if self.resuming:
-            self.folder = Path(run_args.resume)
+            self.folder = resume
         else:
             self.folder = Path(run_args.out or f"runs/{family}-{time.strftime('%Y%m%d-%H%M%S')}")
             if self.folder.exists():
@@ -118,6 +125,9 @@ class TrainingRun:
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.scalers: dict[str, torch.amp.GradScaler] = {}
         self.last_checkpoint: Path | None = None
+        self.warm_from: int | None = None  # the step a slim state resumed at: learning rates ramp up from it
+        self.restarted: list[str] = []  # networks a slim state did not hold, left at their initialisation
+        self.current_step = 0
         self._sums: dict[str, torch.Tensor] = {}
         self._counts: dict[str, int] = {}
         self._count = 0
@@ -128,8 +138,10 @@ class TrainingRun:
 
     # -- devices and precision ------------------------------------------------------------
 
-    def seed_streams(self) -> None:
-        torch.manual_seed(self.config.seed + 1_000_003 * (self.dist.rank + 1))
+    def seed_streams(self, step: int = 0) -> None:
+        """Different streams per rank; a run continued from a slim state at step s draws new
+        numbers rather than replaying those of its first steps."""
+        torch.manual_seed(self.config.seed + 1_000_003 * (self.dist.rank + 1) + step)
 
     def autocast(self):
         if self.amp_dtype is None:
@@ -162,8 +174,22 @@ class TrainingRun:
         opt_.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         distributed.average_gradients(net, self.dist)
+        factor = self.lr_factor()
+        if factor < 1.0:
+            rates = [group["lr"] for group in opt_.param_groups]
+            for group in opt_.param_groups:
+                group["lr"] *= factor
         scaler.step(opt_)
         scaler.update()
+        if factor < 1.0:
+            for group, rate in zip(opt_.param_groups, rates):
+                group["lr"] = rate
+
+    def lr_factor(self) -> float:
+        """The warm-up after a slim state: optimisers restart with empty moments."""
+        if self.warm_from is None or self.config.warmup_steps == 0:
+            return 1.0
+        return min(1.0, (self.current_step - self.warm_from) / self.config.warmup_steps)
 
     # -- the plan, the folder, resume ---------------------------------------------------------
 
@@ -197,16 +223,37 @@ class TrainingRun:
         self.network, self.weights, self.data = network, weights, data
         if self.resuming:
             return self._restore()
+        step, loop, origin = 0, {}, {}
+        if self.slim_source is not None:
+            step, loop, origin = self._from_slim(self.slim_source)
         if self.dist.main:
             self.folder.mkdir(parents=True)
             config = {"family": self.family, "network": network, "weights": weights, "data": data,
-                      "train": to_dict(self.config), "world_size": self.dist.world, "torch": torch.__version__}
+                      "train": to_dict(self.config), "world_size": self.dist.world, "torch": torch.__version__, **origin}
             atomic_write(self.folder / "config.json", lambda tmp: Path(tmp).write_text(json.dumps(config, indent=2) + "\n"))
             atomic_write(self.folder / "split.json", lambda tmp: Path(tmp).write_text(json.dumps(split, indent=1) + "\n"))
-            self._append({"kind": "start", "step": 0, **self.describe(**plan)})
+            self._append({"kind": "start", "step": step, **origin, **self.describe(**plan)})
         distributed.barrier(self.dist)
-        self.seed_streams()
-        return 0, {}
+        self.seed_streams(step)
+        return step, loop
+
+    def _from_slim(self, path: Path) -> tuple[int, dict[str, Any], dict[str, Any]]:
+        tensors, saved = read_slim_state(path)
+        if saved["network"] != json.loads(json.dumps(self.network)):
+            raise OptionError(f"--resume {path}: the slim state's network differs from this run's; start a new run instead")
+        try:
+            self.restarted = restore_modules(tensors, saved, {**self.nets, **{n: e.module for n, e in self.emas.items()}})
+        except (CheckpointError, RuntimeError) as exc:
+            raise OptionError(f"--resume {path}: does not fit this run's networks ({str(exc).splitlines()[0]})") from None
+        step = saved["train_state"]["step"]
+        if step >= self.config.steps:
+            raise OptionError(f"--resume {path}: the state is at step {step}; --steps must be larger")
+        self.warm_from = step
+        origin = {"resumed_from": {"slim_state": str(path), "step": step, "restarted": self.restarted,
+                                   "warmup_steps": self.config.warmup_steps}}
+        for name in self.restarted:
+            self.warn(f"{name} is not in the slim state: it starts from its initialisation")
+        return step, saved["train_state"]["loop"], origin
 
     def checkpoints(self) -> list[Path]:
         return sorted((self.folder / "checkpoints").glob("step_*.safetensors"))
@@ -222,6 +269,9 @@ class TrainingRun:
                 self._truncate_metrics(step)
                 self._append({"kind": "resume", "step": step, "checkpoint": path.name, **self.describe()})
             self.last_checkpoint = path
+            origin = json.loads((self.folder / "config.json").read_text()).get("resumed_from")
+            if origin is not None:  # a run begun from a slim state: its warm-up goes on where it was
+                self.warm_from, self.restarted = origin["step"], origin["restarted"]
             return step, loop_state
         raise TrainingError(f"{self.folder}: no checkpoint to resume from")
 
@@ -268,6 +318,7 @@ class TrainingRun:
         self._since, self._count = time.perf_counter(), 0
         deadline = self._since + c.max_minutes * 60
         for step in range(start + 1, c.steps + 1):
+            self.current_step = step
             losses = train_step(step)
             for name, value in losses.items():
                 value = value.detach().float()
@@ -392,13 +443,18 @@ class TrainingRun:
             for kind, per_rank in rng.items():
                 tensors.update({f"rng.{kind}.{r}": s.cpu() for r, s in enumerate(per_rank)})
             path = self.folder / "checkpoints" / f"step_{step:07d}.safetensors"
-            save_checkpoint(path, tensors, {
+            config = {
                 "family": self.family, "network": self.network, "weights": self.weights, "step": step,
                 "data": self.data, "train": to_dict(self.config),
                 "train_state": {"step": step, "world_size": self.dist.world, "loop": loop_state,
                                 "optimizers": opt_meta,
                                 "scalers": {n: s.state_dict() for n, s in self.scalers.items()}},
-            })
+            }
+            save_checkpoint(path, tensors, config)
+            # Beside every checkpoint, the few megabytes that continue the run on another machine.
+            modules = {**{n: net.state_dict() for n, net in self.nets.items()},
+                       **{n: ema.module.state_dict() for n, ema in self.emas.items()}}
+            write_slim_state(self.folder / SLIM_STATE, self.family, modules, config, path.name)
             self.last_checkpoint = path
             for old in self.checkpoints()[: -self.config.keep_last]:
                 old.unlink(missing_ok=True)

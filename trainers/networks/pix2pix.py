@@ -19,6 +19,7 @@ class LabelledUNetConfig:
     num_downs: int = 8
     width: int = 64
     resolution: int = 256
+    max_mult: int = 8  # channels stop growing at width * max_mult (pix2pix: 8)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "classes", tuple(self.classes))
@@ -31,6 +32,8 @@ class LabelledUNetConfig:
             raise ValueError(f"num_downs must be in 2..9, got {self.num_downs}")
         if self.resolution % (2**self.num_downs):
             raise ValueError(f"resolution {self.resolution} is not a multiple of 2**num_downs")
+        if self.max_mult not in (1, 2, 4, 8, 16):
+            raise ValueError(f"max_mult must be 1, 2, 4, 8 or 16, got {self.max_mult}")
 
     @property
     def size_multiple(self) -> int:
@@ -64,9 +67,9 @@ class UNet(nn.Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, *, num_downs: int, width: int, dropout: float,
-                 head: nn.Module) -> None:
+                 head: nn.Module, max_mult: int = 8) -> None:
         super().__init__()
-        chans = [width * min(2**i, 8) for i in range(num_downs)]
+        chans = [width * min(2**i, max_mult) for i in range(num_downs)]
         in_chans = [in_channels] + chans[:-1]
         self.down = nn.ModuleList()
         for level, (c_in, c_out) in enumerate(zip(in_chans, chans)):
@@ -108,7 +111,7 @@ class UNetGenerator(UNet):
 
     def __init__(self, *, config: UNetConfig) -> None:
         super().__init__(len(config.classes), 3, num_downs=config.num_downs, width=config.width, dropout=config.dropout,
-                         head=nn.Tanh())
+                         head=nn.Tanh(), max_mult=config.max_mult)
         self.config = config
 
 

@@ -19,5 +19,5 @@ class UNetSegmenter(UNet):
 
     def __init__(self, *, config: SegmenterConfig) -> None:
         super().__init__(3, len(config.classes), num_downs=config.num_downs, width=config.width, dropout=0.0,
-                         head=nn.Identity())
+                         head=nn.Identity(), max_mult=config.max_mult)
         self.config = config
