@@ -107,7 +107,8 @@ def center_crop(h: int, w: int) -> Crop:
 def apply_crop(img: np.ndarray, crop: Crop, size: int, nearest: bool = False) -> np.ndarray:
     patch = img[crop.y : crop.y + crop.side, crop.x : crop.x + crop.side]
     if crop.side != size:
-        interp = cv2.INTER_NEAREST if nearest else (cv2.INTER_AREA if crop.side > size else cv2.INTER_CUBIC)
+        # Pixel-centre nearest neighbour (INTER_NEAREST samples at corners), as the device path.
+        interp = cv2.INTER_NEAREST_EXACT if nearest else (cv2.INTER_AREA if crop.side > size else cv2.INTER_CUBIC)
         patch = cv2.resize(patch, (size, size), interpolation=interp)
     if crop.flip:
         patch = patch[:, ::-1]
@@ -150,10 +151,18 @@ class EpochBatches(Sampler):
     run has already trained on.
     """
 
-    def __init__(self, n: int, batch: int, *, rank: int, world: int, seed: int, epoch: int, skip: int = 0) -> None:
-        sampler = DistributedSampler(range(n), num_replicas=world, rank=rank, shuffle=True, seed=seed, drop_last=True)
-        sampler.set_epoch(epoch)
-        indices = list(sampler)
+    def __init__(self, n: int, batch: int, *, rank: int, world: int, seed: int, epoch: int, skip: int = 0,
+                 weights: torch.Tensor | None = None) -> None:
+        if weights is None:
+            sampler = DistributedSampler(range(n), num_replicas=world, rank=rank, shuffle=True, seed=seed, drop_last=True)
+            sampler.set_epoch(epoch)
+            indices = list(sampler)
+        else:
+            # n draws with replacement, in proportion to the weights, the same on every rank;
+            # each rank takes every world-th one, as DistributedSampler deals them.
+            drawn = torch.multinomial(weights, n - n % world, replacement=True,
+                                      generator=torch.Generator().manual_seed(seed + epoch))
+            indices = drawn[rank::world].tolist()
         self.batches = [[(epoch, i) for i in indices[k : k + batch]] for k in range(0, len(indices) - batch + 1, batch)]
         self.batches = self.batches[skip:]
 
@@ -173,9 +182,9 @@ class BatchStream:
     `consumed` counts batches already trained on, and is saved in checkpoints."""
 
     def __init__(self, dataset: Dataset, batch: int, *, rank: int, world: int, seed: int, workers: int,
-                 device: torch.device, consumed: int = 0) -> None:
+                 device: torch.device, consumed: int = 0, weights: torch.Tensor | None = None) -> None:
         self.dataset, self.batch, self.rank, self.world, self.seed = dataset, batch, rank, world, seed
-        self.workers, self.device, self.consumed = workers, device, consumed
+        self.workers, self.device, self.consumed, self.weights = workers, device, consumed, weights
         self.per_epoch = batches_per_epoch(len(dataset), batch, world)
         if self.per_epoch < 1:
             raise DataError(f"{len(dataset)} training image(s) are fewer than one batch of {batch * world}; "
@@ -188,7 +197,7 @@ class BatchStream:
 
     def _start_epoch(self) -> None:
         sampler = EpochBatches(len(self.dataset), self.batch, rank=self.rank, world=self.world, seed=self.seed,
-                               epoch=self.epoch, skip=self.consumed % self.per_epoch)
+                               epoch=self.epoch, skip=self.consumed % self.per_epoch, weights=self.weights)
         # The loader gets its own generator: by default it draws a seed from the global RNG
         # whenever an epoch starts, and a resumed run starts one at a different step.
         loader = DataLoader(self.dataset, batch_sampler=sampler, num_workers=self.workers,

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from trainers import distributed
-from trainers.data import BatchStream, ImageCrops, fixed_batch, image_split
+from trainers.data import ImageCrops, fixed_batch, image_split, read_rgb
+from trainers.device_data import DeviceImages, crop_resize, flip, random_flips, square_boxes
 from trainers.diffaugment import diff_augment, parse_policy
 from trainers.ema import EMA
 from trainers.losses import GAN_LOSSES, d_loss, g_loss, gradient_penalty
@@ -106,6 +107,17 @@ def boost_mode(seed: int, step: int, state: dict, prob: float, length: int) -> s
     return "both"
 
 
+def device_crops(paths: list[Path], size: int, device: torch.device):
+    """ImageCrops on the device: random squares of half to all of the largest square, flipped."""
+    images = DeviceImages([read_rgb(p) for p in paths], device)
+
+    def make(index: torch.Tensor, gen: torch.Generator) -> dict[str, torch.Tensor]:
+        crops = crop_resize(images, index, square_boxes(images.sizes[index], 0.5, gen), size)
+        return {"image": flip(crops, random_flips(len(index), gen)) / 127.5 - 1}
+
+    return make
+
+
 def train(c: DCGANConfig, run_args) -> Path | None:
     run = TrainingRun("dcgan", c, run_args)
     split = image_split(c.data, c.holdout, c.seed, run.warn)
@@ -131,8 +143,7 @@ def train(c: DCGANConfig, run_args) -> Path | None:
     weights = "g_ema" if c.ema_decay > 0 else "g"
     step, loop = run.start(network=config_to_dict(c.generator()), weights=weights, data=split.describe(),
                            split=split.record(), plan=plan)
-    stream = BatchStream(train_set, run.batch, rank=run.dist.rank, world=run.dist.world, seed=c.seed,
-                         workers=c.workers, device=run.device, consumed=loop.get("consumed", 0))
+    stream = run.stream(train_set, lambda: device_crops(split.train, c.resolution, run.device), consumed=loop.get("consumed", 0))
     boost, last = loop.get("boost", {}), loop.get("last", {})
     inception = find_inception_weights(c.inception_weights)
     fid = FID(inception, run.device) if inception is not None else None

@@ -19,7 +19,8 @@ import torch
 from torch.nn import functional as F
 
 from trainers.checkpoint import CheckpointError, load_checkpoint, module_state
-from trainers.data import BatchStream, Crop, apply_crop, center_crop, fixed_batch, image_split, read_rgb, sample_rng, split_key, to_tensor
+from trainers.data import Crop, apply_crop, center_crop, fixed_batch, image_split, read_rgb, sample_rng, split_key, to_tensor
+from trainers import device_data as dd
 from trainers.degrade import Degradation, bicubic_down, degrade
 from trainers.ema import EMA
 from trainers.losses import relativistic_d_loss, relativistic_g_loss
@@ -94,14 +95,18 @@ class SRCrops(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, key) -> dict[str, torch.Tensor]:
-        epoch, index = split_key(key)
+    def read(self, index: int) -> np.ndarray:
         img = read_rgb(self.paths[index])
         h, w = img.shape[:2]
         if min(h, w) < self.hr_size:
             f = self.hr_size / min(h, w)
             img = cv2.resize(img, (max(self.hr_size, round(w * f)), max(self.hr_size, round(h * f))), interpolation=cv2.INTER_CUBIC)
-            h, w = img.shape[:2]
+        return img
+
+    def __getitem__(self, key) -> dict[str, torch.Tensor]:
+        epoch, index = split_key(key)
+        img = self.read(index)
+        h, w = img.shape[:2]
         rng = sample_rng(self.seed, epoch, index)
         if self.train:
             crop = Crop(int(rng.integers(0, h - self.hr_size + 1)), int(rng.integers(0, w - self.hr_size + 1)),
@@ -112,6 +117,18 @@ class SRCrops(torch.utils.data.Dataset):
         hr = apply_crop(img, crop, self.hr_size)
         lr = degrade(hr, self.degradation, rng) if self.train else bicubic_down(hr)
         return {"lr": to_tensor(lr, signed=False), "hr": to_tensor(hr, signed=False)}
+
+
+def device_pairs(crops: SRCrops, device: torch.device):
+    """SRCrops on the device: native-resolution crops, flipped, degraded there."""
+    images = dd.DeviceImages([crops.read(i) for i in range(len(crops))], device)
+
+    def make(index: torch.Tensor, gen: torch.Generator) -> dict[str, torch.Tensor]:
+        hr = dd.flip(dd.crop_fixed(images, index, crops.hr_size, gen), dd.random_flips(len(index), gen))
+        lr = dd.degrade(hr, crops.degradation, gen)
+        return {"lr": lr.float() / 255, "hr": hr.float() / 255}
+
+    return make
 
 
 def bicubic_up(lr: torch.Tensor) -> torch.Tensor:
@@ -157,8 +174,7 @@ def train(c: ESRGANConfig, run_args) -> Path | None:
 
     step, loop = run.start(network=config_to_dict(c.generator()), weights="g_ema" if c.ema_decay > 0 else "g",
                            data=split.describe(), split=split.record(), plan=plan)
-    stream = BatchStream(train_set, run.batch, rank=run.dist.rank, world=run.dist.world, seed=c.seed,
-                         workers=c.workers, device=run.device, consumed=loop.get("consumed", 0))
+    stream = run.stream(train_set, lambda: device_pairs(train_set, run.device), consumed=loop.get("consumed", 0))
     G = run.compiled(g)
     D = run.compiled(nets["d"]) if "d" in nets else None
     held = fixed_batch(held_set, max(c.samples, 1))

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import torch
 
-from trainers.data import BatchStream, ImageCrops, fixed_batch, image_split, read_rgb, sample_rng, split_key, to_tensor
+from trainers import device_data as dd
+from trainers.data import ImageCrops, fixed_batch, image_split, read_rgb, sample_rng, split_key, to_tensor
 from trainers.losses import d_loss, g_loss
 from trainers.masks import MASK_KINDS, hole_box, random_mask
 from trainers.metrics import psnr, ssim
@@ -77,6 +78,20 @@ class MaskedCrops(ImageCrops):
                 "box": torch.tensor(hole_box(mask, self.size // 2))}
 
 
+def device_masked_crops(crops: MaskedCrops, device: torch.device):
+    """MaskedCrops on the device: crops, holes and the local discriminator's windows there."""
+    images = dd.DeviceImages([read_rgb(p) for p in crops.paths], device)
+    size = crops.size
+
+    def make(index: torch.Tensor, gen: torch.Generator) -> dict[str, torch.Tensor]:
+        image = dd.crop_resize(images, index, dd.square_boxes(images.sizes[index], crops.min_scale, gen), size)
+        mask = dd.random_masks(len(index), size, size, gen, area=crops.area, kind=crops.kind)
+        return {"image": dd.flip(image, dd.random_flips(len(index), gen)) / 127.5 - 1, "mask": mask,
+                "box": dd.hole_boxes(mask, size // 2)}
+
+    return make
+
+
 def local_patches(images: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
     return torch.stack([img[:, y : y + size, x : x + size] for img, (y, x) in zip(images, boxes.tolist())])
 
@@ -102,8 +117,7 @@ def train(c: GLCICConfig, run_args) -> Path | None:
 
     step, loop = run.start(network=config_to_dict(c.generator()), weights="g", data=split.describe(),
                            split=split.record(), plan=plan)
-    stream = BatchStream(train_set, run.batch, rank=run.dist.rank, world=run.dist.world, seed=c.seed,
-                         workers=c.workers, device=run.device, consumed=loop.get("consumed", 0))
+    stream = run.stream(train_set, lambda: device_masked_crops(train_set, run.device), consumed=loop.get("consumed", 0))
     G, D = run.compiled(g), run.compiled(d)
     held = fixed_batch(held_set, max(c.samples, 1))
     all_held = functools.cache(lambda: fixed_batch(held_set, len(held_set)))  # decoded once, at the first evaluation

@@ -17,7 +17,7 @@ RESUMABLE = ("steps", "max_minutes", "workers", "device", "checkpoint_every", "s
 # A slim state continues on another machine, in a new run folder: the data's place, the batch
 # that fills that machine and its precision settings may differ too.
 SLIM_RESUMABLE = RESUMABLE + ("data", "maps", "holdout_list", "batch_size", "amp", "memory_format", "compile",
-                              "d_rewarm_steps")
+                              "device_data", "d_rewarm_steps")
 
 
 class OptionError(ValueError):

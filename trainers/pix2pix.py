@@ -15,10 +15,11 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from trainers.data import (BatchStream, DataError, Split, apply_crop, center_crop, fixed_batch, list_images,
+from trainers import device_data as dd
+from trainers.data import (DataError, Split, apply_crop, center_crop, fixed_batch, list_images,
                            random_square_crop, read_rgb, sample_rng, split_key, split_holdout, to_tensor)
 from trainers.losses import d_loss, g_loss
-from trainers.maps import PRESETS, colourise, load_table, onehot, read_labels
+from trainers.maps import IGNORE, PRESETS, colourise, load_table, onehot, read_labels
 from trainers.metrics import psnr, ssim
 from trainers.networks import config_to_dict
 from trainers.networks.pix2pix import PatchGAN, PatchGANConfig, UNetConfig, UNetGenerator
@@ -97,6 +98,23 @@ class PairedCrops(torch.utils.data.Dataset):
                 "labels": torch.from_numpy(labels.astype(np.int64))}
 
 
+def device_paired_crops(crops: PairedCrops, device: torch.device, jitter: float = 0.0):
+    """PairedCrops on the device: photo and map cropped and flipped together, the photo area-
+    filtered, the map by nearest neighbour; the photo optionally colour-jittered."""
+    photos = dd.DeviceImages([read_rgb(p) for p, _ in crops.pairs], device)
+    maps = dd.DeviceImages([read_labels(m, crops.lut).astype(np.uint8) for _, m in crops.pairs], device, fill=IGNORE)
+    size, classes = crops.size, len(LANDSCAPE_CLASSES)
+
+    def make(index: torch.Tensor, gen: torch.Generator) -> dict[str, torch.Tensor]:
+        boxes = dd.square_boxes(photos.sizes[index], crops.min_scale, gen)
+        flips = dd.random_flips(len(index), gen)
+        photo = dd.colour_jitter(dd.flip(dd.crop_resize(photos, index, boxes, size), flips) / 127.5 - 1, jitter, gen)
+        labels = dd.flip(dd.crop_nearest(maps, index, boxes, size), flips)[:, 0].long()
+        return {"photo": photo, "onehot": dd.onehot(labels, classes), "labels": labels}
+
+    return make
+
+
 def pair_folders(c: PairedConfig, warn) -> Split:
     photos = list_images(c.data, warn)
     maps: dict[str, Path] = {}
@@ -140,8 +158,7 @@ def train(c: Pix2PixConfig, run_args) -> Path | None:
 
     step, loop = run.start(network=config_to_dict(c.generator()), weights="g", data=split.describe(),
                            split=split.record(), plan=plan)
-    stream = BatchStream(train_set, run.batch, rank=run.dist.rank, world=run.dist.world, seed=c.seed,
-                         workers=c.workers, device=run.device, consumed=loop.get("consumed", 0))
+    stream = run.stream(train_set, lambda: device_paired_crops(train_set, run.device), consumed=loop.get("consumed", 0))
     G, D = run.compiled(g), run.compiled(d)
     held = fixed_batch(held_set, max(c.samples, 1))
     all_held = functools.cache(lambda: fixed_batch(held_set, len(held_set)))  # decoded once, at the first evaluation

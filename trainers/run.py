@@ -51,6 +51,8 @@ class BaseConfig:
     amp: str = opt("auto", "mixed precision: auto (bf16 on CUDA that supports it, else none), none, bf16, fp16", AMP_MODES)
     memory_format: str = opt("auto", "auto (channels_last on CUDA), channels_last or contiguous", MEMORY_FORMATS)
     compile: bool = opt(False, "torch.compile the networks (CUDA; slow first steps)")
+    device_data: str = opt("auto", "hold the training images on the training device, decoded once, and crop, flip, "
+                           "jitter, degrade and mask them there: auto (on CUDA), on, off (CPU workers)", ("auto", "on", "off"))
     workers: int = opt(2, "data-loading worker processes per training process")
     log_every: int = opt(50, "steps between metric records and progress updates")
     sample_every: int = opt(1000, "steps between sample grids (0: only at the end)")
@@ -99,6 +101,7 @@ class TrainingRun:
         self.family, self.config = family, config
         self.device = _resolve_device(config.device)
         self.amp_dtype = _resolve_amp(config.amp, self.device)
+        self.device_data = config.device_data == "on" or (config.device_data == "auto" and self.device.type == "cuda")
         fmt = config.memory_format
         self.channels_last = fmt == "channels_last" or (fmt == "auto" and self.device.type == "cuda")
         self.dist = distributed.setup(self.device.type)
@@ -154,6 +157,19 @@ class TrainingRun:
             net = net.to(memory_format=torch.channels_last)
         distributed.broadcast_module(net, self.dist)
         return net
+
+    def stream(self, dataset: torch.utils.data.Dataset, device_batches: Callable[[], Callable], *, consumed: int,
+               weights: torch.Tensor | None = None) -> Any:
+        """The training batches: made on the device (`device_batches()` decodes the data once
+        and returns the batch maker, trainers.device_data), or loaded by CPU workers."""
+        from trainers.data import BatchStream
+        from trainers.device_data import DeviceStream
+
+        common = {"rank": self.dist.rank, "world": self.dist.world, "seed": self.config.seed, "consumed": consumed,
+                  "weights": weights, "device": self.device}
+        if self.device_data:
+            return DeviceStream(len(dataset), self.batch, device_batches(), **common)
+        return BatchStream(dataset, self.batch, workers=self.config.workers, **common)
 
     def compiled(self, net: nn.Module) -> Callable:
         """The callable to train with; state is always read from the original module."""

@@ -15,13 +15,13 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from trainers.data import BatchStream, fixed_batch, sample_rng, split_key
-from trainers.maps import IGNORE, colourise, load_table
+from trainers.data import fixed_batch, sample_rng, split_key
+from trainers.maps import IGNORE, colourise, load_table, read_labels
 from trainers.networks import config_to_dict
 from trainers.networks.segmenter import SegmenterConfig, UNetSegmenter
 from trainers.options import opt
 from trainers.palette import LANDSCAPE_CLASSES
-from trainers.pix2pix import PairedConfig, PairedCrops, pair_folders
+from trainers.pix2pix import PairedConfig, PairedCrops, device_paired_crops, pair_folders
 from trainers.run import TrainingRun, run_main
 
 
@@ -34,12 +34,19 @@ class SegmenterTrainConfig(PairedConfig):
     weight_decay: float = opt(1e-4, "AdamW weight decay")
     jitter: float = opt(0.3, "colour jitter strength: brightness, contrast and saturation each scaled by 1 +- this "
                         "(photos of other cameras and light than the training set's)")
+    class_balance: float = opt(0.5, "cross-entropy weight of each class: (median class frequency / its frequency) to "
+                               "this power, from the training maps (0: plain cross-entropy); rare classes such as "
+                               "mountain and water are otherwise never worth predicting")
+    rare_sampling: float = opt(0.5, "draw training photos in proportion to their pixels' mean class weight at this "
+                               "power (0: every photo equally often), so that photos with rare classes come more often")
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self.network()
         if not 0 <= self.jitter < 1:
             raise ValueError("--jitter must be in [0, 1)")
+        if not (0 <= self.class_balance <= 2 and 0 <= self.rare_sampling <= 2):
+            raise ValueError("--class-balance and --rare-sampling must be in [0, 2]")
 
     def network(self) -> SegmenterConfig:
         return SegmenterConfig(num_downs=self.num_downs, width=self.width, resolution=self.resolution)
@@ -74,6 +81,36 @@ class JitteredPairs(torch.utils.data.Dataset):
         return {"photo": colour_jitter(item["photo"], self.strength, rng), "labels": item["labels"]}
 
 
+MAX_CLASS_WEIGHT = 10.0  # a class seen in a handful of pixels must not dominate the loss
+
+
+def class_pixels(pairs: list[tuple[Path, Path]], lut: np.ndarray, classes: int) -> np.ndarray:
+    """(images, classes) labelled-pixel counts of each training map."""
+    counts = np.zeros((len(pairs), classes), np.int64)
+    for i, (_, map_path) in enumerate(pairs):
+        labels = read_labels(map_path, lut)
+        counts[i] = np.bincount(labels[labels != IGNORE].ravel(), minlength=classes)[:classes]
+    return counts
+
+
+def balance_weights(counts: np.ndarray, power: float) -> np.ndarray:
+    """Per-class weights (median frequency / frequency) ** power, 1 for classes never seen."""
+    freq = counts.sum(0).astype(np.float64)
+    seen = freq > 0
+    weights = np.ones(len(freq))
+    weights[seen] = (np.median(freq[seen]) / freq[seen]) ** power
+    return np.clip(weights, 1 / MAX_CLASS_WEIGHT, MAX_CLASS_WEIGHT)
+
+
+def sampling_weights(counts: np.ndarray, power: float) -> torch.Tensor:
+    """Each photo's mean pixel weight under balance_weights(power): photos rich in rare classes
+    come more often."""
+    shares = counts / np.maximum(counts.sum(1, keepdims=True), 1)
+    per_image = shares @ balance_weights(counts, power)
+    per_image[counts.sum(1) == 0] = per_image[counts.sum(1) > 0].min(initial=1.0)
+    return torch.from_numpy(per_image)
+
+
 def confusion(pred: torch.Tensor, target: torch.Tensor, classes: int) -> torch.Tensor:
     keep = target != IGNORE
     return torch.bincount(target[keep] * classes + pred[keep], minlength=classes * classes).reshape(classes, classes)
@@ -100,22 +137,28 @@ def train(c: SegmenterTrainConfig, run_args) -> Path | None:
                               c.jitter, c.seed)
     held_set = PairedCrops(split.held_out or split.train, c.resolution, c.seed, lut, train=False, min_scale=1.0)
 
+    classes = len(LANDSCAPE_CLASSES)
+    counts = class_pixels(split.train, lut, classes)
+    class_weights = torch.from_numpy(balance_weights(counts, c.class_balance)).float().to(run.device)
+    photo_weights = sampling_weights(counts, c.rare_sampling) if c.rare_sampling > 0 else None
+
     net = run.to_device(UNetSegmenter(config=c.network()))
     optimizer = torch.optim.AdamW(net.parameters(), lr=c.lr, weight_decay=c.weight_decay)
     run.track(nets={"net": net}, optimizers={"net": optimizer})
-    plan = {"data": split.describe(), "maps": c.maps, "class_map": c.class_map}
+    plan = {"data": split.describe(), "maps": c.maps, "class_map": c.class_map,
+            "class_share": {n: round(float(v), 4) for n, v in zip(LANDSCAPE_CLASSES, counts.sum(0) / max(counts.sum(), 1))},
+            "class_weights": {n: round(float(v), 3) for n, v in zip(LANDSCAPE_CLASSES, class_weights.tolist())}}
     if run.dry_run:
         print(json.dumps(run.describe(**plan), indent=2))
         return None
 
     step, loop = run.start(network=config_to_dict(c.network()), weights="net", data=split.describe(),
                            split=split.record(), plan=plan)
-    stream = BatchStream(train_set, run.batch, rank=run.dist.rank, world=run.dist.world, seed=c.seed,
-                         workers=c.workers, device=run.device, consumed=loop.get("consumed", 0))
+    stream = run.stream(train_set, lambda: device_paired_crops(train_set.pairs, run.device, c.jitter),
+                        consumed=loop.get("consumed", 0), weights=photo_weights)
     model = run.compiled(net)
     held = fixed_batch(held_set, max(c.samples, 1))
     all_held = functools.cache(lambda: fixed_batch(held_set, len(held_set)))
-    classes = len(LANDSCAPE_CLASSES)
 
     def train_step(step: int) -> dict[str, torch.Tensor]:
         net.train()
@@ -123,10 +166,10 @@ def train(c: SegmenterTrainConfig, run_args) -> Path | None:
         photos, labels = run.images(batch["photo"]), batch["labels"].to(run.device)
         with run.autocast():
             logits = model(photos)
-        # Summed over labelled pixels, then divided: a crop of a pseudo-labelled map can be all
-        # ignored, and the mean over no pixels would be NaN.
-        labelled = (labels != IGNORE).sum().clamp_min(1)
-        loss = F.cross_entropy(logits.float(), labels, ignore_index=IGNORE, reduction="sum") / labelled
+        # Summed over labelled pixels, then divided by their total weight: a crop of a
+        # pseudo-labelled map can be all ignored, and the mean over no pixels would be NaN.
+        labelled = class_weights[labels.clamp_max(classes - 1)][labels != IGNORE].sum().clamp_min(1e-6)
+        loss = F.cross_entropy(logits.float(), labels, weight=class_weights, ignore_index=IGNORE, reduction="sum") / labelled
         run.step_optimizer("net", loss, net)
         return {"ce": loss.detach()}
 
