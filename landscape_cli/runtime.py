@@ -69,6 +69,11 @@ class Device:
     providers: tuple[Any, ...]
     threads: int
 
+    @property
+    def ort_device(self) -> str:
+        """Where ONNX Runtime keeps a bound output (OrtValue device names)."""
+        return self.name
+
     def describe(self) -> str:
         ort = _ort()
         if self.name == "cuda":
@@ -122,8 +127,7 @@ def choose_device(device: str, threads: int = 0) -> Device:
         raise UsageError("--threads must be >= 0 (0 = one per core)")
     threads = threads or os.cpu_count() or 1
     if device in ("auto", "cuda") and _cuda_works():
-        cuda = ("CUDAExecutionProvider", {"cudnn_conv_algo_search": "HEURISTIC"})
-        return Device("cuda", (cuda, "CPUExecutionProvider"), threads)
+        return Device("cuda", ("CUDAExecutionProvider", "CPUExecutionProvider"), threads)
     if device == "cuda":
         raise UsageError("--device cuda: CUDA is not usable here (no GPU, or the CUDA libraries do not load); use --device cpu")
     return Device("cpu", ("CPUExecutionProvider",), threads)
@@ -145,9 +149,36 @@ class SessionTuning:
     # and translate 1.02-1.06x end to end with it off, benchmarks/overlap.py); the heavy
     # models keep it, which session_options.py measured faster for upscale and generate.
     no_spinning_tasks: tuple[str, ...] = ("translate", "label")
+    # CUDA execution provider. cuDNN's exhaustive search times every algorithm once per new
+    # input shape: worth it where shapes repeat (generator batches, equal upscale tiles), a
+    # stall per picture where they do not (translate, label and inpaint see every size).
+    exhaustive_conv_tasks: tuple[str, ...] = ("generate", "upscale")
+    prefer_nhwc: bool = False  # cuDNN in channels-last layout (ORT inserts the transposes)
+    cuda_arena_same_as_requested: bool = True  # grow the CUDA arena by what is asked, not in powers of two
+    copy_in_default_stream: bool = True
 
 
 TUNING = SessionTuning()
+
+
+def cuda_provider_options(task: str, tuning: SessionTuning | None = None, *, graph: bool = False) -> dict[str, str]:
+    tuning = tuning or TUNING
+    options = {
+        "cudnn_conv_algo_search": "EXHAUSTIVE" if task in tuning.exhaustive_conv_tasks else "HEURISTIC",
+        "arena_extend_strategy": "kSameAsRequested" if tuning.cuda_arena_same_as_requested else "kNextPowerOfTwo",
+        "do_copy_in_default_stream": "1" if tuning.copy_in_default_stream else "0",
+    }
+    if tuning.prefer_nhwc:
+        options["prefer_nhwc"] = "1"
+    if graph:
+        options["enable_cuda_graph"] = "1"
+    return options
+
+
+def providers_for(device: Device, task: str, tuning: SessionTuning | None = None, *, graph: bool = False) -> list[Any]:
+    """The device's providers, with the CUDA provider's options for this task."""
+    return [("CUDAExecutionProvider", cuda_provider_options(task, tuning, graph=graph)) if p == "CUDAExecutionProvider"
+            else p for p in device.providers]
 
 
 def session_options(device: Device, tuning: SessionTuning | None = None, task: str = "") -> Any:
@@ -175,6 +206,21 @@ class Model:
     def run(self, **feeds: np.ndarray) -> np.ndarray:
         return self.session.run(None, {name: np.ascontiguousarray(v, dtype=np.float32) for name, v in feeds.items()})[0]
 
+    def run_bound(self, feeds: dict[str, Any], *, keep_on_device: bool) -> Any:
+        """One call through IO binding. Inputs are numpy arrays or OrtValues already on this
+        model's device (another model's output); the output stays there as an OrtValue when
+        `keep_on_device`, so that a chain of models makes no host round trip."""
+        binding = self.session.io_binding()
+        for name, value in feeds.items():
+            if isinstance(value, np.ndarray):
+                binding.bind_cpu_input(name, np.ascontiguousarray(value, dtype=np.float32))
+            else:
+                binding.bind_ortvalue_input(name, value)
+        binding.bind_output(self.session.get_outputs()[0].name, self.device.ort_device)
+        self.session.run_with_iobinding(binding)
+        value = binding.get_outputs()[0]
+        return value if keep_on_device else value.numpy()
+
     def to_input_range(self, unit: np.ndarray, name: str) -> np.ndarray:
         low, high = self.info.input(name).range or (0.0, 1.0)
         return unit * np.float32(high - low) + np.float32(low)
@@ -182,6 +228,57 @@ class Model:
     def from_output_range(self, values: np.ndarray) -> np.ndarray:
         low, high = self.info.output.range or (0.0, 1.0)
         return np.clip((values - np.float32(low)) * np.float32(1.0 / (high - low)), 0.0, 1.0)
+
+
+class FixedShapeCall:
+    """Calls of one model at one input shape through buffers that stay bound at fixed device
+    addresses: each call copies the inputs into them and runs. That is what ONNX Runtime needs
+    to capture a session built with `enable_cuda_graph` once and replay it afterwards; on a
+    session without it (or on the CPU) it is a plain IO-bound call."""
+
+    def __init__(self, model: "Model", shapes: dict[str, tuple[int, ...]], output_shape: tuple[int, ...]) -> None:
+        ort = _ort()
+        where = model.device.ort_device
+        self.model, self.shapes = model, shapes
+        self.inputs = {name: ort.OrtValue.ortvalue_from_shape_and_type(list(shape), np.float32, where, 0)
+                       for name, shape in shapes.items()}
+        self.output = ort.OrtValue.ortvalue_from_shape_and_type(list(output_shape), np.float32, where, 0)
+        self.binding = model.session.io_binding()
+        for name, value in self.inputs.items():
+            self.binding.bind_ortvalue_input(name, value)
+        self.binding.bind_ortvalue_output(model.session.get_outputs()[0].name, self.output)
+
+    def __call__(self, **feeds: np.ndarray) -> np.ndarray:
+        for name, value in feeds.items():
+            if value.shape != self.shapes[name]:
+                raise ValueError(f"{name}: shape {value.shape}, this call was bound for {self.shapes[name]}")
+            self.inputs[name].update_inplace(np.ascontiguousarray(value, dtype=np.float32))
+        self.model.session.run_with_iobinding(self.binding)
+        return self.output.numpy()
+
+
+class Rescale:
+    """y = clip(x * scale + shift, low, high) on the device (landscape_cli/rescale.onnx):
+    one model's output range to the next one's input range without leaving the device."""
+
+    def __init__(self, device: Device) -> None:
+        ort = _ort()
+        data = (resources.files("landscape_cli") / "rescale.onnx").read_bytes()
+        self.device = device
+        self.session = ort.InferenceSession(data, session_options(device), providers=providers_for(device, "rescale"))
+
+    def between(self, value: Any, source: tuple[float, float], target: tuple[float, float]) -> Any:
+        (s_low, s_high), (t_low, t_high) = source, target
+        scale = (t_high - t_low) / (s_high - s_low)
+        consts = {"scale": np.array([scale], np.float32), "shift": np.array([t_low - s_low * scale], np.float32),
+                  "low": np.array(t_low, np.float32), "high": np.array(t_high, np.float32)}
+        binding = self.session.io_binding()
+        binding.bind_ortvalue_input("x", value)
+        for name, array in consts.items():
+            binding.bind_cpu_input(name, array)
+        binding.bind_output("y", self.device.ort_device)
+        self.session.run_with_iobinding(binding)
+        return binding.get_outputs()[0]
 
 
 def read_info(path: Path) -> ModelInfo:
@@ -198,8 +295,10 @@ def read_info(path: Path) -> ModelInfo:
     return metadata.parse(session.get_modelmeta().custom_metadata_map, str(path))
 
 
-def load_model(task: str | tuple[str, ...], path: str | os.PathLike | None, device: Device) -> Model:
-    """Resolve (given path or bundled default), validate and open a model for `task`."""
+def load_model(task: str | tuple[str, ...], path: str | os.PathLike | None, device: Device, *, graph: bool = False) -> Model:
+    """Resolve (given path or bundled default), validate and open a model for `task`.
+    `graph`: a CUDA session that captures its first fixed-shape call as a CUDA graph and
+    replays it (call it only through one FixedShapeCall)."""
     tasks = (task,) if isinstance(task, str) else task
     if path is None:
         model_path = bundled_model(tasks[0])
@@ -210,7 +309,8 @@ def load_model(task: str | tuple[str, ...], path: str | os.PathLike | None, devi
     check_external_data(model_path)
     ort = _ort()
     try:
-        session = ort.InferenceSession(str(model_path), session_options(device, task=tasks[0]), providers=list(device.providers))
+        session = ort.InferenceSession(str(model_path), session_options(device, task=tasks[0]),
+                                       providers=providers_for(device, tasks[0], graph=graph))
     except Exception as exc:
         raise ModelError(f"{model_path}: not a usable ONNX model ({str(exc).splitlines()[0]})") from None
     info = metadata.parse(session.get_modelmeta().custom_metadata_map, str(model_path))

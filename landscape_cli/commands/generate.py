@@ -109,13 +109,21 @@ def _stages(generator, upscaler, passes: int, ext: str, quality: int, thumbs: Op
 
     from landscape_cli.imaging import encode, from_unit
     from landscape_cli.overlap import Stages
-    from landscape_cli.pipelines.generate import generate as run_generator
+    from landscape_cli.pipelines.generate import chains_on_device, generate as run_generator, generate_upscaled
     from landscape_cli.pipelines.upscale import TileSettings, upscale_rgb, upscale_unit_batch
+    from landscape_cli.runtime import Rescale
+
+    # On a GPU the generator's pictures go to the upscaler without a trip through the host.
+    on_device = passes >= 1 and generator.device.name == "cuda" and chains_on_device(generator, upscaler)
+    rescale = Rescale(generator.device) if on_device else None
 
     def infer(seeds: list[int]) -> list:
-        images = run_generator(generator, seeds)
-        if passes >= 1:
-            images = upscale_unit_batch(upscaler, images)
+        if on_device:
+            images = generate_upscaled(generator, upscaler, rescale, seeds)
+        else:
+            images = run_generator(generator, seeds)
+            if passes >= 1:
+                images = upscale_unit_batch(upscaler, images)
         # The second x4 pass (512 -> 2048) runs tiled, one image at a time, to bound memory.
         return [upscale_rgb(upscaler, image, np.uint8, TileSettings()) if passes == 2 else image for image in images]
 
