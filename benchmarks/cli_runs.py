@@ -94,9 +94,9 @@ def model_args(pipeline: str, models: Optional[dict[str, Path]]) -> list[str]:
     return args
 
 
-def run_once(args: list[str], *, threads: int, jobs: str, tuning: Optional[dict] = None) -> CliRun:
+def run_once(args: list[str], *, threads: int, jobs: str, tuning: Optional[dict] = None, device: str = "cpu") -> CliRun:
     cli = [sys.executable, "-c", _TUNED, json.dumps(tuning)] if tuning else [sys.executable, "-m", "landscape_cli"]
-    cmd = [sys.executable, "-c", _RSS, *cli, *args, "--device", "cpu", "--threads", str(threads), "--jobs", jobs, "-q"]
+    cmd = [sys.executable, "-c", _RSS, *cli, *args, "--device", device, "--threads", str(threads), "--jobs", jobs, "-q"]
     start = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
     seconds = time.perf_counter() - start
@@ -113,7 +113,7 @@ class Steady:
 
 
 def steady_state(pipeline: str, workdir: Path, images: int, *, threads: int, jobs: str = "2:2",
-                 models: Optional[dict[str, Path]] = None, tuning: Optional[dict] = None) -> Steady:
+                 models: Optional[dict[str, Path]] = None, tuning: Optional[dict] = None, device: str = "cpu") -> Steady:
     """Runs of `images` and 3 x `images` pictures (inputs made once under `workdir`)."""
     runs = []
     for n in (images, 3 * images):
@@ -122,7 +122,7 @@ def steady_state(pipeline: str, workdir: Path, images: int, *, threads: int, job
             write_inputs(pipeline, src, n)
         out = workdir / f"out-{time.monotonic_ns()}"
         args = [a.format(src=src, out=out, n=n) for a in COMMANDS[pipeline]] + model_args(pipeline, models)
-        runs.append(run_once(args, threads=threads, jobs=jobs, tuning=tuning))
+        runs.append(run_once(args, threads=threads, jobs=jobs, tuning=tuning, device=device))
     rate = 2 * images / max(runs[1].seconds - runs[0].seconds, 1e-9)
     return Steady(rate, max(0.0, runs[0].seconds - images / rate), max(r.rss_mb for r in runs))
 

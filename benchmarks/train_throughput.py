@@ -1,98 +1,140 @@
-"""Training throughput (images/s) of each family at its default network size, measured
-through the real trainers (data loading included), and on CUDA the gain of bf16 AMP +
-channels_last over fp32 + contiguous, side by side in one run.
+"""Training throughput of the GPU plan's five recipes (scripts/gpu_window.py), through the real
+trainers: images/s of each alone on the device, then of all five sharing it, with the share
+of the bf16 matrix-product rate measured in the same run.
 
-    python benchmarks/train_throughput.py                      # synthetic 320x240 photos
-    python benchmarks/train_throughput.py --data ../shared/data/landscapes --steps 20
+    python benchmarks/train_throughput.py --out DIR                 # CUDA: the plan's recipes
+    python benchmarks/train_throughput.py --out DIR --tiny --seconds 5   # the CPU rehearsal
+
+Each trainer runs in its own process for --seconds of training (--max-minutes) on synthetic
+320x240 photos and maps, with its data on the device on CUDA; the rate is the mean of its
+logged images/s after the first record (which holds the warm-up). The share of peak counts
+3x the forward FLOPs of the networks a step trains (forward, and backward at twice the
+forward), once per training image: a floor for the GANs, whose discriminators run more than
+once per image.
 """
 from __future__ import annotations
 
 import argparse
-import contextlib
-import importlib
-import io
 import json
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
-FAMILIES = {
-    # family: (extra options, CUDA batch size; a quarter on the CPU) -- networks at their default widths
-    "dcgan": (["--resolution", "128"], 32),
-    "pix2pix": (["--resolution", "256"], 8),
-    "glcic": (["--resolution", "256", "--phase-ratios", "0", "0"], 8),  # joint phase: the costliest
-    "esrgan": (["--resolution", "32"], 16),
-}
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
+
+from gpu_window import COMMON, PLAN, matmul_rate, recipe  # noqa: E402
 
 
-def synthetic_pairs(root: Path, count: int) -> tuple[Path, Path]:
+def synthetic(root: Path, count: int) -> tuple[Path, Path]:
     """Smooth random 320x240 photos and 8-class index maps with the same stems."""
     import cv2
 
     photos, maps = root / "photos", root / "maps"
-    photos.mkdir(), maps.mkdir()
+    photos.mkdir(parents=True), maps.mkdir(parents=True)
     rng = np.random.default_rng(0)
     for i in range(count):
         img = cv2.GaussianBlur(rng.integers(0, 256, (240, 320, 3), dtype=np.uint8), (0, 0), 3)
-        cv2.imwrite(str(photos / f"{i:03d}.png"), img)
+        cv2.imwrite(str(photos / f"{i:03d}.jpg"), img)
         cv2.imwrite(str(maps / f"{i:03d}.png"), (img[:, :, 0] // 32).astype(np.uint8))
     return photos, maps
 
 
-def batch_size(family: str) -> int:
-    batch = FAMILIES[family][1]
-    return batch if torch.cuda.is_available() else max(2, batch // 4)
+def forward_flops(t, tiny: bool) -> float:
+    """Forward FLOPs per image of the networks a step of `t` trains."""
+    from trainers.networks.dcgan import DCGANDiscriminator, build_generator
+    from trainers.networks.esrgan import RRDBNet
+    from trainers.networks.glcic import CompletionNetwork, ContextDiscriminator, ContextDiscriminatorConfig
+    from trainers.networks.pix2pix import PatchGAN, PatchGANConfig, UNetGenerator
+    from trainers.networks.segmenter import UNetSegmenter
+
+    c = recipe(t, tiny)
+    r = c.resolution
+    if t.family == "dcgan":
+        nets = [(build_generator(c.generator()), (torch.randn(1, c.latent_dim),)),
+                (DCGANDiscriminator(config=c.discriminator()), (torch.randn(1, 3, r, r),))]
+    elif t.family == "esrgan":
+        nets = [(RRDBNet(config=c.generator()), (torch.rand(1, 3, r, r),))]
+    elif t.family == "pix2pix":
+        nets = [(UNetGenerator(config=c.generator()), (torch.rand(1, 8, r, r),)),
+                (PatchGAN(config=PatchGANConfig(width=c.d_width, layers=c.d_layers)), (torch.rand(1, 8, r, r), torch.rand(1, 3, r, r)))]
+    elif t.family == "glcic":
+        d = ContextDiscriminator(config=ContextDiscriminatorConfig(resolution=r, local_resolution=r // 2, width=c.d_width))
+        nets = [(CompletionNetwork(config=c.generator()), (torch.rand(1, 3, r, r), torch.zeros(1, 1, r, r))),
+                (d, (torch.rand(1, 3, r, r), torch.rand(1, 3, r // 2, r // 2)))]
+    else:
+        nets = [(UNetSegmenter(config=c.network()), (torch.rand(1, 3, r, r),))]
+    total = 0
+    for net, inputs in nets:
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            net.eval()(*inputs)
+        total += counter.get_total_flops()
+    return total
 
 
-def measure(family: str, data: Path, maps: Path | None, out: Path, steps: int, warmup: int, precision: list[str], workers: int) -> float:
-    extra, batch = FAMILIES[family][0], batch_size(family)
-    argv = ["--data", str(data), "--out", str(out), "--steps", str(warmup + steps), "--batch-size", str(batch),
-            "--log-every", str(warmup), "--sample-every", "0", "--eval-every", "0", "--checkpoint-every", "0",
-            "--holdout", "0.03", "--samples", "1", "--workers", str(workers), *extra, *precision]
-    if family == "pix2pix":
-        argv += ["--maps", str(maps)]
-    trainer = importlib.import_module(f"trainers.{family}")
-    with contextlib.redirect_stdout(io.StringIO()):
-        code = trainer.main(argv)
-    if code != 0:
-        raise SystemExit(f"{family}: trainer exited {code}")
-    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    timed = [r["images_per_s"] for r in records if r["kind"] == "train"][1:]  # the first record holds the warm-up
-    return float(np.mean(timed))
+def launch(t, photos: Path, maps: Path, out: Path, seconds: float, tiny: bool, cuda: bool) -> subprocess.Popen:
+    data = ["--data", str(photos)] + (["--maps", str(maps), "--class-map", "stanford"] if "--maps" in t.data else [])
+    argv = [sys.executable, "-m", f"trainers.{t.family}", *data, *t.args, *COMMON, *(t.tiny if tiny else ()),
+            "--out", str(out), "--max-minutes", f"{seconds / 60:.3f}", "--log-every", "5" if tiny else "20",
+            "--eval-every", "0", "--sample-every", "0", "--checkpoint-every", "0", "--device", "cuda" if cuda else "cpu"]
+    return subprocess.Popen(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=open(out.with_suffix(".log"), "w"))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, help="image folder (default: synthetic photos)")
-    parser.add_argument("--steps", type=int, default=4, help="timed steps per family (after warm-up)")
-    parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--families", nargs="+", default=list(FAMILIES), choices=list(FAMILIES))
-    args = parser.parse_args()
-    cuda = torch.cuda.is_available()
-    variants = {"fp32": ["--amp", "none", "--memory-format", "contiguous"]}
-    if cuda:
-        variants["bf16+channels_last"] = ["--amp", "bf16", "--memory-format", "channels_last"]
+def rate(run: Path) -> float | None:
+    metrics = run / "metrics.jsonl"
+    if not metrics.is_file():
+        return None
+    records = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+    timed = [r["images_per_s"] for r in records if r["kind"] == "train"][1:]
+    return float(np.mean(timed)) if timed else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, required=True, help="folder for train_throughput.json and the runs")
+    parser.add_argument("--seconds", type=float, default=12, help="training time of each measurement")
+    parser.add_argument("--tiny", action="store_true", help="the rehearsal's recipes, on the CPU")
+    parser.add_argument("--modes", default="alone,shared", help="alone, shared or both (comma-separated)")
+    args = parser.parse_args(argv)
+    cuda = torch.cuda.is_available() and not args.tiny
+    dev = torch.device("cuda" if cuda else "cpu")
+    peak = matmul_rate(dev, torch.bfloat16 if cuda else torch.float32, 8192 if cuda else 512)
+    result = {"device": torch.cuda.get_device_name() if cuda else "cpu", "peak_flops": peak, "seconds": args.seconds,
+              "families": {t.family: {"train_flops_per_image": 3 * forward_flops(t, args.tiny)} for t in PLAN}}
+    args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        photos, maps = synthetic_pairs(tmp, 64) if args.data is None else (args.data, None)
-        device = torch.cuda.get_device_name() if cuda else f"CPU ({torch.get_num_threads()} threads)"
-        print(f"# training throughput, images/s, on {device}, torch {torch.__version__}")
-        print(f"# command: python {' '.join(sys.argv)}")
-        print("| family | batch | " + " | ".join(variants) + (" | gain |" if cuda else " |"))
-        print("|---|---|" + "---|" * len(variants) + ("---|" if cuda else ""))
-        for family in args.families:
-            if family == "pix2pix" and maps is None:
-                continue  # a user folder has no paired maps
-            rates = {name: measure(family, photos, maps, tmp / f"{family}-{i}", args.steps, args.warmup, flags, args.workers)
-                     for i, (name, flags) in enumerate(variants.items())}
-            row = f"| {family} | {batch_size(family)} | " + " | ".join(f"{r:.1f}" for r in rates.values())
-            row += f" | {rates['bf16+channels_last'] / rates['fp32']:.2f}x |" if cuda else " |"
-            print(row, flush=True)
+        photos, maps = synthetic(Path(tmp), 96)
+        for mode in args.modes.split(","):
+            batches = [[t] for t in PLAN] if mode == "alone" else [list(PLAN)]
+            start = time.monotonic()
+            for group in batches:
+                procs = {t: launch(t, photos, maps, args.out / f"{mode}-{t.run}", args.seconds, args.tiny, cuda) for t in group}
+                for t, proc in procs.items():
+                    proc.wait()
+                    figure = rate(args.out / f"{mode}-{t.run}")
+                    entry = result["families"][t.family]
+                    entry[f"{mode}_img_s"] = figure
+                    entry[f"{mode}_share_of_peak"] = figure * entry["train_flops_per_image"] / peak if figure else None
+            result[f"{mode}_wall_s"] = time.monotonic() - start
+            (args.out / "train_throughput.json").write_text(json.dumps(result, indent=1) + "\n")
+    print(f"| family | train GFLOP/img | alone img/s | alone % peak | shared img/s | shared % peak |  ({result['device']}, "
+          f"peak {peak / 1e12:.1f} TFLOP/s)")
+    print("|---|---|---|---|---|---|")
+    for family, e in result["families"].items():
+        cells = [f"{e.get(k):.1f}" if e.get(k) else "-" for k in ("alone_img_s",)]
+        cells.append(f"{100 * e['alone_share_of_peak']:.1f} %" if e.get("alone_share_of_peak") else "-")
+        cells.append(f"{e['shared_img_s']:.1f}" if e.get("shared_img_s") else "-")
+        cells.append(f"{100 * e['shared_share_of_peak']:.1f} %" if e.get("shared_share_of_peak") else "-")
+        print(f"| {family} | {e['train_flops_per_image'] / 1e9:.2f} | " + " | ".join(cells) + " |")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -30,7 +30,7 @@ from landscape_cli.runtime import bundled_model, choose_device, load_model
 from trainers.data import shrink_to_short_side
 from trainers.maps import load_table
 
-SHORT_SIDE = 256  # the translator's training scale (scripts/prepare_gpu_data.py)
+SHORT_SIDE = 256  # the translator's training scale (the GPU plan's compact data, scripts/gpu_window.py)
 MIN_REGION_PERCENT = 0.25  # `landscape label`'s default
 SHEET_PANEL = (240, 160)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 import typing
 from pathlib import Path
 from typing import Any
@@ -86,8 +87,10 @@ def parse(config_type: type, argv: list[str], prog: str, description: str) -> tu
                                   dry_run=given.pop("dry_run", False))
     if run_args.resume is not None:
         slim = run_args.resume.is_file()
-        # Each family's trainer module defines its config: trainers.esrgan.ESRGANConfig is esrgan's.
-        family = config_type.__module__.rsplit(".", 1)[-1]
+        # Each family's trainer module defines its config: trainers.esrgan.ESRGANConfig is esrgan's
+        # (under `python -m trainers.esrgan` the module is __main__, its spec still names it).
+        module = sys.modules[config_type.__module__]
+        family = (module.__spec__.name if module.__spec__ else module.__name__).rsplit(".", 1)[-1]
         saved = _slim_train_config(run_args.resume, family) if slim else _folder_train_config(run_args, run_args.resume)
         allowed = SLIM_RESUMABLE if slim else RESUMABLE
         changed = sorted(k for k, v in given.items() if k not in allowed and saved.get(k) != _jsonable(v))

@@ -54,6 +54,8 @@ class PairedConfig(BaseConfig):
 class Pix2PixConfig(PairedConfig):
     num_downs: int = opt(8, "U-Net levels (256 px -> 1x1 at 8)")
     g_width: int = opt(64, "U-Net base channels")
+    g_max_mult: int = opt(8, "U-Net channels stop growing at g-width x this (pix2pix: 8; 4 quarters the deep "
+                          "layers' weights)")
     d_width: int = opt(64, "PatchGAN base channels")
     d_layers: int = opt(3, "PatchGAN depth (3: 70x70 receptive field)")
     dropout: float = opt(0.5, "dropout in the three decoder blocks nearest the bottleneck (pix2pix's noise)")
@@ -69,7 +71,8 @@ class Pix2PixConfig(PairedConfig):
             raise ValueError("--l1-weight must be >= 0")
 
     def generator(self) -> UNetConfig:
-        return UNetConfig(num_downs=self.num_downs, width=self.g_width, dropout=self.dropout, resolution=self.resolution)
+        return UNetConfig(num_downs=self.num_downs, width=self.g_width, dropout=self.dropout, resolution=self.resolution,
+                          max_mult=self.g_max_mult)
 
 
 class PairedCrops(torch.utils.data.Dataset):

@@ -30,6 +30,7 @@ class SegmenterTrainConfig(PairedConfig):
     min_scale: float = opt(0.3, "smallest crop, as a share of the largest square that fits")
     num_downs: int = opt(6, "U-Net levels")
     width: int = opt(32, "U-Net base channels")
+    max_mult: int = opt(8, "U-Net channels stop growing at width x this")
     lr: float = opt(5e-4, "Adam learning rate")
     weight_decay: float = opt(1e-4, "AdamW weight decay")
     jitter: float = opt(0.3, "colour jitter strength: brightness, contrast and saturation each scaled by 1 +- this "
@@ -49,7 +50,7 @@ class SegmenterTrainConfig(PairedConfig):
             raise ValueError("--class-balance and --rare-sampling must be in [0, 2]")
 
     def network(self) -> SegmenterConfig:
-        return SegmenterConfig(num_downs=self.num_downs, width=self.width, resolution=self.resolution)
+        return SegmenterConfig(num_downs=self.num_downs, width=self.width, resolution=self.resolution, max_mult=self.max_mult)
 
 
 def colour_jitter(photo: torch.Tensor, strength: float, rng: np.random.Generator) -> torch.Tensor:

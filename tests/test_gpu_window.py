@@ -1,0 +1,106 @@
+"""The GPU plan (scripts/gpu_window.py): its runs fit the machine's limits, its slim states fit
+their budget, and the whole window runs here on the CPU at tiny sizes."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("gpu_window", ROOT / "scripts" / "gpu_window.py")
+gpu_window = importlib.util.module_from_spec(spec)
+sys.modules["gpu_window"] = gpu_window
+spec.loader.exec_module(gpu_window)
+
+SLIM_BUDGET = 40_000_000
+
+
+def plan_modules(t):
+    """The networks of the plan's recipe for `t`, by the names the trainer tracks them under."""
+    from trainers.networks.dcgan import DCGANDiscriminator, build_generator
+    from trainers.networks.esrgan import RRDBNet
+    from trainers.networks.glcic import CompletionNetwork
+    from trainers.networks.pix2pix import PatchGAN, PatchGANConfig, UNetGenerator
+    from trainers.networks.segmenter import UNetSegmenter
+
+    c = gpu_window.recipe(t)
+    if t.family == "dcgan":
+        g = build_generator(c.generator())
+        return {"g": g, "g_ema": g, "d": DCGANDiscriminator(config=c.discriminator())}
+    if t.family == "esrgan":
+        g = RRDBNet(config=c.generator())
+        return {"g": g, "g_ema": g}
+    if t.family == "pix2pix":
+        return {"g": UNetGenerator(config=c.generator()), "d": PatchGAN(config=PatchGANConfig(width=c.d_width, layers=c.d_layers))}
+    if t.family == "glcic":
+        return {"g": CompletionNetwork(config=c.generator())}
+    return {"net": UNetSegmenter(config=c.network())}
+
+
+def test_the_five_slim_states_of_the_plan_fit_40_mb():
+    from trainers.slim import SLIM_RULES
+
+    sizes = {}
+    for t in gpu_window.PLAN:
+        modules = plan_modules(t)
+        sizes[t.family] = sum(v.numel() * (2 if v.is_floating_point() else v.element_size())
+                              for name in SLIM_RULES[t.family].keep for v in modules[name].state_dict().values())
+    assert sum(sizes.values()) <= SLIM_BUDGET, sizes
+
+
+def test_every_run_fits_the_machine():
+    runs = gpu_window.window_runs(parts=4)
+    assert [r.name for r in runs] == [f"run {k}" for k in range(1, 10)]
+    assert all(r.timeout_s <= 600 for r in runs)
+    assert all(len(r.carry) <= 8 and all(c.startswith(".device/") for c in r.carry) for r in runs)
+    assert all(len(r.command) <= 2000 for r in runs)
+    long = next(r for r in runs if " long " in r.command)
+    assert long.carry == () and "--budget-s 470" in long.command and long.timeout_s == 530
+    # Each part is carried once, in order, and the install comes with the last.
+    parts = [c for r in runs for c in r.carry if "part-" in c]
+    assert parts == [f".device/ort/part-{k:02d}" for k in range(4)]
+    assert "install" in runs[3].command and ".device/whl" in runs[3].carry
+    text = gpu_window.runs_text(runs)
+    assert text.count("```") == 2 * len(runs)
+
+
+def test_a_changed_recipe_starts_afresh_rather_than_failing(tmp_path):
+    from tests.train_helpers import make_photos
+
+    t = next(t for t in gpu_window.PLAN if t.family == "esrgan")
+    photos = make_photos(tmp_path / "photos", count=8)
+    argv = gpu_window.trainer_argv(t, tmp_path, tmp_path / "run", slim=None, minutes=1, tiny=True, device="cpu")
+    argv[argv.index("--data") + 1] = str(photos)
+    argv[argv.index("--steps") + 1] = "2"
+    from trainers.esrgan import main
+
+    assert main(argv) == 0
+    state = tmp_path / "run" / "slim.safetensors"
+    assert gpu_window.slim_fits(t, state, tiny=True)
+    assert not gpu_window.slim_fits(t, state, tiny=False)  # the full-size recipe is another network
+    assert "--resume" not in gpu_window.trainer_argv(t, tmp_path, tmp_path / "r2", slim=state, minutes=1, tiny=False, device="cpu")
+
+
+def test_the_window_rehearses_on_the_cpu():
+    """Parts made and joined, the install, two long runs (the second resuming from the first's
+    returned slim states), packing within the return limits, and no import the machine lacks."""
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "gpu_window.py"), "rehearse"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    seconds = time.monotonic() - start
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = json.loads(done.stdout[done.stdout.rindex("\n{") + 1:])
+    assert report["install"] and report["resumed"] and report["benchmark"] and report["imports"] == []
+    assert seconds < 120, f"the rehearsal took {seconds:.0f} s"
+
+
+@pytest.mark.parametrize("name", ["ceilings", "install", "long", "give-back", "unpack", "prepare"])
+def test_every_step_has_help(name):
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "gpu_window.py"), name, "--help"], capture_output=True,
+                          text=True, cwd=ROOT)
+    assert done.returncode == 0 and "usage" in done.stdout
