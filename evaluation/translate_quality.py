@@ -5,6 +5,10 @@ came from, on two sets the translator never trained on (runs/translate/split.jso
 - the held-out landscape photos: the round trip photo -> `label` -> `translate`, with the
   bundled labeller and the CLI's own small-region cleanup, as a user would run it.
 
+and whether the translator follows its map: the translation of each landscape map, labelled
+again by the same labeller, against that map (mIoU over the classes; "map consistency"). A
+translator that paints what the map asks for scores high whatever colours it picks.
+
 A map fixes the layout, not the colours or texture, so no translator reaches the photo; the
 figures compare translators (and runs) with each other on the same pairs. `--sheet` writes
 rows of photo | map | translation for the first landscapes.
@@ -29,6 +33,7 @@ from landscape_cli.pipelines.translate import translate
 from landscape_cli.runtime import bundled_model, choose_device, load_model
 from trainers.data import shrink_to_short_side
 from trainers.maps import load_table
+from trainers.palette import LANDSCAPE_CLASSES
 
 SHORT_SIDE = 256  # the translator's training scale (the GPU plan's compact data, scripts/gpu_window.py)
 MIN_REGION_PERCENT = 0.25  # `landscape label`'s default
@@ -38,6 +43,20 @@ SHEET_PANEL = (240, 160)
 def errors(fake: np.ndarray, real: np.ndarray) -> tuple[float, float]:
     mse = float(np.mean((fake - real) ** 2))
     return float(np.mean(np.abs(fake - real))), 10 * np.log10(1 / max(mse, 1e-12))
+
+
+def map_confusion(given: np.ndarray, found: np.ndarray) -> np.ndarray:
+    k = len(LANDSCAPE_CLASSES)
+    return np.bincount(given.ravel().astype(np.int64) * k + found.ravel(), minlength=k * k).reshape(k, k)
+
+
+def miou(confusion: np.ndarray) -> tuple[float, dict[str, float]]:
+    """Mean IoU over the classes present in either map, and each present class's IoU."""
+    tp = np.diag(confusion).astype(np.float64)
+    union = confusion.sum(0) + confusion.sum(1) - tp
+    present = union > 0
+    per_class = {name: float(tp[i] / union[i]) for i, name in enumerate(LANDSCAPE_CLASSES) if present[i]}
+    return float((tp[present] / union[present]).mean()), per_class
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     lut = load_table("stanford")
     results: dict[str, list[tuple[float, float]]] = {"stanford_val": [], "landscapes_round_trip": []}
     rows = []
+    consistency = np.zeros((len(LANDSCAPE_CLASSES),) * 2, np.int64)
     for name in held:
         group, file = name.split("/", 1)
         if group == "stanford":
@@ -74,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             labels = merge_small_regions(labels, round(labels.size * MIN_REGION_PERCENT / 100))
             fake = translate(translator, labels)
             results["landscapes_round_trip"].append(errors(fake, photo))
+            consistency += map_confusion(labels, label(labeller, fake))
             if len(rows) < args.sheet_rows:
                 rows.append((pixels, colourise(labels, labeller.info.palette), (fake * 255 + 0.5).astype(np.uint8)))
     summary = {"model": str(model_path), "labeller": str(labeller_path)}
@@ -83,6 +104,11 @@ def main(argv: list[str] | None = None) -> int:
             l1, psnr = np.mean([p[0] for p in pairs]), np.mean([p[1] for p in pairs])
             summary[key] = {"images": len(pairs), "l1": float(l1), "psnr_db": float(psnr)}
             print(f"  {key:<22} {len(pairs):>3} images   L1 {l1:.4f}   PSNR {psnr:.2f} dB")
+    if consistency.sum():
+        score, per_class = miou(consistency)
+        summary["map_consistency"] = {"miou": score, "iou": per_class}
+        print(f"  map consistency (label -> translate -> label) mIoU {100 * score:.1f} %   "
+              + "  ".join(f"{k} {100 * v:.0f}" for k, v in per_class.items()))
     if args.sheet and rows:
         # Every panel at the photos' usual 3:2, so that rows line up whatever each photo's shape.
         panel = lambda x: cv2.resize(x, SHEET_PANEL, interpolation=cv2.INTER_AREA)  # noqa: E731
