@@ -13,6 +13,11 @@ as the trainer's evaluation does.
 
     python evaluation/generator_quality.py                      # the bundled generator
     python evaluation/generator_quality.py a.onnx b.onnx        # several, side by side
+    python evaluation/generator_quality.py --truncation scale:0.8 resample:2.0   # truncated latents too
+
+Truncation, `scale:PSI` (z * PSI) or `resample:T` (coordinates beyond +-T drawn again from the
+seed's generator, BigGAN's trick), trades variety for typical pictures; a generator offers it
+(`generate --truncation`) only where it measures better here and looks better.
 """
 from __future__ import annotations
 
@@ -51,6 +56,23 @@ def swd_stats(real: torch.Tensor, fakes: list[torch.Tensor]) -> dict[str, float]
     return out
 
 
+def truncated_latents(seeds, dim: int, spec: str) -> np.ndarray:
+    method, value = spec.split(":")
+    rows = []
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        z = rng.standard_normal(dim, dtype=np.float32)
+        if method == "scale":
+            z = z * np.float32(value)
+        else:
+            far = np.abs(z) > float(value)
+            while far.any():
+                z[far] = rng.standard_normal(int(far.sum()), dtype=np.float32)
+                far = np.abs(z) > float(value)
+        rows.append(z)
+    return np.stack(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("models", nargs="*", type=Path, help="ONNX generators to compare (default: the bundled one)")
@@ -58,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", type=Path, default=Path("runs/generate-128/split.json"))
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--truncation", nargs="*", default=[], help="also measure truncated latents: scale:PSI or resample:T")
     args = parser.parse_args(argv)
 
     split = json.loads(args.split.read_text())
@@ -78,6 +101,10 @@ def main(argv: list[str] | None = None) -> int:
                  for k in range(SEED_SETS)]
         step_trained = model.info.raw.get("training", {}).get("step", "?")
         rows[f"{path.name} (step {step_trained})"] = (swd_stats(held, fakes), diversity(fakes[0]))
+        for spec in args.truncation:
+            fakes = [torch.from_numpy(model.from_output_range(model.run(**{model.info.inputs[0].name: truncated_latents(
+                range(k * n, (k + 1) * n), model.info.latent_dim, spec)}))) for k in range(SEED_SETS)]
+            rows[f"{path.name}, {spec}"] = (swd_stats(held, fakes), diversity(fakes[0]))
 
     real_div = diversity(held)
     levels = [k for k in next(iter(rows.values()))[0] if k.startswith("swd_") and k.endswith("px")]
