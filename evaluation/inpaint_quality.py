@@ -8,6 +8,12 @@ The model runs through the CLI's inpaint pipeline (context windows and compositi
 
     python evaluation/inpaint_quality.py                          # the bundled inpainter
     python evaluation/inpaint_quality.py --model runs/x/inpaint.onnx --split runs/x/split.json
+    python evaluation/inpaint_quality.py --size 0 --restore-with-upscaler   # whole photos; see below
+
+With `--size 0` the photos are used whole (612x408 mostly), so a large hole's window is bigger
+than the model's native size: the pipeline fills it shrunk and resizes the fill back.
+`--restore-with-upscaler` adds a row that brings the fill back with the bundled 4x upscaler
+(then an area resize to the window) instead of the pipeline's cubic resize.
 """
 from __future__ import annotations
 
@@ -19,7 +25,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from landscape_cli.pipelines import inpaint as pipeline
 from landscape_cli.pipelines.inpaint import inpaint_pixels
+from landscape_cli.pipelines.upscale import upscale_unit_batch
 from landscape_cli.runtime import bundled_model, choose_device, load_model
 from trainers.data import apply_crop, center_crop, read_rgb
 from trainers.masks import random_mask
@@ -34,12 +42,30 @@ def hole_scores(filled: np.ndarray, truth: np.ndarray, hole: np.ndarray) -> tupl
     return 10 * np.log10(255.0**2 / mse), float(np.abs(diff).mean())
 
 
+class UpscalerRestore:
+    """OpenCV as the inpaint pipeline sees it, except that the cubic resize of a shrunk fill
+    back to its window is done by `upscaler` (then an area resize to the window's size)."""
+
+    def __init__(self, upscaler) -> None:
+        self.upscaler = upscaler
+
+    def __getattr__(self, name):
+        return getattr(cv2, name)
+
+    def resize(self, src, size, interpolation=None):
+        if interpolation == cv2.INTER_CUBIC and src.ndim == 3 and size[0] > src.shape[1]:
+            return cv2.resize(upscale_unit_batch(self.upscaler, src[None])[0], size, interpolation=cv2.INTER_AREA)
+        return cv2.resize(src, size, interpolation=interpolation)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, help="ONNX inpainter (default: the bundled one)")
     parser.add_argument("--data", type=Path, default=Path("../shared/data/landscapes"))
     parser.add_argument("--split", type=Path, default=Path("runs/inpaint/split.json"))
-    parser.add_argument("--size", type=int, default=256, help="centre crop side, pixels")
+    parser.add_argument("--size", type=int, default=256, help="centre crop side, pixels (0: whole photos)")
+    parser.add_argument("--restore-with-upscaler", action="store_true",
+                        help="add a row: shrunk fills brought back by the bundled upscaler instead of a cubic resize")
     parser.add_argument("--limit", type=int, default=0, help="only the first N held-out photos (0: all)")
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--json", type=Path)
@@ -48,23 +74,36 @@ def main(argv: list[str] | None = None) -> int:
     path = args.model or bundled_model("inpaint")
     model = load_model("inpaint", path, choose_device("cpu", args.threads))
     names = json.loads(args.split.read_text())["held_out"][: args.limit or None]
-    photos = [apply_crop(img, center_crop(*img.shape[:2]), args.size) for img in (read_rgb(args.data / n) for n in names)]
+    photos = [apply_crop(img, center_crop(*img.shape[:2]), args.size) if args.size else img
+              for img in (read_rgb(args.data / n) for n in names)]
     methods = {
         "cv2 Telea": lambda img, hole: cv2.inpaint(img, hole.astype(np.uint8), 5, cv2.INPAINT_TELEA),
         "cv2 Navier-Stokes": lambda img, hole: cv2.inpaint(img, hole.astype(np.uint8), 5, cv2.INPAINT_NS),
         "this model": lambda img, hole: inpaint_pixels(model, img, hole),
     }
+    if args.restore_with_upscaler:
+        restoring = UpscalerRestore(load_model("upscale", bundled_model("upscale"), model.device))
+
+        def with_upscaler(img, hole):
+            pipeline.cv2 = restoring
+            try:
+                return inpaint_pixels(model, img, hole)
+            finally:
+                pipeline.cv2 = cv2
+
+        methods["this model, upscaler restore"] = with_upscaler
     results: dict[str, dict[str, dict[str, float]]] = {}
     for label, area in HOLES.items():
         per_method: dict[str, list[tuple[float, float]]] = {m: [] for m in methods}
         for i, photo in enumerate(photos):
-            hole = random_mask(args.size, args.size, np.random.default_rng(i), area=area, kind="mixed") > 0.5
+            hole = random_mask(*photo.shape[:2], np.random.default_rng(i), area=area, kind="mixed") > 0.5
             for method, fill in methods.items():
                 per_method[method].append(hole_scores(fill(photo, hole), photo, hole))
         results[label] = {m: {"psnr": float(np.mean([s[0] for s in v])), "l1": float(np.mean([s[1] for s in v]))}
                           for m, v in per_method.items()}
 
-    print(f"Inpainting inside the holes, {len(photos)} held-out photos at {args.size} px; model {path.name}")
+    print(f"Inpainting inside the holes, {len(photos)} held-out photos {f'at {args.size} px' if args.size else 'whole'}; "
+          f"model {path.name}")
     print(f"{'holes':<14} {'method':<20} {'PSNR dB':>8} {'L1 (0-255)':>11}")
     for label, rows in results.items():
         for i, (method, r) in enumerate(rows.items()):
