@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from landscape_cli import runtime
-from landscape_cli.pipelines.generate import chains_on_device, generate, generate_upscaled
+from landscape_cli.pipelines.generate import generate, generate_upscaled, upscales_as_is
 from landscape_cli.pipelines.upscale import upscale_unit_batch
 
 CUDA = runtime.Device("cuda", ("CUDAExecutionProvider", "CPUExecutionProvider"), 4)
@@ -70,7 +70,7 @@ def test_rescale_maps_one_range_to_another_and_clips(cpu):
 def test_generate_then_upscale_on_the_device_equals_the_host_chain(models, cpu):
     generator = runtime.load_model("generate", models["generate"], cpu)
     upscaler = runtime.load_model("upscale", models["upscale"], cpu)
-    assert chains_on_device(generator, upscaler)
+    assert upscales_as_is(generator, upscaler)
     seeds = [0, 7, 42]
     host = upscale_unit_batch(upscaler, generate(generator, seeds))
     device = generate_upscaled(generator, upscaler, runtime.Rescale(cpu), seeds)

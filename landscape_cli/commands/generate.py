@@ -38,8 +38,9 @@ def generate(
     count: Annotated[int, typer.Option("-n", "--count", help="How many images (seeds SEED .. SEED+N-1).")] = 8,
     seed: Annotated[int, typer.Option("--seed", help="First seed; image i uses seed SEED+i.")] = 0,
     seeds: Annotated[Optional[str], typer.Option("--seeds", help="Explicit seeds, e.g. 0-99,120 (instead of -n/--seed).", show_default=False)] = None,
-    upscale: Annotated[bool, typer.Option("--upscale", help="Chain the 4x super-resolution model in memory.")] = False,
-    scale: Annotated[Optional[int], typer.Option("--scale", help="With --upscale: 4 (one pass) or 16 (two passes).", show_default=False)] = None,
+    upscale: Annotated[bool, typer.Option("--upscale", help="Chain the super-resolution model in memory (bundled: 4x).")] = False,
+    scale: Annotated[Optional[int], typer.Option("--scale", help="With --upscale: the total factor, the upscaler's own "
+                                                 "(default) or a power of it (x4 model: 4 or 16).", show_default=False)] = None,
     output: common.Output = Path("generated"),
     batch_size: common.BatchSize = 8,
     grid: Annotated[Optional[Path], typer.Option("--grid", help="Also write a contact sheet of this run's images to FILE.", show_default=False)] = None,
@@ -76,8 +77,6 @@ def _generate(*, count, seed, seeds, upscale, scale, output, batch_size, grid, m
         seed_list = list(range(seed, seed + count))
     if scale is not None and not upscale:
         raise UsageError("--scale needs --upscale")
-    if scale not in (None, 4, 16):
-        raise UsageError(f"--scale must be 4 or 16, got {scale}")
     common.check_positive("--batch-size", batch_size)
     common.resolve_format(fmt, quality)
     ext = "png" if fmt == "keep" else fmt
@@ -96,7 +95,9 @@ def _generate(*, count, seed, seeds, upscale, scale, output, batch_size, grid, m
 
     prepare_output_dir(output)
     thumbs: dict[int, object] = {}
-    passes = 0 if upscaler is None else (2 if scale == 16 else 1)
+    from landscape_cli.pipelines.upscale import passes_for
+
+    passes = 0 if upscaler is None else passes_for(scale, upscaler.info.scale or 4)
     common.run_items(items, _stages(generator, upscaler, passes, ext, quality, thumbs if grid else None),
                      reporter, overwrite=overwrite, batch_size=batch_size, jobs=jobs)
     if grid is not None and thumbs:
@@ -109,12 +110,13 @@ def _stages(generator, upscaler, passes: int, ext: str, quality: int, thumbs: Op
 
     from landscape_cli.imaging import encode, from_unit
     from landscape_cli.overlap import Stages
-    from landscape_cli.pipelines.generate import chains_on_device, generate as run_generator, generate_upscaled
+    from landscape_cli.pipelines.generate import generate as run_generator, generate_upscaled, upscales_as_is
     from landscape_cli.pipelines.upscale import TileSettings, upscale_rgb, upscale_unit_batch
     from landscape_cli.runtime import Rescale
 
+    batched = passes >= 1 and upscales_as_is(generator, upscaler)
     # On a GPU the generator's pictures go to the upscaler without a trip through the host.
-    on_device = passes >= 1 and generator.device.name == "cuda" and chains_on_device(generator, upscaler)
+    on_device = batched and generator.device.name == "cuda"
     rescale = Rescale(generator.device) if on_device else None
 
     def infer(seeds: list[int]) -> list:
@@ -122,10 +124,12 @@ def _stages(generator, upscaler, passes: int, ext: str, quality: int, thumbs: Op
             images = generate_upscaled(generator, upscaler, rescale, seeds)
         else:
             images = run_generator(generator, seeds)
-            if passes >= 1:
+            if batched:
                 images = upscale_unit_batch(upscaler, images)
-        # The second x4 pass (512 -> 2048) runs tiled, one image at a time, to bound memory.
-        return [upscale_rgb(upscaler, image, np.uint8, TileSettings()) if passes == 2 else image for image in images]
+        # The other passes (x16: 512 -> 2048) run tiled, one image at a time, to bound memory.
+        for _ in range(passes - 1 if batched else passes):
+            images = [upscale_rgb(upscaler, image, np.uint8, TileSettings()) for image in images]
+        return list(images)
 
     def save(item: common.Item, pixels) -> common.Encoded:
         if pixels.dtype != np.uint8:  # quantised here, in a writer thread, not in the inference thread

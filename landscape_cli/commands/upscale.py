@@ -1,5 +1,7 @@
-"""`landscape upscale`: 4x (or 16x) super-resolution of pictures of any size and mode."""
+"""`landscape upscale`: super-resolution of pictures of any size and mode, by the model's own
+factor or a power of it."""
 from pathlib import Path
+from typing import Optional
 
 import typer
 from typing_extensions import Annotated
@@ -10,7 +12,9 @@ from landscape_cli.errors import UsageError
 
 def upscale(
     inputs: common.Inputs,
-    scale: Annotated[int, typer.Option("--scale", help="4 (one pass) or 16 (two passes of the x4 model).")] = 4,
+    scale: Annotated[Optional[int], typer.Option("--scale", help="Total factor: the model's own (default) or a power of "
+                                                 "it, one pass each (x4 model: 4 or 16; x2: 2, 4 or 8).",
+                                                 show_default=False)] = None,
     tile: Annotated[int, typer.Option("--tile", help="Tile side in input pixels; 0 = whole image at once (more memory).")] = 256,
     tile_pad: Annotated[int, typer.Option("--tile-pad", help="Context each tile reads around its core; tiles cross-fade over 2x this.")] = 16,
     output: common.Output = Path("upscaled"),
@@ -30,7 +34,7 @@ def upscale(
     shard: common.ShardOption = None,
     jobs: common.Jobs = "2:2",
 ) -> None:
-    """Upscale pictures 4x: gray stays gray, alpha is kept, 16-bit stays 16-bit.
+    """Upscale pictures (4x with the bundled model): gray stays gray, alpha is kept, 16-bit stays 16-bit.
 
     Example: landscape upscale photos/ -o big/
     """
@@ -40,8 +44,6 @@ def upscale(
 
 def _upscale(*, inputs, scale, tile, tile_pad, output, batch_size, model, recursive, null, fmt, quality, overwrite,
              dry_run, json_mode, quiet, max_pixels, device, threads, shard, jobs) -> int:
-    if scale not in (4, 16):
-        raise UsageError(f"--scale must be 4 or 16, got {scale}")
     common.check_positive("--tile", tile, 0)
     common.check_positive("--tile-pad", tile_pad, 0)
     common.check_positive("--batch-size", batch_size)
@@ -49,6 +51,11 @@ def _upscale(*, inputs, scale, tile, tile_pad, output, batch_size, model, recurs
     common.resolve_format(fmt, quality)
     reporter = common.Reporter("upscale", json_mode=json_mode, quiet=quiet, null=null)
     (upscaler,) = common.open_models(reporter, device, threads, ("upscale", model))
+    from landscape_cli.pipelines.upscale import passes_for
+
+    passes = passes_for(scale, upscaler.info.scale or 4)
+    if tile and tile % upscaler.info.size_multiple:
+        raise UsageError(f"--tile {tile} is not a multiple of the model's size multiple {upscaler.info.size_multiple}")
     items = common.collect_items(inputs, output, fmt, reporter, recursive=recursive, null=null, shard=shard)
     if dry_run:
         return common.print_plan(items, reporter, overwrite=overwrite)
@@ -59,7 +66,6 @@ def _upscale(*, inputs, scale, tile, tile_pad, output, batch_size, model, recurs
 
     prepare_output_dir(output)
     tiles = TileSettings(tile=tile, pad=tile_pad, batch=batch_size)
-    passes = 2 if scale == 16 else 1
 
     def infer(picture):
         return picture.notes, upscale_pixels(upscaler, picture.pixels, tiles, passes)

@@ -19,9 +19,9 @@ def generate(model: Model, seeds: list[int]) -> np.ndarray:
     return model.from_output_range(images).transpose(0, 2, 3, 1)
 
 
-def chains_on_device(generator: Model, upscaler: Model) -> bool:
-    """Whether the generator's pictures can go into the upscaler as they are (no padding to
-    the upscaler's size multiple), so that the pair can run as one chain on the device."""
+def upscales_as_is(generator: Model, upscaler: Model) -> bool:
+    """Whether the generator's pictures can go into the upscaler as they are, a whole batch in
+    one call (no padding to the upscaler's size multiple): on a GPU, as one chain on the device."""
     side = generator.info.native_size[0]
     return side % max(1, upscaler.info.size_multiple) == 0
 

@@ -15,6 +15,28 @@ from landscape_cli.runtime import Model
 
 
 EMIT_ROWS = 64
+MAX_PASSES, MAX_SCALE = 3, 16
+
+
+def allowed_scales(model_scale: int) -> list[int]:
+    """The total factors a model of this scale reaches: its powers, up to three passes and
+    16x (x2: 2, 4, 8; x3: 3, 9; x4: 4, 16; x8: 8; x1: 1)."""
+    if model_scale <= 1:
+        return [1]
+    return [model_scale**k for k in range(1, MAX_PASSES + 1) if model_scale**k <= MAX_SCALE]
+
+
+def passes_for(total: int | None, model_scale: int, option: str = "--scale") -> int:
+    """Passes of the model that give `total` (None: one pass), or a usage error naming the
+    factors this model allows."""
+    from landscape_cli.errors import UsageError
+
+    allowed = allowed_scales(model_scale)
+    if total is None:
+        return 1
+    if total not in allowed:
+        raise UsageError(f"{option} {total}: this x{model_scale} model gives {', '.join(map(str, allowed))}")
+    return allowed.index(total) + 1
 
 
 @dataclass(frozen=True)
@@ -25,7 +47,8 @@ class TileSettings:
 
 
 def upscale_unit_batch(model: Model, images_nhwc: np.ndarray) -> np.ndarray:
-    """(N, H, W, 3) in [0, 1] -> (N, 4H, 4W, 3) in [0, 1], untiled (small images)."""
+    """(N, H, W, 3) in [0, 1] -> (N, sH, sW, 3) in [0, 1], untiled (small images whose sides
+    are multiples of the model's size multiple)."""
     name = model.info.inputs[0].name
     out = model.run(**{name: model.to_input_range(images_nhwc.transpose(0, 3, 1, 2), name)})
     return model.from_output_range(out).transpose(0, 2, 3, 1)
