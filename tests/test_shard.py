@@ -60,3 +60,67 @@ def test_generate_shards_seeds(tmp_path, cli, models):
         seen += res.stdout.split()
     assert sorted(seen) == sorted(str(tmp_path / f"seed{s:06d}.png") for s in range(20))
     assert cli("generate", "-n", 2, "--shard", "2/2", "--model", models["generate"]).exit_code == 2
+
+
+SLURM = ("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_MIN", "SLURM_ARRAY_TASK_STEP", "SLURM_ARRAY_TASK_COUNT", "JOB_COMPLETION_INDEX")
+
+
+def slurm(task: int, first: int, step: int | None, count: int) -> dict[str, str]:
+    env = {"SLURM_ARRAY_TASK_ID": str(task), "SLURM_ARRAY_TASK_MIN": str(first), "SLURM_ARRAY_TASK_COUNT": str(count)}
+    if step is not None:
+        env["SLURM_ARRAY_TASK_STEP"] = str(step)
+    return env
+
+
+@pytest.mark.parametrize("first, step, count", [(0, None, 4), (1, 1, 3), (10, 5, 4), (3, 7, 2)])
+def test_auto_numbers_slurm_array_tasks_from_0(first, step, count):
+    ids = [first + k * (step or 1) for k in range(count)]
+    assert [parse_shard("auto", slurm(i, first, step, count)) for i in ids] == [(k, count) for k in range(count)]
+
+
+@pytest.mark.parametrize("env, message", [
+    (slurm(5, 1, None, 3), r"is not MIN \+ k x STEP"),  # --array=1,5,7: ids 1, 5, 7, count 3
+    (slurm(12, 10, 5, 4), r"is not MIN \+ k x STEP"),  # between two steps
+    ({"SLURM_ARRAY_TASK_ID": "2"}, "SLURM_ARRAY_TASK_COUNT is not set"),
+    ({"JOB_COMPLETION_INDEX": "1"}, "exports no count; use --shard auto/N"),
+    ({}, "no scheduler variables"),
+    ({"SLURM_ARRAY_TASK_ID": "x", "SLURM_ARRAY_TASK_COUNT": "2"}, "is not a number"),
+])
+def test_auto_refuses_what_it_cannot_number_in_one_line(env, message):
+    with pytest.raises(UsageError, match=message) as caught:
+        parse_shard("auto", env)
+    assert "\n" not in str(caught.value) and ("--shard K/N" in str(caught.value) or "auto/N" in str(caught.value)
+                                              or "not a number" in str(caught.value))
+
+
+def test_auto_with_a_count_reads_kubernetes_indexed_jobs():
+    assert [parse_shard("auto/3", {"JOB_COMPLETION_INDEX": str(k)}) for k in range(3)] == [(0, 3), (1, 3), (2, 3)]
+    with pytest.raises(UsageError, match="outside 0..2"):
+        parse_shard("auto/3", {"JOB_COMPLETION_INDEX": "3"})
+    with pytest.raises(UsageError, match="expected auto or auto/N"):
+        parse_shard("auto/x", {})
+
+
+@pytest.mark.parametrize("scheduler", ["slurm-stepped", "kubernetes"])
+def test_auto_shards_cover_a_batch_exactly_once(tmp_path, cli, models, monkeypatch, scheduler):
+    for name in SLURM:
+        monkeypatch.delenv(name, raising=False)
+    seen: list[str] = []
+    for k in range(3):
+        if scheduler == "kubernetes":
+            env, spec = {"JOB_COMPLETION_INDEX": str(k)}, "auto/3"
+        else:
+            env, spec = slurm(4 + 3 * k, 4, 3, 3), "auto"  # --array=4-10:3
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        res = cli("generate", "--seeds", "0-29", "--shard", spec, "-o", tmp_path / str(k), "--model", models["generate"], "-q")
+        assert res.exit_code == 0, res.stderr
+        seen += [line.rsplit("/", 1)[1] for line in res.stdout.split()]
+    assert sorted(seen) == sorted(f"seed{s:06d}.png" for s in range(30)) and len(set(seen)) == 30
+
+
+def test_auto_without_a_scheduler_is_a_usage_error(cli, models, monkeypatch):
+    for name in SLURM:
+        monkeypatch.delenv(name, raising=False)
+    res = cli("generate", "-n", 2, "--shard", "auto", "--model", models["generate"])
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1 and "--shard K/N" in res.stderr

@@ -44,7 +44,9 @@ BatchSize = Annotated[int, typer.Option("--batch-size", "-b", help="Images (or t
 Jobs = Annotated[str, typer.Option("--jobs", "-j", help="LOAD:SAVE threads that decode ahead of the model and encode/write "
                    "behind it (N = both; 0 = none, all in one thread).")]
 ShardOption = Annotated[Optional[str], typer.Option("--shard", help="K/N: only this machine's share (K = 0..N-1) of the inputs, "
-                        "by a stable hash of each input's relative path; N machines cover the batch exactly once.", show_default=False)]
+                        "by a stable hash of each input's relative path; N machines cover the batch exactly once. "
+                        "auto: K and N from a Slurm array's variables; auto/N: K from them or from a Kubernetes "
+                        "indexed job's JOB_COMPLETION_INDEX.", show_default=False)]
 
 
 @dataclass

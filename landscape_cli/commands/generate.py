@@ -80,13 +80,13 @@ def _generate(*, count, seed, seeds, upscale, scale, output, batch_size, grid, m
     common.check_positive("--batch-size", batch_size)
     common.resolve_format(fmt, quality)
     ext = "png" if fmt == "keep" else fmt
+    from landscape_cli.shard import in_shard, parse_shard
+
+    share = parse_shard(shard)
     reporter = common.Reporter("generate", json_mode=json_mode, quiet=quiet, null=null)
     wanted = [("generate", model)] + ([("upscale", upscale_model)] if upscale else [])
     models = common.open_models(reporter, device, threads, *wanted)
     generator, upscaler = models[0], (models[1] if upscale else None)
-    from landscape_cli.shard import in_shard, parse_shard
-
-    share = parse_shard(shard)
     seed_list = [s for s in seed_list if in_shard(str(s), share)]
     items = [common.Item(label=f"seed {s}", output=output / f"seed{s:06d}.{ext}", source=s) for s in seed_list]
     if dry_run:
