@@ -220,6 +220,16 @@ def decode(path: str | os.PathLike, *, max_pixels: int) -> Picture:
     return Picture(pixels=pixels, format=fmt, notes=notes)
 
 
+def header_size(path: str | os.PathLike) -> tuple[int, int, int]:
+    """(height, width, channels) from the file's header alone, without decoding; (1, 1, 3)
+    for a file that cannot be read (decoding it will report why). For progress estimates."""
+    try:
+        with Image.open(path) as img:
+            return img.height, img.width, len(img.getbands()) + (1 if "transparency" in img.info else 0)
+    except Exception:
+        return 1, 1, 3
+
+
 def max_value(dtype: np.dtype) -> float:
     return 65535.0 if np.dtype(dtype) == np.uint16 else 255.0
 

@@ -136,11 +136,12 @@ def run_stages(todo: list[Any], stages: Stages, reporter: Any, *, batch_size: in
                         continue
                     except LandscapeError as exc:
                         reporter.fail(item.label, str(exc))
-                        reporter.advance()
+                        reporter.advance(item.label)
                         continue
                     for text in encoded.notes:
                         reporter.note(f"{item.label}: {text}")
                     reporter.wrote(item.output)
+                    reporter.advance(item.label)
                 except BaseException as exc:  # stdout closed, Ctrl-C: raised again in the calling thread
                     failure.append(exc)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +66,10 @@ class Encoded:
     notes: list[str] = field(default_factory=list)
 
 
+def stderr_is_terminal() -> bool:
+    return sys.stderr.isatty()
+
+
 class Reporter:
     """Written paths on stdout, one per line, flushed as each file lands; everything else on
     stderr; a tally at the end; or one JSON object with --json."""
@@ -77,12 +82,40 @@ class Reporter:
         self.notes: list[str] = []
         self.start = time.perf_counter()
         self.bar = None
+        # Work counted by the bar: each item's planned share, the work finished items stand
+        # for, and what the model reported of the items still in flight.
+        self.planned: dict[str, float] = {}
+        self.completed = 0.0
+        self.in_flight = 0.0
+        self._work_lock = threading.Lock()
 
-    def progress(self, total: int) -> None:
+    def progress(self, items: list["Item"], work: Optional[Callable[["Item"], float]] = None, unit: str = "img") -> None:
+        """A bar over the items' work: `work(item)` (model input pixels, say) when given, so
+        that one huge picture and thousands of small ones both show a true rate and ETA;
+        else one unit per item. Without a terminal on stderr nothing is measured or shown."""
         from tqdm import tqdm
 
-        self.bar = tqdm(total=total, file=sys.stderr, unit="img", dynamic_ncols=True, leave=False,
-                        disable=self.quiet or not sys.stderr.isatty())
+        enabled = not self.quiet and stderr_is_terminal()
+        if enabled and work is not None:
+            self.planned = {item.label: max(float(work(item)), 1.0) for item in items}
+        else:
+            unit = "img"
+        self.bar = tqdm(total=sum(self.planned.values()) if self.planned else len(items), file=sys.stderr, unit=unit,
+                        unit_scale=bool(self.planned), dynamic_ncols=True, leave=False, disable=not enabled)
+
+    def tick(self, amount: float) -> None:
+        """Work the model finished inside an item (tiles, a pass): the bar moves before the
+        item is written."""
+        if self.bar is None or self.bar.disable or not self.planned:
+            return
+        with self._work_lock:
+            self.in_flight += amount
+            self._show()
+
+    def _show(self) -> None:
+        position = min(self.bar.total, self.completed + self.in_flight)
+        if position > self.bar.n:
+            self.bar.update(position - self.bar.n)
 
     def _line(self, text: str) -> None:
         if self.bar is not None and not self.bar.disable:
@@ -104,15 +137,20 @@ class Reporter:
         if not self.json_mode:
             sys.stdout.write(str(path) + ("\0" if self.null else "\n"))
             sys.stdout.flush()
-        self.advance()
 
     def skip(self, path: Path) -> None:
         self.skipped.append(str(path))
-        self.advance()
 
-    def advance(self, n: int = 1) -> None:
-        if self.bar is not None:
-            self.bar.update(n)
+    def advance(self, label: str) -> None:
+        """An item is done (written or failed): its whole planned work counts, and what the
+        model had reported of it leaves the in-flight share."""
+        if self.bar is None or self.bar.disable:
+            return
+        with self._work_lock:
+            share = self.planned.get(label, 1.0)
+            self.completed += share
+            self.in_flight = max(0.0, self.in_flight - share)
+            self._show()
 
     def finish(self, **extra: Any) -> int:
         if self.bar is not None:
@@ -135,7 +173,7 @@ class Reporter:
 
 
 def run_items(items: list[Item], stages: Any, reporter: Reporter, *, overwrite: bool, batch_size: int = 1,
-              jobs: str = "2:2") -> None:
+              jobs: str = "2:2", work: Optional[Callable[[Item], float]] = None, unit: str = "img") -> None:
     """Skip what exists (unless overwrite), then run the rest through the command's stages
     (landscape_cli.overlap): decoding, inference and encoding overlap, each result is
     written atomically, a failed item is reported and the batch goes on, a FatalError
@@ -150,7 +188,7 @@ def run_items(items: list[Item], stages: Any, reporter: Reporter, *, overwrite: 
             reporter.skip(item.output)
         else:
             todo.append(item)
-    reporter.progress(len(todo))
+    reporter.progress(todo, work, unit)
     run_stages(todo, stages, reporter, batch_size=batch_size, jobs=parse_jobs(jobs))
 
 

@@ -98,14 +98,15 @@ def _generate(*, count, seed, seeds, upscale, scale, output, batch_size, grid, m
     from landscape_cli.pipelines.upscale import passes_for
 
     passes = 0 if upscaler is None else passes_for(scale, upscaler.info.scale or 4)
-    common.run_items(items, _stages(generator, upscaler, passes, ext, quality, thumbs if grid else None),
-                     reporter, overwrite=overwrite, batch_size=batch_size, jobs=jobs)
+    common.run_items(items, _stages(generator, upscaler, passes, ext, quality, thumbs if grid else None, reporter.tick),
+                     reporter, overwrite=overwrite, batch_size=batch_size, jobs=jobs,
+                     work=(lambda item: passes) if passes > 1 else None, unit="pass")
     if grid is not None and thumbs:
         _write_grid(grid, [thumbs[s] for s in seed_list if s in thumbs], reporter)
     return reporter.finish(device=generator.device.name, seeds=seed_list)
 
 
-def _stages(generator, upscaler, passes: int, ext: str, quality: int, thumbs: Optional[dict]):
+def _stages(generator, upscaler, passes: int, ext: str, quality: int, thumbs: Optional[dict], tick):
     import numpy as np
 
     from landscape_cli.imaging import encode, from_unit
@@ -126,9 +127,11 @@ def _stages(generator, upscaler, passes: int, ext: str, quality: int, thumbs: Op
             images = run_generator(generator, seeds)
             if batched:
                 images = upscale_unit_batch(upscaler, images)
-        # The other passes (x16: 512 -> 2048) run tiled, one image at a time, to bound memory.
+        # The other passes (x16: 512 -> 2048) run tiled, one image at a time, to bound memory;
+        # the bar counts passes, and hears their tiles as fractions of one.
         for _ in range(passes - 1 if batched else passes):
-            images = [upscale_rgb(upscaler, image, np.uint8, TileSettings()) for image in images]
+            images = [upscale_rgb(upscaler, image, np.uint8, TileSettings(),
+                                  lambda px, area=image.shape[0] * image.shape[1]: tick(px / area)) for image in images]
         return list(images)
 
     def save(item: common.Item, pixels) -> common.Encoded:

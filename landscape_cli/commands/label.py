@@ -47,7 +47,9 @@ def _label(*, inputs, index, min_region, output, model, recursive, null, overwri
     items = common.collect_items(inputs, output, "png", reporter, recursive=recursive, null=null, shard=shard)
     if dry_run:
         return common.print_plan(items, reporter, overwrite=overwrite)
-    from landscape_cli.imaging import decode, encode, rgb_unit
+    import math
+
+    from landscape_cli.imaging import decode, encode, header_size, rgb_unit
     from landscape_cli.outputs import prepare_output_dir
     from landscape_cli.overlap import Stages
     from landscape_cli.pipelines.label import colourise, label as run_labeller, merge_small_regions
@@ -62,7 +64,7 @@ def _label(*, inputs, index, min_region, output, model, recursive, null, overwri
 
     def infer(loaded):
         notes, rgb = loaded
-        return notes, run_labeller(labeller, rgb)
+        return notes, run_labeller(labeller, rgb, progress=reporter.tick)
 
     def save(item: common.Item, result) -> common.Encoded:
         notes, labels = result
@@ -71,5 +73,6 @@ def _label(*, inputs, index, min_region, output, model, recursive, null, overwri
         return common.Encoded(data, notes + enc_notes)
 
     stages = Stages(load=load, infer=common.each(infer), save=save)
-    common.run_items(items, stages, reporter, overwrite=overwrite, jobs=jobs)
+    common.run_items(items, stages, reporter, overwrite=overwrite, jobs=jobs,
+                     work=lambda item: math.prod(header_size(item.source)[:2]), unit="px")
     return reporter.finish(device=labeller.device.name)

@@ -56,7 +56,7 @@ def _translate(*, inputs, upscale, tolerance, output, model, upscale_model, recu
         return common.print_plan(items, reporter, overwrite=overwrite)
     import numpy as np
 
-    from landscape_cli.imaging import decode, encode, from_unit
+    from landscape_cli.imaging import decode, encode, from_unit, header_size
     from landscape_cli.outputs import prepare_output_dir
     from landscape_cli.overlap import Stages
     from landscape_cli.pipelines.translate import labels_from_map, translate as run_translator
@@ -71,8 +71,12 @@ def _translate(*, inputs, upscale, tolerance, output, model, upscale_model, recu
 
     def infer(loaded):
         notes, labels = loaded
-        photo = run_translator(translator, labels)
-        return notes, upscale_rgb(upscaler, photo, np.uint8, TileSettings()) if upscaler else photo
+        photo = run_translator(translator, labels, progress=reporter.tick)
+        return notes, upscale_rgb(upscaler, photo, np.uint8, TileSettings(), reporter.tick) if upscaler else photo
+
+    def planned(item: common.Item) -> float:
+        h, w, _ = header_size(item.source)
+        return h * w * (2 if upscaler else 1)  # the map's pixels, then the photo's through the upscaler
 
     def save(item: common.Item, result) -> common.Encoded:
         notes, pixels = result
@@ -81,5 +85,6 @@ def _translate(*, inputs, upscale, tolerance, output, model, upscale_model, recu
         data, enc_notes = encode(pixels, item.output.suffix.lstrip("."), quality=quality)
         return common.Encoded(data, notes + enc_notes)
 
-    common.run_items(items, Stages(load=load, infer=common.each(infer), save=save), reporter, overwrite=overwrite, jobs=jobs)
+    common.run_items(items, Stages(load=load, infer=common.each(infer), save=save), reporter, overwrite=overwrite, jobs=jobs,
+                     work=planned, unit="px")
     return reporter.finish(device=translator.device.name)

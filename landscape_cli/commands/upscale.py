@@ -59,16 +59,19 @@ def _upscale(*, inputs, scale, tile, tile_pad, output, batch_size, model, recurs
     items = common.collect_items(inputs, output, fmt, reporter, recursive=recursive, null=null, shard=shard)
     if dry_run:
         return common.print_plan(items, reporter, overwrite=overwrite)
-    from landscape_cli.imaging import decode, encode
+    from landscape_cli.imaging import decode, encode, header_size
     from landscape_cli.outputs import prepare_output_dir
     from landscape_cli.overlap import Stages
-    from landscape_cli.pipelines.upscale import TileSettings, upscale_pixels
+    from landscape_cli.pipelines.upscale import TileSettings, upscale_pixels, work
 
     prepare_output_dir(output)
     tiles = TileSettings(tile=tile, pad=tile_pad, batch=batch_size)
 
     def infer(picture):
-        return picture.notes, upscale_pixels(upscaler, picture.pixels, tiles, passes)
+        return picture.notes, upscale_pixels(upscaler, picture.pixels, tiles, passes, reporter.tick)
+
+    def planned(item: common.Item) -> float:
+        return work(*header_size(item.source), upscaler.info.scale or 4, passes)
 
     def save(item: common.Item, result) -> common.Encoded:
         notes, pixels = result
@@ -76,5 +79,5 @@ def _upscale(*, inputs, scale, tile, tile_pad, output, batch_size, model, recurs
         return common.Encoded(data, notes + enc_notes)
 
     stages = Stages(load=lambda item: decode(item.source, max_pixels=max_pixels), infer=common.each(infer), save=save)
-    common.run_items(items, stages, reporter, overwrite=overwrite, jobs=jobs)
+    common.run_items(items, stages, reporter, overwrite=overwrite, jobs=jobs, work=planned, unit="px")
     return reporter.finish(device=upscaler.device.name)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from landscape_cli.pipelines.tiling import round_up, run_tiled
+from landscape_cli.pipelines.tiling import Progress, round_up, run_tiled
 from landscape_cli.runtime import Model
 
 
-def label(model: Model, rgb_hwc: np.ndarray, *, tile: int = 512, pad: int = 32, batch: int = 1) -> np.ndarray:
+def label(model: Model, rgb_hwc: np.ndarray, *, tile: int = 512, pad: int = 32, batch: int = 1,
+          progress: Progress | None = None) -> np.ndarray:
     """(H, W, 3) float in [0, 1] -> (H, W) uint8 class indices."""
     h, w, _ = rgb_hwc.shape
     out = np.empty((h, w), np.uint8)
@@ -21,7 +22,7 @@ def label(model: Model, rgb_hwc: np.ndarray, *, tile: int = 512, pad: int = 32, 
     multiple = model.info.size_multiple
     chw = model.to_input_range(rgb_hwc.transpose(2, 0, 1), name)
     run_tiled(chw, lambda b: model.run(**{name: b}), emit, scale=1, tile=round_up(tile, multiple), pad=pad,
-              multiple=multiple, batch=batch)
+              multiple=multiple, batch=batch, progress=progress)
     return out
 
 

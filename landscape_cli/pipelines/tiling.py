@@ -14,6 +14,7 @@ import numpy as np
 
 Infer = Callable[[np.ndarray], np.ndarray]  # (N, C, h, w) -> (N, C', h*scale, w*scale)
 Emit = Callable[[int, np.ndarray], None]  # (first output row, (C', rows, W*scale))
+Progress = Callable[[int], None]  # input pixels whose tiles the model has finished
 
 
 MAX_CALL_OUTPUT_PIXELS = 2 * 1024 * 1024
@@ -74,6 +75,10 @@ class _Axis:
     def after(self) -> int:
         return max(0, self.starts[-1] + self.window - self.size)
 
+    def core_size(self, index: int) -> int:
+        """Picture pixels of window `index`'s core (the last may be cut by the picture's end)."""
+        return min(self.core, self.size - index * self.core)
+
     def weights(self, index: int, scale: int) -> np.ndarray:
         """Blend weights over window `index`'s output pixels: a linear cross-fade with each
         neighbour, `blend` wide and centred on the core boundary; 0 beyond it; flat at the
@@ -106,12 +111,15 @@ def run_padded(chw: np.ndarray, infer: Infer, *, scale: int, multiple: int) -> n
 
 
 def run_tiled(chw: np.ndarray, infer: Infer, emit: Emit, *, scale: int, tile: int, pad: int,
-              multiple: int, batch: int) -> None:
+              multiple: int, batch: int, progress: Progress | None = None) -> None:
     """Process (C, H, W) in overlapping tiles; `emit` receives the output in row bands, top
-    to bottom, covering rows 0..H*scale exactly once. tile <= 0 means one piece."""
+    to bottom, covering rows 0..H*scale exactly once. tile <= 0 means one piece. `progress`
+    hears the picture pixels of each call's tiles as the call returns (H*W in all)."""
     _, h, w = chw.shape
     if tile <= 0 or (h <= tile and w <= tile):
         emit(0, run_padded(chw, infer, scale=scale, multiple=multiple))
+        if progress is not None:
+            progress(h * w)
         return
     if tile % multiple:
         raise ValueError(f"tile {tile} is not a multiple of the model's size multiple {multiple}")
@@ -146,6 +154,8 @@ def run_tiled(chw: np.ndarray, infer: Infer, emit: Emit, *, scale: int, tile: in
             windows = [padded[:, y0 : y0 + ys.window, xs.starts[c] + xs.before : xs.starts[c] + xs.before + xs.window]
                        for c in cols]
             tiles = infer(np.stack(windows))
+            if progress is not None:
+                progress(ys.core_size(row) * sum(xs.core_size(c) for c in cols))
             if band is None:
                 band = np.zeros((tiles.shape[1], ys.window * scale, (xs.starts[-1] + xs.window - xs.starts[0]) * scale), np.float32)
             for tile_out, col in zip(tiles, cols):

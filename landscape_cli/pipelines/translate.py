@@ -10,7 +10,7 @@ import numpy as np
 
 from landscape_cli.errors import ItemError
 from landscape_cli.imaging import Picture, to_8bit
-from landscape_cli.pipelines.tiling import round_up, run_tiled
+from landscape_cli.pipelines.tiling import Progress, round_up, run_tiled
 from landscape_cli.runtime import Model
 
 DEFAULT_TOLERANCE = 24.0  # Euclidean RGB distance within which a colour snaps silently
@@ -69,7 +69,8 @@ def onehot(labels: np.ndarray, n_classes: int) -> np.ndarray:
     return (labels[None] == np.arange(n_classes)[:, None, None]).astype(np.float32)
 
 
-def translate(model: Model, labels: np.ndarray, *, tile: int = 512, pad: int = 32, batch: int = 1) -> np.ndarray:
+def translate(model: Model, labels: np.ndarray, *, tile: int = 512, pad: int = 32, batch: int = 1,
+              progress: Progress | None = None) -> np.ndarray:
     """(H, W) class indices -> (H, W, 3) float32 in [0, 1], same size as the map."""
     h, w = labels.shape
     out = np.empty((h, w, 3), np.float32)
@@ -80,5 +81,5 @@ def translate(model: Model, labels: np.ndarray, *, tile: int = 512, pad: int = 3
 
     multiple = model.info.size_multiple
     run_tiled(onehot(labels, len(model.info.classes)), lambda b: model.run(**{name: b}), emit, scale=1,
-              tile=round_up(tile, multiple), pad=pad, multiple=model.info.size_multiple, batch=batch)
+              tile=round_up(tile, multiple), pad=pad, multiple=model.info.size_multiple, batch=batch, progress=progress)
     return out

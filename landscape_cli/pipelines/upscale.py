@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from landscape_cli.imaging import LUMA_WEIGHTS, from_unit, max_value, rgb_pixels, to_unit
-from landscape_cli.pipelines.tiling import run_tiled
+from landscape_cli.pipelines.tiling import Progress, run_tiled
 from landscape_cli.runtime import Model
 
 
@@ -54,7 +54,8 @@ def upscale_unit_batch(model: Model, images_nhwc: np.ndarray) -> np.ndarray:
     return model.from_output_range(out).transpose(0, 2, 3, 1)
 
 
-def upscale_rgb(model: Model, rgb_hwc: np.ndarray, dtype: np.dtype, tiles: TileSettings) -> np.ndarray:
+def upscale_rgb(model: Model, rgb_hwc: np.ndarray, dtype: np.dtype, tiles: TileSettings,
+                progress: Progress | None = None) -> np.ndarray:
     """(H, W, 3) float in [0, 1] or uint8/uint16 -> (sH, sW, 3) of `dtype`. Integer input is
     converted tile by tile and the output quantised band by band, so that no float copy of
     a big picture exists whole, in or out."""
@@ -72,15 +73,23 @@ def upscale_rgb(model: Model, rgb_hwc: np.ndarray, dtype: np.dtype, tiles: TileS
             out[y + start : y + start + chunk.shape[1]] = from_unit(model.from_output_range(chunk).transpose(1, 2, 0), dtype)
 
     run_tiled(rgb_hwc.transpose(2, 0, 1), lambda batch: model.run(**{name: model.to_input_range(unit(batch), name)}), emit,
-              scale=scale, tile=tiles.tile, pad=tiles.pad, multiple=model.info.size_multiple, batch=tiles.batch)
+              scale=scale, tile=tiles.tile, pad=tiles.pad, multiple=model.info.size_multiple, batch=tiles.batch,
+              progress=progress)
     return out
 
 
-def upscale_pixels(model: Model, pixels: np.ndarray, tiles: TileSettings, passes: int = 1) -> np.ndarray:
+def work(height: int, width: int, channels: int, scale: int, passes: int) -> int:
+    """Input pixels the model sees for a picture: each pass's input, twice with alpha (the
+    alpha plane goes through the model on its own). The progress bar's unit."""
+    return sum(height * width * scale ** (2 * k) for k in range(passes)) * (2 if channels in (2, 4) else 1)
+
+
+def upscale_pixels(model: Model, pixels: np.ndarray, tiles: TileSettings, passes: int = 1,
+                   progress: Progress | None = None) -> np.ndarray:
     """Decoded picture (H, W, C) uint8/uint16 -> (s^passes H, s^passes W, C), same dtype."""
     for _ in range(passes):
         channels = pixels.shape[2]
-        up = upscale_rgb(model, rgb_pixels(pixels), pixels.dtype, tiles)
+        up = upscale_rgb(model, rgb_pixels(pixels), pixels.dtype, tiles, progress)
         if channels in (1, 2):
             # Luma of the upscaled RGB rather than one channel, in case the model tinted the gray.
             luma = up.astype(np.float32) @ LUMA_WEIGHTS
@@ -88,6 +97,6 @@ def upscale_pixels(model: Model, pixels: np.ndarray, tiles: TileSettings, passes
         else:
             parts = [up]
         if channels in (2, 4):
-            parts.append(upscale_rgb(model, np.repeat(pixels[:, :, -1:], 3, axis=2), pixels.dtype, tiles)[:, :, :1])
+            parts.append(upscale_rgb(model, np.repeat(pixels[:, :, -1:], 3, axis=2), pixels.dtype, tiles, progress)[:, :, :1])
         pixels = np.concatenate(parts, axis=2) if len(parts) > 1 else parts[0]
     return pixels

@@ -1,0 +1,106 @@
+"""A small folder at full speed: `landscape upscale DIR` over 32 photos of 128 px, timed from
+process start to exit, against the bundled upscaler run bare in ONNX Runtime on the same
+shapes (the best of batch 1, 4 and 8), in pairs taken seconds apart.
+
+The ratio is model-only time / CLI time for the same 32 pictures: 1.0 means the CLI costs
+nothing beyond the model, start-up, decoding and encoding included.
+
+    python benchmarks/small_folder.py                 # 5 pairs, 2 threads
+    python benchmarks/small_folder.py --pairs 8 --stages   # and where the CLI's time goes
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+SIDE, COUNT = 128, 32
+LANDSCAPES = REPO.parent / "shared" / "data" / "landscapes"
+
+
+def write_photos(folder: Path) -> str:
+    """32 PNG photos of 128 px: centre crops of the landscape photos where they are, else
+    smooth synthetic pictures."""
+    import cv2
+
+    folder.mkdir(parents=True, exist_ok=True)
+    sources = sorted(LANDSCAPES.glob("*.jp*g"))[:COUNT] if LANDSCAPES.is_dir() else []
+    rng = np.random.default_rng(0)
+    for i in range(COUNT):
+        if sources:
+            img = cv2.imread(str(sources[i]))
+            h, w = img.shape[:2]
+            side = min(h, w)
+            img = cv2.resize(img[(h - side) // 2:(h + side) // 2, (w - side) // 2:(w + side) // 2], (SIDE, SIDE),
+                             interpolation=cv2.INTER_AREA)
+        else:
+            img = cv2.GaussianBlur(rng.integers(0, 256, (SIDE, SIDE, 3), dtype=np.uint8), (0, 0), 2)
+        cv2.imwrite(str(folder / f"{i:02d}.png"), img)
+    return "landscape photos" if sources else "synthetic pictures"
+
+
+def model_only(threads: int, batches=(1, 4, 8)) -> tuple[float, int]:
+    """Seconds for 32 pictures of the bundled upscaler on these shapes, best batch size."""
+    from landscape_cli.runtime import choose_device, load_model
+
+    model = load_model("upscale", None, choose_device("cpu", threads))
+    x = np.random.default_rng(0).random((COUNT, 3, SIDE, SIDE), np.float32)
+    best = (float("inf"), 0)
+    for batch in batches:
+        model.run(image=x[:batch])  # first call: allocation
+        start = time.perf_counter()
+        for k in range(0, COUNT, batch):
+            model.run(image=x[k:k + batch])
+        best = min(best, (time.perf_counter() - start, batch))
+    return best
+
+
+def cli_seconds(src: Path, out: Path, threads: int, extra: list[str]) -> float:
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "landscape_cli", "upscale", str(src), "-o", str(out), "--device", "cpu",
+                           "--threads", str(threads), "-q", *extra], cwd=REPO, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"landscape upscale failed: {done.stderr[-1000:]}")
+    return seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pairs", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--cli-args", default="", help="extra options for the CLI runs (compare settings)")
+    args = parser.parse_args(argv)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "photos"
+        kind = write_photos(src)
+        for k in range(args.pairs):
+            model_s, batch = model_only(args.threads)
+            cli_s = cli_seconds(src, Path(tmp) / f"out{k}", args.threads, args.cli_args.split())
+            rows.append({"model_s": model_s, "best_batch": batch, "cli_s": cli_s, "ratio": model_s / cli_s})
+            print(f"pair {k + 1}: model-only {model_s:.2f} s (batch {batch}), CLI {cli_s:.2f} s, ratio {model_s / cli_s:.3f}",
+                  flush=True)
+    ratios = [r["ratio"] for r in rows]
+    print(f"{COUNT} {kind} of {SIDE} px, {args.threads} threads: ratio median {statistics.median(ratios):.3f} "
+          f"(min {min(ratios):.3f}, max {max(ratios):.3f}) over {len(rows)} pairs")
+    print("reproduce: python benchmarks/small_folder.py " + " ".join(argv if argv is not None else sys.argv[1:]))
+    if args.json:
+        args.json.write_text(json.dumps({"pictures": COUNT, "side": SIDE, "inputs": kind, "pairs": rows,
+                                         "median_ratio": statistics.median(ratios)}, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
