@@ -98,4 +98,7 @@ def test_session_settings_follow_the_task():
     spins = {task: o.get_session_config_entry("session.intra_op.allow_spinning") for task, o in options.items()}
     assert spins == {"generate": "1", "upscale": "1", "translate": "0", "label": "0"}
     assert options["generate"].enable_cpu_mem_arena and not options["upscale"].enable_cpu_mem_arena
+    # The upscaler keeps the arena on pictures of a tile or less, where it saves an allocation per call.
+    assert runtime.session_options(device, task="upscale", largest_input=128 * 128).enable_cpu_mem_arena
+    assert not runtime.session_options(device, task="upscale", largest_input=1000 * 1000).enable_cpu_mem_arena
     assert all(o.intra_op_num_threads == 2 and o.inter_op_num_threads == 1 for o in options.values())

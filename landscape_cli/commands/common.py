@@ -289,14 +289,25 @@ def execute(body: Callable[[], int]) -> None:
     raise typer.Exit(code)
 
 
-def open_models(reporter: Reporter, device: str, threads: int, *wanted: tuple[Any, Optional[Path]]) -> list[Any]:
-    """Choose the device once, open each (task, path) model on it, and say which device."""
+def open_models(reporter: Reporter, device: str, threads: int, *wanted: tuple[Any, Optional[Path]],
+                largest_input: Optional[int] = None) -> list[Any]:
+    """Choose the device once, open each (task, path) model on it, and say which device.
+    `largest_input`: the most pixels of any input, where known (session settings follow it)."""
     from landscape_cli.runtime import choose_device, load_model
 
     chosen = choose_device(device, threads)
-    models = [load_model(task, path, chosen) for task, path in wanted]
+    models = [load_model(task, path, chosen, largest_input=largest_input) for task, path in wanted]
     reporter.note(f"device: {chosen.describe()}")
     return models
+
+
+def largest_input(items: list[Item]) -> int:
+    """The most pixels of any input, from the headers (a few tens of microseconds a file)."""
+    import math
+
+    from landscape_cli.imaging import header_size
+
+    return max((math.prod(header_size(item.source)[:2]) for item in items if item.error is None), default=0)
 
 
 def collect_items(inputs: list[str], output: Path, fmt: str, reporter: Reporter, *, recursive: bool,

@@ -50,13 +50,16 @@ def _upscale(*, inputs, scale, tile, tile_pad, output, batch_size, model, recurs
     common.check_positive("--max-pixels", max_pixels)
     common.resolve_format(fmt, quality)
     reporter = common.Reporter("upscale", json_mode=json_mode, quiet=quiet, null=null)
-    (upscaler,) = common.open_models(reporter, device, threads, ("upscale", model))
+    items = common.collect_items(inputs, output, fmt, reporter, recursive=recursive, null=null, shard=shard)
+    # Small pictures run with ONNX Runtime's memory arena (runtime.SessionTuning says why); a
+    # --scale of several passes feeds the model bigger pictures than the inputs.
+    (upscaler,) = common.open_models(reporter, device, threads, ("upscale", model),
+                                     largest_input=common.largest_input(items) if scale is None else None)
     from landscape_cli.pipelines.upscale import passes_for
 
     passes = passes_for(scale, upscaler.info.scale or 4)
     if tile and tile % upscaler.info.size_multiple:
         raise UsageError(f"--tile {tile} is not a multiple of the model's size multiple {upscaler.info.size_multiple}")
-    items = common.collect_items(inputs, output, fmt, reporter, recursive=recursive, null=null, shard=shard)
     if dry_run:
         return common.print_plan(items, reporter, overwrite=overwrite)
     from landscape_cli.imaging import decode, encode, header_size
