@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,8 @@ class SegmenterTrainConfig(PairedConfig):
     width: int = opt(32, "U-Net base channels")
     max_mult: int = opt(8, "U-Net channels stop growing at width x this")
     lr: float = opt(5e-4, "Adam learning rate")
+    lr_schedule: str = opt("cosine", "constant, or cosine: the learning rate falls to 1% of --lr over --steps, so the "
+                           "last weights are not one point of a noisy walk", ("constant", "cosine"))
     weight_decay: float = opt(1e-4, "AdamW weight decay")
     jitter: float = opt(0.3, "colour jitter strength: brightness, contrast and saturation each scaled by 1 +- this "
                         "(photos of other cameras and light than the training set's)")
@@ -145,6 +148,12 @@ def train(c: SegmenterTrainConfig, run_args) -> Path | None:
 
     net = run.to_device(UNetSegmenter(config=c.network()))
     optimizer = torch.optim.AdamW(net.parameters(), lr=c.lr, weight_decay=c.weight_decay)
+    floor = 0.01
+
+    def rate(step: int) -> float:
+        if c.lr_schedule == "constant":
+            return c.lr
+        return c.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(step, c.steps) / c.steps)))
     run.track(nets={"net": net}, optimizers={"net": optimizer})
     plan = {"data": split.describe(), "maps": c.maps, "class_map": c.class_map,
             "class_share": {n: round(float(v), 4) for n, v in zip(LANDSCAPE_CLASSES, counts.sum(0) / max(counts.sum(), 1))},
@@ -163,6 +172,8 @@ def train(c: SegmenterTrainConfig, run_args) -> Path | None:
 
     def train_step(step: int) -> dict[str, torch.Tensor]:
         net.train()
+        for group in optimizer.param_groups:
+            group["lr"] = rate(step)
         batch = stream.next()
         photos, labels = run.images(batch["photo"]), batch["labels"].to(run.device)
         with run.autocast():
