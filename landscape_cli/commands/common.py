@@ -44,6 +44,10 @@ Output = Annotated[Path, typer.Option("-o", "--output", help="Output folder (cre
 BatchSize = Annotated[int, typer.Option("--batch-size", "-b", help="Images (or tiles) per inference call.")]
 Jobs = Annotated[str, typer.Option("--jobs", "-j", help="LOAD:SAVE threads that decode ahead of the model and encode/write "
                    "behind it (N = both; 0 = none, all in one thread).")]
+Compare = Annotated[Optional[Path], typer.Option("--compare", help="Also write contact sheets of this run's pairs "
+                    "(input | output; inpaint: input | mask | output) with each file's name: SHEET, or SHEET-001.png, "
+                    "SHEET-002.png, ... when they fill several pages. Noted on stderr; stdout stays the outputs.",
+                    show_default=False)]
 ShardOption = Annotated[Optional[str], typer.Option("--shard", help="K/N: only this machine's share (K = 0..N-1) of the inputs, "
                         "by a stable hash of each input's relative path; N machines cover the batch exactly once. "
                         "auto: K and N from a Slurm array's variables; auto/N: K from them or from a Kubernetes "
@@ -84,6 +88,7 @@ class Reporter:
         self.bar = None
         # Work counted by the bar: each item's planned share, the work finished items stand
         # for, and what the model reported of the items still in flight.
+        self.sheets = None  # landscape_cli.sheets.Sheets, with --compare
         self.planned: dict[str, float] = {}
         self.completed = 0.0
         self.in_flight = 0.0
@@ -137,6 +142,20 @@ class Reporter:
         if not self.json_mode:
             sys.stdout.write(str(path) + ("\0" if self.null else "\n"))
             sys.stdout.flush()
+        if self.sheets is not None:
+            self.sheets.take(path)
+
+    def compare(self, path: Optional[Path], panels: int) -> None:
+        """--compare: contact sheets of this run's written pairs, `panels` pictures a cell."""
+        if path is not None:
+            from landscape_cli.sheets import Sheets
+
+            self.sheets = Sheets(path, panels, self.note)
+
+    def offer(self, item: "Item", pictures: list) -> None:
+        """From a writer thread: the pictures of `item`'s cell on the comparison sheet."""
+        if self.sheets is not None:
+            self.sheets.offer(item.output, Path(item.label).name, pictures)
 
     def skip(self, path: Path) -> None:
         self.skipped.append(str(path))
@@ -155,6 +174,8 @@ class Reporter:
     def finish(self, **extra: Any) -> int:
         if self.bar is not None:
             self.bar.close()
+        if self.sheets is not None:
+            self.sheets.close()
         seconds = time.perf_counter() - self.start
         if self.json_mode:
             summary = {"command": self.command, "written": self.written, "skipped": self.skipped,

@@ -30,6 +30,7 @@ def inpaint(
     threads: common.Threads = 0,
     shard: common.ShardOption = None,
     jobs: common.Jobs = "2:2",
+    compare: common.Compare = None,
 ) -> None:
     """Fill holes in photos. Masks are paired by file name, never by order.
 
@@ -40,7 +41,7 @@ def inpaint(
 
 
 def _inpaint(*, inputs, masks, mask_dilate, mask_threshold, mask_invert, output, model, recursive, null, fmt, quality,
-             overwrite, dry_run, json_mode, quiet, max_pixels, device, threads, shard, jobs) -> int:
+             overwrite, dry_run, json_mode, quiet, max_pixels, device, threads, shard, jobs, compare) -> int:
     from landscape_cli.errors import ItemError, UsageError
     from landscape_cli.inputs import collect, pair_masks
 
@@ -80,6 +81,7 @@ def _inpaint(*, inputs, masks, mask_dilate, mask_threshold, mask_invert, output,
     from landscape_cli.pipelines.inpaint import inpaint_pixels
 
     prepare_output_dir(output)
+    reporter.compare(compare, panels=3)
 
     def load(item: common.Item):
         image_path, mask_path = item.source
@@ -106,12 +108,15 @@ def _inpaint(*, inputs, masks, mask_dilate, mask_threshold, mask_invert, output,
     def infer(loaded):
         notes, pixels, hole = loaded
         filled = inpaint_pixels(inpainter, pixels, hole, dilate=mask_dilate)
+        shown = (pixels, hole) if compare else None
         if filled is None:
-            return notes + ["mask is empty: image copied unchanged"], pixels
-        return notes, filled
+            return notes + ["mask is empty: image copied unchanged"], pixels, shown
+        return notes, filled, shown
 
     def save(item: common.Item, result) -> common.Encoded:
-        notes, pixels = result
+        notes, pixels, shown = result
+        if compare:
+            reporter.offer(item, [shown[0], shown[1].astype(np.uint8) * 255, pixels])
         data, enc_notes = encode(pixels, item.output.suffix.lstrip("."), quality=quality)
         return common.Encoded(data, notes + enc_notes)
 

@@ -27,6 +27,7 @@ def label(
     threads: common.Threads = 0,
     shard: common.ShardOption = None,
     jobs: common.Jobs = "2:2",
+    compare: common.Compare = None,
 ) -> None:
     """Label photos: one PNG map per photo, same size, in the palette `translate` reads.
 
@@ -37,7 +38,7 @@ def label(
 
 
 def _label(*, inputs, index, min_region, output, model, recursive, null, overwrite, dry_run, json_mode, quiet, max_pixels, device,
-           threads, shard, jobs) -> int:
+           threads, shard, jobs, compare) -> int:
     common.check_positive("--max-pixels", max_pixels)
     if not 0 <= min_region < 100:
         raise UsageError(f"--min-region {min_region:g}: must be a percentage in [0, 100)")
@@ -55,6 +56,7 @@ def _label(*, inputs, index, min_region, output, model, recursive, null, overwri
     from landscape_cli.pipelines.label import colourise, label as run_labeller, merge_small_regions
 
     prepare_output_dir(output)
+    reporter.compare(compare, panels=2)
 
     # Only the model runs in the inference thread: conversion happens in the readers, region
     # merging and colouring in the writers, overlapping the next picture's inference.
@@ -64,11 +66,13 @@ def _label(*, inputs, index, min_region, output, model, recursive, null, overwri
 
     def infer(loaded):
         notes, rgb = loaded
-        return notes, run_labeller(labeller, rgb, progress=reporter.tick)
+        return notes, run_labeller(labeller, rgb, progress=reporter.tick), rgb if compare else None
 
     def save(item: common.Item, result) -> common.Encoded:
-        notes, labels = result
+        notes, labels, rgb = result
         labels = merge_small_regions(labels, round(labels.size * min_region / 100))
+        if compare:
+            reporter.offer(item, [rgb, colourise(labels, labeller.info.palette)])
         data, enc_notes = encode(labels[:, :, None] if index else colourise(labels, labeller.info.palette), "png")
         return common.Encoded(data, notes + enc_notes)
 

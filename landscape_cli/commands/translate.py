@@ -27,6 +27,7 @@ def translate(
     threads: common.Threads = 0,
     shard: common.ShardOption = None,
     jobs: common.Jobs = "2:2",
+    compare: common.Compare = None,
 ) -> None:
     """Turn segmentation maps into landscape photos of the same size.
 
@@ -40,7 +41,7 @@ def translate(
 
 
 def _translate(*, inputs, upscale, tolerance, output, model, upscale_model, recursive, null, fmt, quality, overwrite,
-               dry_run, json_mode, quiet, max_pixels, device, threads, shard, jobs) -> int:
+               dry_run, json_mode, quiet, max_pixels, device, threads, shard, jobs, compare) -> int:
     from landscape_cli.errors import UsageError
 
     if not 0 <= tolerance <= 442:
@@ -59,10 +60,12 @@ def _translate(*, inputs, upscale, tolerance, output, model, upscale_model, recu
     from landscape_cli.imaging import decode, encode, from_unit, header_size
     from landscape_cli.outputs import prepare_output_dir
     from landscape_cli.overlap import Stages
+    from landscape_cli.pipelines.label import colourise
     from landscape_cli.pipelines.translate import labels_from_map, translate as run_translator
     from landscape_cli.pipelines.upscale import TileSettings, upscale_rgb
 
     prepare_output_dir(output)
+    reporter.compare(compare, panels=2)
 
     def load(item: common.Item):
         picture = decode(item.source, max_pixels=max_pixels)
@@ -72,14 +75,17 @@ def _translate(*, inputs, upscale, tolerance, output, model, upscale_model, recu
     def infer(loaded):
         notes, labels = loaded
         photo = run_translator(translator, labels, progress=reporter.tick)
-        return notes, upscale_rgb(upscaler, photo, np.uint8, TileSettings(), reporter.tick) if upscaler else photo
+        photo = upscale_rgb(upscaler, photo, np.uint8, TileSettings(), reporter.tick) if upscaler else photo
+        return notes, photo, labels if compare else None
 
     def planned(item: common.Item) -> float:
         h, w, _ = header_size(item.source)
         return h * w * (2 if upscaler else 1)  # the map's pixels, then the photo's through the upscaler
 
     def save(item: common.Item, result) -> common.Encoded:
-        notes, pixels = result
+        notes, pixels, labels = result
+        if compare:
+            reporter.offer(item, [colourise(labels.astype(np.uint8), translator.info.palette), pixels])
         if pixels.dtype != np.uint8:  # quantised here, in a writer thread, not in the inference thread
             pixels = from_unit(pixels)
         data, enc_notes = encode(pixels, item.output.suffix.lstrip("."), quality=quality)

@@ -33,6 +33,7 @@ def upscale(
     threads: common.Threads = 0,
     shard: common.ShardOption = None,
     jobs: common.Jobs = "2:2",
+    compare: common.Compare = None,
 ) -> None:
     """Upscale pictures (4x with the bundled model): gray stays gray, alpha is kept, 16-bit stays 16-bit.
 
@@ -43,7 +44,7 @@ def upscale(
 
 
 def _upscale(*, inputs, scale, tile, tile_pad, output, batch_size, model, recursive, null, fmt, quality, overwrite,
-             dry_run, json_mode, quiet, max_pixels, device, threads, shard, jobs) -> int:
+             dry_run, json_mode, quiet, max_pixels, device, threads, shard, jobs, compare) -> int:
     common.check_positive("--tile", tile, 0)
     common.check_positive("--tile-pad", tile_pad, 0)
     common.check_positive("--batch-size", batch_size)
@@ -68,16 +69,20 @@ def _upscale(*, inputs, scale, tile, tile_pad, output, batch_size, model, recurs
     from landscape_cli.pipelines.upscale import TileSettings, upscale_pixels, work
 
     prepare_output_dir(output)
+    reporter.compare(compare, panels=2)
     tiles = TileSettings(tile=tile, pad=tile_pad, batch=batch_size)
 
     def infer(picture):
-        return picture.notes, upscale_pixels(upscaler, picture.pixels, tiles, passes, reporter.tick)
+        upscaled = upscale_pixels(upscaler, picture.pixels, tiles, passes, reporter.tick)
+        return picture.notes, upscaled, picture.pixels if compare else None
 
     def planned(item: common.Item) -> float:
         return work(*header_size(item.source), upscaler.info.scale or 4, passes)
 
     def save(item: common.Item, result) -> common.Encoded:
-        notes, pixels = result
+        notes, pixels, original = result
+        if compare:
+            reporter.offer(item, [original, pixels])
         data, enc_notes = encode(pixels, item.output.suffix.lstrip("."), quality=quality, consume=True)
         return common.Encoded(data, notes + enc_notes)
 
