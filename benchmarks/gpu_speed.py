@@ -172,7 +172,7 @@ def measure_pipeline(task: str, models: Models, dev: torch.device, seconds: floa
 def measure_chain(models: Models, dev: torch.device, seconds: float) -> dict:
     """generate --upscale: the generator's pictures into the upscaler without leaving the device."""
     from landscape_cli import runtime
-    from landscape_cli.pipelines.generate import generate_upscaled
+    from landscape_cli.pipelines.generate import generate_upscaled, latents
 
     cuda = dev.type == "cuda"
     batch = models.batches("generate")[1]
@@ -200,7 +200,8 @@ def measure_chain(models: Models, dev: torch.device, seconds: float) -> dict:
         up = runtime.load_model("upscale", models.files["upscale", precision], device)
         rescale = runtime.Rescale(device)
         # Latents in, upscaled pictures out: the chain as the CLI runs it on a GPU.
-        row["variants"][f"ort_{precision}"] = rate(lambda: generate_upscaled(gen, up, rescale, seeds), batch, seconds, cuda)
+        z = latents(seeds, gen.info.latent_dim)
+        row["variants"][f"ort_{precision}"] = rate(lambda: generate_upscaled(gen, up, rescale, z), batch, seconds, cuda)
     return row
 
 

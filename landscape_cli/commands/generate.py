@@ -44,6 +44,12 @@ def generate(
     output: common.Output = Path("generated"),
     batch_size: common.BatchSize = 8,
     grid: Annotated[Optional[Path], typer.Option("--grid", help="Also write a contact sheet of this run's images to FILE.", show_default=False)] = None,
+    walk: Annotated[Optional[str], typer.Option("--walk", help="A latent walk through these seeds' latents (e.g. 3,7,12), "
+                                                 "by spherical interpolation: frames walk-0000.png, ...", show_default=False)] = None,
+    frames: Annotated[int, typer.Option("--frames", help="With --walk: frames from each seed to the next.")] = 24,
+    animation: Annotated[Optional[Path], typer.Option("--animation", help="With --walk: also write the frames as an "
+                                                       "animated .webp or .gif.", show_default=False)] = None,
+    fps: Annotated[float, typer.Option("--fps", help="With --animation: frames per second.")] = 12.0,
     model: common.ModelPath = None,
     upscale_model: common.UpscaleModel = None,
     fmt: common.Format = "png",
@@ -58,7 +64,8 @@ def generate(
     shard: common.ShardOption = None,
     jobs: common.Jobs = "2:2",
 ) -> None:
-    """Generate landscapes; each file is named after its seed and can be remade alone.
+    """Generate landscapes; each file is named after its seed and can be remade alone. --walk
+    makes the frames of a walk through seeds instead.
 
     Example: landscape generate -n 100 --upscale -o out/
     """
@@ -66,9 +73,12 @@ def generate(
     common.execute(lambda: _generate(**args))
 
 
-def _generate(*, count, seed, seeds, upscale, scale, output, batch_size, grid, model, upscale_model, fmt, quality,
-              overwrite, dry_run, json_mode, quiet, null, device, threads, shard, jobs) -> int:
-    if seeds is not None:
+def _generate(*, count, seed, seeds, upscale, scale, output, batch_size, grid, walk, frames, animation, fps, model,
+              upscale_model, fmt, quality, overwrite, dry_run, json_mode, quiet, null, device, threads, shard, jobs) -> int:
+    walk_seeds = _check_walk(walk, frames, animation, fps, seeds, shard)
+    if walk_seeds is not None:
+        seed_list = walk_seeds
+    elif seeds is not None:
         seed_list = parse_seeds(seeds)
     else:
         common.check_positive("-n/--count", count, 0)
@@ -87,14 +97,21 @@ def _generate(*, count, seed, seeds, upscale, scale, output, batch_size, grid, m
     wanted = [("generate", model)] + ([("upscale", upscale_model)] if upscale else [])
     models = common.open_models(reporter, device, threads, *wanted)
     generator, upscaler = models[0], (models[1] if upscale else None)
-    seed_list = [s for s in seed_list if in_shard(str(s), share)]
-    items = [common.Item(label=f"seed {s}", output=output / f"seed{s:06d}.{ext}", source=s) for s in seed_list]
+    if walk_seeds is not None:
+        from landscape_cli.pipelines.generate import walk_latents
+
+        path = walk_latents(walk_seeds, frames, generator.info.latent_dim or 0)
+        items = [common.Item(label=f"walk frame {i}", output=output / f"walk-{i:04d}.{ext}", source=z)
+                 for i, z in enumerate(path) if in_shard(f"walk-{i:04d}", share)]
+    else:
+        seed_list = [s for s in seed_list if in_shard(str(s), share)]
+        items = [common.Item(label=f"seed {s}", output=output / f"seed{s:06d}.{ext}", source=s) for s in seed_list]
     if dry_run:
         return common.print_plan(items, reporter, overwrite=overwrite)
     from landscape_cli.outputs import prepare_output_dir
 
     prepare_output_dir(output)
-    thumbs: dict[int, object] = {}
+    thumbs: dict[str, object] = {}
     from landscape_cli.pipelines.upscale import passes_for
 
     passes = 0 if upscaler is None else passes_for(scale, upscaler.info.scale or 4)
@@ -102,8 +119,32 @@ def _generate(*, count, seed, seeds, upscale, scale, output, batch_size, grid, m
                      reporter, overwrite=overwrite, batch_size=batch_size, jobs=jobs,
                      work=(lambda item: passes) if passes > 1 else None, unit="pass")
     if grid is not None and thumbs:
-        _write_grid(grid, [thumbs[s] for s in seed_list if s in thumbs], reporter)
+        _write_grid(grid, [thumbs[item.label] for item in items if item.label in thumbs], reporter)
+    if animation is not None:
+        _write_animation(animation, [item.output for item in items], fps, reporter)
     return reporter.finish(device=generator.device.name, seeds=seed_list)
+
+
+def _check_walk(walk, frames, animation, fps, seeds, shard) -> Optional[list[int]]:
+    """The walk's seeds, or None without --walk; its options' usage errors either way."""
+    if walk is None:
+        if animation is not None:
+            raise UsageError("--animation needs --walk")
+        return None
+    walk_seeds = parse_seeds(walk)
+    if len(walk_seeds) < 2:
+        raise UsageError("--walk needs at least two seeds, e.g. 3,7,12")
+    if seeds is not None:
+        raise UsageError("--walk and --seeds cannot be combined: a walk's frames are named walk-NNNN")
+    common.check_positive("--frames", frames)
+    if not 0 < fps <= 100:
+        raise UsageError(f"--fps must be in (0, 100], got {fps:g}")
+    if animation is not None:
+        if animation.suffix.lower() not in (".webp", ".gif"):
+            raise UsageError(f"--animation {animation}: the file must end in .webp or .gif")
+        if shard is not None:
+            raise UsageError("--animation needs every frame: it cannot be combined with --shard")
+    return walk_seeds
 
 
 def _stages(generator, upscaler, passes: int, ext: str, quality: int, thumbs: Optional[dict], tick):
@@ -111,7 +152,7 @@ def _stages(generator, upscaler, passes: int, ext: str, quality: int, thumbs: Op
 
     from landscape_cli.imaging import encode, from_unit
     from landscape_cli.overlap import Stages
-    from landscape_cli.pipelines.generate import generate as run_generator, generate_upscaled, upscales_as_is
+    from landscape_cli.pipelines.generate import generate_upscaled, images as run_images, latents, upscales_as_is
     from landscape_cli.pipelines.upscale import TileSettings, upscale_rgb, upscale_unit_batch
     from landscape_cli.runtime import Rescale
 
@@ -120,11 +161,13 @@ def _stages(generator, upscaler, passes: int, ext: str, quality: int, thumbs: Op
     on_device = batched and generator.device.name == "cuda"
     rescale = Rescale(generator.device) if on_device else None
 
-    def infer(seeds: list[int]) -> list:
+    def infer(sources: list) -> list:
+        # A seed, or a walk frame's own latent.
+        z = np.stack([latents([s], generator.info.latent_dim or 0)[0] if isinstance(s, int) else s for s in sources])
         if on_device:
-            images = generate_upscaled(generator, upscaler, rescale, seeds)
+            images = generate_upscaled(generator, upscaler, rescale, z)
         else:
-            images = run_generator(generator, seeds)
+            images = run_images(generator, z)
             if batched:
                 images = upscale_unit_batch(upscaler, images)
         # The other passes (x16: 512 -> 2048) run tiled, one image at a time, to bound memory;
@@ -139,10 +182,33 @@ def _stages(generator, upscaler, passes: int, ext: str, quality: int, thumbs: Op
             pixels = from_unit(pixels)
         data, notes = encode(pixels, ext, quality=quality)
         if thumbs is not None:
-            thumbs[item.source] = _thumbnail(pixels)
+            thumbs[item.label] = _thumbnail(pixels)
         return common.Encoded(data, notes)
 
     return Stages(infer=infer, save=save)
+
+
+def _write_animation(path: Path, frames: list[Path], fps: float, reporter: common.Reporter) -> None:
+    """The walk's frames, read back in order from the files this run wrote or kept, as one
+    animated picture (Pillow; written atomically)."""
+    from PIL import Image
+
+    from landscape_cli.outputs import atomic_write
+
+    present = [f for f in frames if f.exists()]
+    if len(present) < len(frames):
+        reporter.fail(str(path), f"{len(frames) - len(present)} frame(s) missing; no animation written")
+        return
+    import io
+
+    pictures = [Image.open(f).convert("RGB") for f in present]
+    buffer = io.BytesIO()
+    kind = "WEBP" if path.suffix.lower() == ".webp" else "GIF"
+    extra = {"quality": 90, "method": 4} if kind == "WEBP" else {"optimize": False}
+    pictures[0].save(buffer, format=kind, save_all=True, append_images=pictures[1:], duration=round(1000 / fps), loop=0, **extra)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, buffer.getvalue())
+    reporter.note(f"animation of {len(pictures)} frames: {path}")
 
 
 def _thumbnail(pixels):
