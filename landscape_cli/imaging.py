@@ -131,7 +131,32 @@ def _opencv_pixels(data: bytes, mode: str) -> np.ndarray:
     return cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB, dst=pixels)
 
 
-def _pillow_pixels(img: Image.Image, notes: list[str]) -> np.ndarray:
+def _colour_key_alpha(pixels: np.ndarray, key, bits: int) -> np.ndarray:
+    """A PNG's tRNS colour key as an alpha channel appended to `pixels` (gray or RGB): the
+    pixels equal to the key are transparent. The key is in the file's sample scale, so for
+    gray of 1, 2 or 4 bits (which Pillow scales up to 0..255) it is scaled the same way."""
+    top = 65535 if pixels.dtype == np.uint16 else 255
+    if isinstance(key, tuple):
+        opaque = (pixels[:, :, :3] != np.asarray(key[:3], pixels.dtype)).any(axis=2)
+    else:
+        if pixels.dtype == np.uint8 and bits < 8:
+            key = key * 255 // ((1 << bits) - 1)
+        opaque = pixels[:, :, 0] != key
+    alpha = np.where(opaque, top, 0).astype(pixels.dtype)[:, :, None]
+    return np.concatenate([pixels, alpha], axis=2)
+
+
+def _pillow_pixels(img: Image.Image, notes: list[str], bits: int = 8) -> np.ndarray:
+    # A colour key (tRNS) of a gray or RGB PNG: read as alpha, as palettes' transparency is.
+    key = img.info.get("transparency") if img.format == "PNG" and img.mode in ("1", "L", "I", "I;16", "I;16B", "RGB") else None
+    pixels = _pillow_mode_pixels(img, notes)
+    if isinstance(key, (int, tuple)) and not isinstance(key, bool):
+        # Pillow gives a 1-bit image's key already as 0 or 255, and 2- and 4-bit keys raw.
+        pixels = _colour_key_alpha(pixels, key, 8 if img.mode == "1" else bits)
+    return pixels
+
+
+def _pillow_mode_pixels(img: Image.Image, notes: list[str]) -> np.ndarray:
     mode = img.mode
     if mode == "1":
         img = img.convert("L")
@@ -208,7 +233,7 @@ def decode(path: str | os.PathLike, *, max_pixels: int) -> Picture:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     img.load()
-                pixels = _pillow_pixels(img, notes)
+                pixels = _pillow_pixels(img, notes, bits=data[24] if img.format == "PNG" and len(data) > 24 else 8)
         except ItemError:
             raise
         except Exception as exc:
