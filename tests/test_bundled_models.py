@@ -91,7 +91,7 @@ def test_bundled_upscaler_beats_bicubic_on_the_sample_photos(cli, tmp_path):
 
 
 def test_bundled_labeller_translator_and_inpainter_run_on_the_samples(cli, tmp_path):
-    """Issue 7's workflow with no --model: label the sample photos, translate the sample maps,
+    """The photo -> map -> photo workflow with no --model: label the sample photos, translate the sample maps,
     inpaint the sample photos; each output has its input's size and real content."""
     samples = REPO / "samples"
     labelled = cli("label", samples / "photos", "-o", tmp_path / "maps")
