@@ -5,7 +5,10 @@
 - docs/images/upscale_compare.jpg: generated 128 px pictures brought to 512 px by nearest
   neighbour, bicubic and the bundled upscaler, side by side (a 192x192 crop of each);
 - docs/images/workflow.jpg: one row per sample through the other bundled models: map |
-  `translate`; photo with its holes | `inpaint`; `label` of the photo | `translate` of that map.
+  `translate`; photo with its holes | `inpaint`; `label` of the photo | `translate` of that map;
+- docs/images/compare_inpaint.jpg: `landscape inpaint samples/photos --masks samples/masks
+  --compare` (input | mask | output, the sheet the CLI writes);
+- docs/images/walk.webp: `landscape generate --walk 3,7,12 --frames 12 --upscale --animation`.
 
     python scripts/make_readme_pictures.py
 """
@@ -55,8 +58,12 @@ def main() -> int:
             rows.append([v[y : y + CROP, x : x + CROP] for v in views])
         sheet(rows).save(IMAGES / "upscale_compare.jpg", quality=90)
         workflow(Path(tmp)).save(IMAGES / "workflow.jpg", quality=88)
-    for name in ("generated_grid", "upscale_compare", "workflow"):
-        print(IMAGES / f"{name}.jpg")
+        landscape("inpaint", str(ROOT / "samples" / "photos"), "--masks", str(ROOT / "samples" / "masks"), "-o", f"{tmp}/filled",
+                  "--compare", str(IMAGES / "compare_inpaint.jpg"))
+        landscape("generate", "--walk", "3,7,12", "--frames", "12", "--upscale", "-o", f"{tmp}/walk",
+                  "--animation", str(IMAGES / "walk.webp"), "--fps", "10")
+    for name in ("generated_grid.jpg", "upscale_compare.jpg", "workflow.jpg", "compare_inpaint.jpg", "walk.webp"):
+        print(IMAGES / name)
     return 0
 
 
