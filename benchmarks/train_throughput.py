@@ -64,7 +64,7 @@ def forward_flops(t, tiny: bool) -> float:
         nets = [(RRDBNet(config=c.generator()), (torch.rand(1, 3, r, r),))]
     elif t.family == "pix2pix":
         nets = [(UNetGenerator(config=c.generator()), (torch.rand(1, 8, r, r),)),
-                (PatchGAN(config=PatchGANConfig(width=c.d_width, layers=c.d_layers)), (torch.rand(1, 8, r, r), torch.rand(1, 3, r, r)))]
+                (PatchGAN(config=PatchGANConfig(width=c.d_width, layers=c.d_layers, scales=c.d_scales)), (torch.rand(1, 8, r, r), torch.rand(1, 3, r, r)))]
     elif t.family == "glcic":
         d = ContextDiscriminator(config=ContextDiscriminatorConfig(resolution=r, local_resolution=r // 2, width=c.d_width))
         nets = [(CompletionNetwork(config=c.generator()), (torch.rand(1, 3, r, r), torch.zeros(1, 1, r, r))),

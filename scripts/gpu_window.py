@@ -75,6 +75,7 @@ PLAN: tuple[Training, ...] = (
               "--batch-size", "4", "--checkpoint-every", "2", "--eval-every", "2")),
     Training("pix2pix", "translate", ("--data", "{data}/photos", "--maps", "{data}/maps", "--holdout-list", HELD_OUT),
              ("--class-map", "stanford", "--num-downs", "7", "--g-width", "32", "--g-max-mult", "4", "--d-width", "32",
+              "--d-scales", "2", "--fm-weight", "10", "--l1-weight", "10",
               "--resolution", "256", "--min-scale", "0.6", "--batch-size", "32", "--steps", "400000",
               "--checkpoint-every", "3000", "--eval-every", "3000", "--sample-every", "0"),
              ("--resolution", "32", "--num-downs", "3", "--g-width", "4", "--d-width", "4", "--d-layers", "2",

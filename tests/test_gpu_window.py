@@ -36,7 +36,7 @@ def plan_modules(t):
         g = RRDBNet(config=c.generator())
         return {"g": g, "g_ema": g}
     if t.family == "pix2pix":
-        return {"g": UNetGenerator(config=c.generator()), "d": PatchGAN(config=PatchGANConfig(width=c.d_width, layers=c.d_layers))}
+        return {"g": UNetGenerator(config=c.generator()), "d": PatchGAN(config=PatchGANConfig(width=c.d_width, layers=c.d_layers, scales=c.d_scales))}
     if t.family == "glcic":
         return {"g": CompletionNetwork(config=c.generator())}
     return {"net": UNetSegmenter(config=c.network())}

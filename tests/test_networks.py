@@ -73,8 +73,15 @@ def test_unet_dropout_sits_in_three_decoder_blocks():
 
 def test_patchgan_sees_70px_patches():
     d = PatchGAN(config=PatchGANConfig(width=4))
-    out = d(torch.zeros(1, 8, 256, 256), torch.zeros(1, 3, 256, 256))
-    assert out.shape == (1, 1, 30, 30)  # the 70x70 PatchGAN's 30x30 grid at 256 px
+    (features,) = d(torch.zeros(1, 8, 256, 256), torch.zeros(1, 3, 256, 256))
+    assert features[-1].shape == (1, 1, 30, 30)  # the 70x70 PatchGAN's 30x30 grid at 256 px
+    assert [f.shape[1] for f in features[:-1]] == [4, 8, 16, 32]  # what feature matching compares
+
+
+def test_multiscale_patchgan_judges_the_pair_halved_too():
+    d = PatchGAN(config=PatchGANConfig(width=4, scales=2))
+    full, half = d(torch.zeros(1, 8, 256, 256), torch.zeros(1, 3, 256, 256))
+    assert full[-1].shape == (1, 1, 30, 30) and half[-1].shape == (1, 1, 14, 14)
 
 
 def test_completion_network_keeps_size_and_ignores_hole_content():

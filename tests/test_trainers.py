@@ -149,6 +149,21 @@ def test_pix2pix_colour_maps_and_dropout(tmp_path):
         assert preview.format == "JPEG" and preview.width == grid.width and preview.height <= grid.height
 
 
+def test_pix2pix_multiscale_discriminator_and_feature_matching(pairs, tmp_path):
+    photos, maps = pairs
+    run = run_ok("pix2pix", photos, tmp_path, "--maps", str(maps), "--d-scales", "2", "--fm-weight", "10")
+    assert_healthy(run)
+    records = train_records(run)
+    assert all(r["g_fm"] > 0 for r in records)
+    assert moved(run, "d", 1, 3) and moved(run, "g", 1, 3)
+    from trainers.checkpoint import load_checkpoint
+
+    tensors = load_checkpoint(run / "checkpoints" / "step_0000003.safetensors")[0]
+    assert any(k.startswith("d.scales.1.") for k in tensors)  # the half-size PatchGAN is trained too
+    base = run_ok("pix2pix", photos, tmp_path, "--maps", str(maps), name="base")
+    assert "g_fm" not in train_records(base)[0]
+
+
 def test_pix2pix_unpaired_folder_is_a_usage_error(photos, tmp_path, capsys):
     (tmp_path / "maps").mkdir()
     code, run = run_trainer("pix2pix", photos, tmp_path / "run", "--maps", str(tmp_path / "maps"))

@@ -58,6 +58,9 @@ class Pix2PixConfig(PairedConfig):
                           "layers' weights)")
     d_width: int = opt(64, "PatchGAN base channels")
     d_layers: int = opt(3, "PatchGAN depth (3: 70x70 receptive field)")
+    d_scales: int = opt(1, "PatchGANs at the pair's full, half, quarter ... size (pix2pixHD: 2 or 3)")
+    fm_weight: float = opt(0.0, "weight of discriminator feature matching (pix2pixHD: 10): L1 between D's features "
+                           "of the real and the generated pair, a perceptual loss that needs no downloaded weights")
     dropout: float = opt(0.5, "dropout in the three decoder blocks nearest the bottleneck (pix2pix's noise)")
     l1_weight: float = opt(100.0, "lambda: weight of L1(G(map), photo) against the GAN loss")
     loss: str = opt("bce", "GAN loss: bce (pix2pix) or hinge", ("bce", "hinge"))
@@ -67,8 +70,10 @@ class Pix2PixConfig(PairedConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         self.generator()
-        if self.l1_weight < 0:
-            raise ValueError("--l1-weight must be >= 0")
+        if self.l1_weight < 0 or self.fm_weight < 0:
+            raise ValueError("--l1-weight and --fm-weight must be >= 0")
+        if not 1 <= self.d_scales <= 4:
+            raise ValueError("--d-scales must be in 1..4")
 
     def generator(self) -> UNetConfig:
         return UNetConfig(num_downs=self.num_downs, width=self.g_width, dropout=self.dropout, resolution=self.resolution,
@@ -150,7 +155,8 @@ def train(c: Pix2PixConfig, run_args) -> Path | None:
     held_set = PairedCrops(split.held_out or split.train, c.resolution, c.seed, lut, train=False, min_scale=1.0)
 
     g = run.to_device(UNetGenerator(config=c.generator()))
-    d = run.to_device(PatchGAN(config=PatchGANConfig(num_classes=len(LANDSCAPE_CLASSES), width=c.d_width, layers=c.d_layers)))
+    d = run.to_device(PatchGAN(config=PatchGANConfig(num_classes=len(LANDSCAPE_CLASSES), width=c.d_width, layers=c.d_layers,
+                                                     scales=c.d_scales)))
     opt_g = torch.optim.Adam(g.parameters(), lr=c.lr, betas=(c.beta1, 0.999))
     opt_d = torch.optim.Adam(d.parameters(), lr=c.lr, betas=(c.beta1, 0.999))
     run.track(nets={"g": g, "d": d}, optimizers={"g": opt_g, "d": opt_d})
@@ -173,14 +179,23 @@ def train(c: Pix2PixConfig, run_args) -> Path | None:
         with run.autocast():
             fake = G(maps)
             # D judges (map, photo) pairs: realism and agreement with the map at once.
-            loss_d = 0.5 * d_loss(c.loss, D(maps, photos).float(), D(maps, fake.detach()).float())
+            real_out, fake_out = D(maps, photos), D(maps, fake.detach())
+            loss_d = 0.5 * sum(d_loss(c.loss, r[-1].float(), f[-1].float()) for r, f in zip(real_out, fake_out)) / c.d_scales
         run.step_optimizer("d", loss_d, d)
         with run.autocast():
-            adv = g_loss(c.loss, D(maps, fake).float())
+            fake_out = D(maps, fake)
+            adv = sum(g_loss(c.loss, f[-1].float()) for f in fake_out) / c.d_scales
             l1 = F.l1_loss(fake.float(), photos)
             loss_g = adv + c.l1_weight * l1
+            losses = {"d_loss": loss_d.detach(), "g_adv": adv.detach(), "g_l1": l1.detach()}
+            if c.fm_weight > 0:
+                # The features of the real pair are targets, not something for G to move.
+                fm = sum(F.l1_loss(f.float(), r.detach().float()) for real, fake_scale in zip(real_out, fake_out)
+                         for r, f in zip(real[:-1], fake_scale[:-1])) / (c.d_scales * c.d_layers)
+                loss_g = loss_g + c.fm_weight * fm
+                losses["g_fm"] = fm.detach()
         run.step_optimizer("g", loss_g, g)
-        return {"d_loss": loss_d.detach(), "g_adv": adv.detach(), "g_l1": l1.detach()}
+        return losses
 
     @torch.no_grad()
     def translate(onehot_batch: torch.Tensor) -> torch.Tensor:

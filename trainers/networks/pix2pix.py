@@ -55,6 +55,7 @@ class PatchGANConfig:
     num_classes: int = len(LANDSCAPE_CLASSES)
     width: int = 64
     layers: int = 3  # 3 gives the 70x70 receptive field of pix2pix
+    scales: int = 1  # pix2pixHD: more PatchGANs on the pair halved, quartered, ...
 
 
 class UNet(nn.Module):
@@ -115,24 +116,49 @@ class UNetGenerator(UNet):
         self.config = config
 
 
-class PatchGAN(nn.Module):
-    """Classifies overlapping 70x70 patches of (map, photo) pairs as real or fake.
+class _Patches(nn.Module):
+    """One PatchGAN: the features after each of its blocks, the last being the logits."""
 
-    map (N, C, H, W) + photo (N, 3, H, W) -> logits (N, 1, H', W').
+    def __init__(self, in_channels: int, width: int, layers: int) -> None:
+        super().__init__()
+        blocks = [nn.Sequential(nn.Conv2d(in_channels, width, 4, 2, 1), nn.LeakyReLU(0.2, True))]
+        c = width
+        for i in range(1, layers + 1):
+            c_out = width * min(2**i, 8)
+            stride = 1 if i == layers else 2
+            blocks.append(nn.Sequential(nn.Conv2d(c, c_out, 4, stride, 1, bias=False), nn.BatchNorm2d(c_out),
+                                        nn.LeakyReLU(0.2, True)))
+            c = c_out
+        blocks.append(nn.Conv2d(c, 1, 4, 1, 1))
+        self.blocks = nn.ModuleList(blocks)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        features = []
+        for block in self.blocks:
+            x = block(x)
+            features.append(x)
+        return features
+
+
+class PatchGAN(nn.Module):
+    """Classifies overlapping 70x70 patches of (map, photo) pairs as real or fake, at one or
+    more scales (pix2pixHD's multi-scale discriminator: the coarser ones judge layout, the
+    full-size one texture).
+
+    map (N, C, H, W) + photo (N, 3, H, W) -> per scale, the features after each block, the
+    last being the logits (N, 1, H', W'): the generator's feature-matching loss reads them.
     """
 
     def __init__(self, *, config: PatchGANConfig) -> None:
         super().__init__()
-        w = config.width
-        layers: list[nn.Module] = [nn.Conv2d(config.num_classes + 3, w, 4, 2, 1), nn.LeakyReLU(0.2, True)]
-        c = w
-        for i in range(1, config.layers + 1):
-            c_out = w * min(2**i, 8)
-            stride = 1 if i == config.layers else 2
-            layers += [nn.Conv2d(c, c_out, 4, stride, 1, bias=False), nn.BatchNorm2d(c_out), nn.LeakyReLU(0.2, True)]
-            c = c_out
-        layers.append(nn.Conv2d(c, 1, 4, 1, 1))
-        self.net = nn.Sequential(*layers)
+        self.scales = nn.ModuleList(_Patches(config.num_classes + 3, config.width, config.layers)
+                                    for _ in range(config.scales))
 
-    def forward(self, onehot: torch.Tensor, photo: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat([onehot, photo], dim=1))
+    def forward(self, onehot: torch.Tensor, photo: torch.Tensor) -> list[list[torch.Tensor]]:
+        x = torch.cat([onehot, photo], dim=1)
+        out = []
+        for k, patches in enumerate(self.scales):
+            if k:
+                x = nn.functional.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False)
+            out.append(patches(x))
+        return out
