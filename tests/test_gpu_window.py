@@ -104,3 +104,21 @@ def test_every_step_has_help(name):
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / "gpu_window.py"), name, "--help"], capture_output=True,
                           text=True, cwd=ROOT)
     assert done.returncode == 0 and "usage" in done.stdout
+
+
+@pytest.mark.skipif(not gpu_window.SHARED_DATA.is_dir(), reason="no shared data beside the checkout")
+def test_the_compact_data_has_the_layout_the_plan_reads(tmp_path):
+    dest = tmp_path / "data"
+    gpu_window.compact_data(gpu_window.SHARED_DATA, dest, ROOT / "landscape_cli" / "models" / "label.onnx", limit=6)
+    landscapes = sorted((dest / "photos" / "landscapes").iterdir())
+    from PIL import Image
+
+    assert len(landscapes) == 6 and all(min(Image.open(p).size) <= 256 for p in landscapes)
+    assert len(list((dest / "photos" / "stanford").iterdir())) == len(list((dest / "maps" / "stanford").iterdir())) == 6
+    held = set((dest / "held_out_stems.txt").read_text().split())
+    maps = {p.stem for p in (dest / "maps" / "landscapes").iterdir()}
+    assert maps == {p.stem for p in landscapes} - held and len(held) == 73 + 83
+    # Every trainer of the plan finds its data there (the option strings name real folders).
+    for t in gpu_window.PLAN:
+        for value in t.data[1::2]:
+            assert Path(value.format(data=dest)).exists(), value
