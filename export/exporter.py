@@ -81,6 +81,13 @@ def _to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
         return float16.convert_float_to_float16(model, keep_io_types=True)
 
 
+def set_metadata(model: onnx.ModelProto, metadata: dict) -> None:
+    """Replace the file's metadata_props with ours (landscape_cli/metadata.py reads them)."""
+    del model.metadata_props[:]
+    for key, value in encode(metadata).items():
+        model.metadata_props.add(key=key, value=value)
+
+
 def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, *, fp16: bool = False,
                       opset: int = DEFAULT_OPSET) -> ExportReport:
     """Checkpoint -> ONNX file at `output`, written only once every check has passed."""
@@ -161,9 +168,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, 
         "parity": parity,
         **spec.extra_metadata(config),
     }
-    del model.metadata_props[:]
-    for key, value in encode(metadata).items():
-        model.metadata_props.add(key=key, value=value)
+    set_metadata(model, metadata)
 
     output.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(output, model.SerializeToString())

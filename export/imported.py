@@ -22,10 +22,10 @@ from pathlib import Path
 import onnx
 import torch
 
-from export.exporter import ExportError, ExportReport, _max_diff, _ort_session, _to_fp16
+from export.exporter import ExportError, ExportReport, _max_diff, _ort_session, _to_fp16, set_metadata
 from landscape_cli import __version__
 from landscape_cli.errors import UsageError
-from landscape_cli.metadata import SCHEMA_VERSION, encode
+from landscape_cli.metadata import SCHEMA_VERSION
 from landscape_cli.outputs import atomic_write
 from landscape_cli.runtime import sha256_file
 
@@ -236,9 +236,7 @@ def write_metadata(proto: onnx.ModelProto, model: Imported, source: Path, fp16: 
         "parity": parity,
         **({"scale": model.scale} if model.task == "upscale" else {"mask_semantics": "1 = hole"}),
     }
-    del proto.metadata_props[:]
-    for key, value in encode(metadata).items():
-        proto.metadata_props.add(key=key, value=value)
+    set_metadata(proto, metadata)
 
 
 def is_published_weights(path: Path) -> bool:
