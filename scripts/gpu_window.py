@@ -470,6 +470,12 @@ def train(window: Window, data: Path, slim: Path, args: argparse.Namespace) -> N
                 steps={t.run: last_step(runs / t.run) for t in PLAN})
 
 
+def resumed_at(run: Path) -> int:
+    """The step of the slim state a run began from (0: it started afresh)."""
+    config = run / "config.json"
+    return json.loads(config.read_text()).get("resumed_from", {}).get("step", 0) if config.is_file() else 0
+
+
 def last_step(run: Path) -> int:
     metrics = run / "metrics.jsonl"
     if not metrics.is_file():
@@ -638,7 +644,7 @@ def rehearse(args: argparse.Namespace) -> int:
         out.mkdir()
         shutil.rmtree(machine / "runs", ignore_errors=True)
         shutil.rmtree(machine / "results", ignore_errors=True)
-        budget = args.budget_s if k == 0 else args.budget_s / 2
+        budget = args.budget_s if k == 0 else 0.75 * args.budget_s
         long_args = argparse.Namespace(out=out, budget_s=budget, bench_s=0.45 * budget, train_min_s=0.3 * budget,
                                        pack_s=3, margin_s=6, no_bench=k == 1, tiny=True, audit=audit)
         long_run(long_args)
@@ -649,9 +655,12 @@ def rehearse(args: argparse.Namespace) -> int:
         slim = machine / "slim"
         shutil.rmtree(slim, ignore_errors=True)
         shutil.copytree(runs / "slim", slim)
-        steps.append({t.run: last_step(runs / f"{t.run}-gpu-rehearsal{k}") for t in PLAN})
+        steps.append({t.run: (resumed_at(runs / f"{t.run}-gpu-rehearsal{k}"), last_step(runs / f"{t.run}-gpu-rehearsal{k}"))
+                      for t in PLAN})
     checks["steps"] = steps
-    checks["resumed"] = all(steps[1][t.run] > steps[0][t.run] > 0 for t in PLAN)
+    # The second window's runs began at the steps of the states the first returned, and trained on.
+    checks["resumed"] = all(0 < steps[1][t.run][0] <= steps[0][t.run][1] < steps[1][t.run][1] or
+                            0 < steps[1][t.run][0] < steps[1][t.run][1] for t in PLAN)
     checks["benchmark"] = (work / "out-0" / "gpu_speed.json").is_file()
     checks["imports"] = unknown_imports(audit)
     checks["runs_text"] = runs_text(window_runs(parts)).count("## run") == parts + 5
@@ -702,7 +711,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--labeller", type=Path, help="label model that makes the landscapes' training maps (default: the bundled one)")
     p = sub.add_parser("rehearse", help="here: the whole window on the CPU at tiny sizes")
     p.add_argument("--keep", help="keep the rehearsal's files in this folder")
-    p.add_argument("--budget-s", type=float, default=36, help="the first long run's; the second gets half")
+    p.add_argument("--budget-s", type=float, default=36, help="the first long run's; the second gets three quarters")
     p = sub.add_parser("ceilings", help="there: nvidia-smi, bf16 matmul and copy rates")
     p.add_argument("--out", type=Path, required=True)
     p = sub.add_parser("install", help="there: join the wheel parts and install them and the small wheels")
