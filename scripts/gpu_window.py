@@ -85,8 +85,11 @@ PLAN: tuple[Training, ...] = (
               "0.02", "--checkpoint-every", "500", "--eval-every", "500", "--sample-every", "0"),
              ("--resolution", "32", "--g-width", "4", "--d-width", "4", "--dilations", "2", "4", "--batch-size", "4",
               "--checkpoint-every", "2", "--eval-every", "2")),
-    Training("segmenter", "label", ("--data", "{data}/photos", "--maps", "{data}/maps", "--holdout-list", HELD_OUT),
-             ("--class-map", "stanford", "--width", "24", "--batch-size", "64", "--steps", "200000",
+    # The labeller learns from Stanford's true maps only: the landscapes' maps are its own output.
+    Training("segmenter", "label", ("--data", "{data}/photos/stanford", "--maps", "{data}/maps/stanford", "--holdout-list",
+                                    HELD_OUT),
+             ("--class-map", "stanford", "--width", "24", "--class-balance", "0.3", "--rare-sampling", "0.5",
+              "--batch-size", "64", "--steps", "200000",
               "--checkpoint-every", "1500", "--eval-every", "1500", "--sample-every", "0"),
              ("--resolution", "32", "--num-downs", "3", "--width", "4", "--batch-size", "4",
               "--checkpoint-every", "2", "--eval-every", "2")),
