@@ -12,6 +12,7 @@ same as in a sequential run.
 from __future__ import annotations
 
 from collections import deque
+import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -26,15 +27,20 @@ class Jobs:
     save: int = 2  # writer threads; 0 = encode and write in the calling thread
 
 
-def parse_jobs(spec: str) -> Jobs:
-    """'L:S' (reader and writer threads) or 'N' (both)."""
+def parse_jobs(spec: str, *, gpu: bool = False) -> Jobs:
+    """'L:S' (reader and writer threads), 'N' (both), or 'auto': 2:2 where the model runs on
+    the CPU (it needs the cores; measured best on two, benchmarks/overlap.py); with a GPU, a
+    writer for every core but two, since PNG encoding (about 190 pictures of 512 px a second
+    per thread) must keep up with the card."""
+    if spec == "auto":
+        return Jobs(2, max(2, (os.cpu_count() or 2) - 2)) if gpu else Jobs(2, 2)
     parts = spec.split(":")
     try:
         values = [int(p) for p in parts]
     except ValueError:
         values = []
     if len(values) not in (1, 2) or any(v < 0 or v > 64 for v in values):
-        raise UsageError(f"--jobs must be LOAD:SAVE or N (threads, 0..64), got {spec!r}")
+        raise UsageError(f"--jobs must be LOAD:SAVE, N (threads, 0..64) or auto, got {spec!r}")
     return Jobs(values[0], values[-1])
 
 

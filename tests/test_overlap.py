@@ -15,6 +15,13 @@ from landscape_cli.overlap import Jobs, Stages, parse_jobs, run_stages
 from tests.conftest import random_image, tree_digest, write_png
 
 
+def test_auto_jobs_give_a_gpu_a_writer_per_core_but_two(monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 16)
+    assert parse_jobs("auto") == Jobs(2, 2) and parse_jobs("auto", gpu=True) == Jobs(2, 14)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert parse_jobs("auto", gpu=True) == Jobs(2, 2)
+
+
 def test_parse_jobs():
     assert parse_jobs("3:1") == Jobs(3, 1) and parse_jobs("2") == Jobs(2, 2) and parse_jobs("0") == Jobs(0, 0)
     for bad in ("", "a", "1:2:3", "-1", "1:x", "65"):

@@ -43,7 +43,8 @@ MaxPixels = Annotated[int, typer.Option("--max-pixels", help="Refuse images with
 Output = Annotated[Path, typer.Option("-o", "--output", help="Output folder (created if missing).")]
 BatchSize = Annotated[int, typer.Option("--batch-size", "-b", help="Images (or tiles) per inference call.")]
 Jobs = Annotated[str, typer.Option("--jobs", "-j", help="LOAD:SAVE threads that decode ahead of the model and encode/write "
-                   "behind it (N = both; 0 = none, all in one thread).")]
+                   "behind it (N = both; 0 = none, all in one thread; auto = 2:2 on the CPU, with a GPU a writer "
+                   "for every core but two).")]
 Compare = Annotated[Optional[Path], typer.Option("--compare", help="Also write contact sheets of this run's pairs "
                     "(input | output; inpaint: input | mask | output) with each file's name: SHEET, or SHEET-001.png, "
                     "SHEET-002.png, ... when they fill several pages. Noted on stderr; stdout stays the outputs.",
@@ -89,6 +90,7 @@ class Reporter:
         # Work counted by the bar: each item's planned share, the work finished items stand
         # for, and what the model reported of the items still in flight.
         self.sheets = None  # landscape_cli.sheets.Sheets, with --compare
+        self.device = "cpu"  # where the models run, once open_models has chosen
         self.planned: dict[str, float] = {}
         self.completed = 0.0
         self.in_flight = 0.0
@@ -194,7 +196,7 @@ class Reporter:
 
 
 def run_items(items: list[Item], stages: Any, reporter: Reporter, *, overwrite: bool, batch_size: int = 1,
-              jobs: str = "2:2", work: Optional[Callable[[Item], float]] = None, unit: str = "img") -> None:
+              jobs: str = "auto", work: Optional[Callable[[Item], float]] = None, unit: str = "img") -> None:
     """Skip what exists (unless overwrite), then run the rest through the command's stages
     (landscape_cli.overlap): decoding, inference and encoding overlap, each result is
     written atomically, a failed item is reported and the batch goes on, a FatalError
@@ -210,7 +212,7 @@ def run_items(items: list[Item], stages: Any, reporter: Reporter, *, overwrite: 
         else:
             todo.append(item)
     reporter.progress(todo, work, unit)
-    run_stages(todo, stages, reporter, batch_size=batch_size, jobs=parse_jobs(jobs))
+    run_stages(todo, stages, reporter, batch_size=batch_size, jobs=parse_jobs(jobs, gpu=reporter.device == "cuda"))
 
 
 def each(fn: Callable[[Any], Any]) -> Callable[[list[Any]], list[Any]]:
@@ -317,6 +319,7 @@ def open_models(reporter: Reporter, device: str, threads: int, *wanted: tuple[An
     from landscape_cli.runtime import choose_device, load_model
 
     chosen = choose_device(device, threads)
+    reporter.device = chosen.name
     models = [load_model(task, path, chosen, largest_input=largest_input) for task, path in wanted]
     reporter.note(f"device: {chosen.describe()}")
     return models

@@ -62,7 +62,7 @@ def generate(
     device: common.Device = "auto",
     threads: common.Threads = 0,
     shard: common.ShardOption = None,
-    jobs: common.Jobs = "2:2",
+    jobs: common.Jobs = "auto",
 ) -> None:
     """Generate landscapes; each file is named after its seed and can be remade alone. --walk
     makes the frames of a walk through seeds instead.

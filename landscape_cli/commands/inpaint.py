@@ -29,7 +29,7 @@ def inpaint(
     device: common.Device = "auto",
     threads: common.Threads = 0,
     shard: common.ShardOption = None,
-    jobs: common.Jobs = "2:2",
+    jobs: common.Jobs = "auto",
     compare: common.Compare = None,
 ) -> None:
     """Fill holes in photos. Masks are paired by file name, never by order.

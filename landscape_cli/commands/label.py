@@ -26,7 +26,7 @@ def label(
     device: common.Device = "auto",
     threads: common.Threads = 0,
     shard: common.ShardOption = None,
-    jobs: common.Jobs = "2:2",
+    jobs: common.Jobs = "auto",
     compare: common.Compare = None,
 ) -> None:
     """Label photos: one PNG map per photo, same size, in the palette `translate` reads.

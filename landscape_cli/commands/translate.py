@@ -26,7 +26,7 @@ def translate(
     device: common.Device = "auto",
     threads: common.Threads = 0,
     shard: common.ShardOption = None,
-    jobs: common.Jobs = "2:2",
+    jobs: common.Jobs = "auto",
     compare: common.Compare = None,
 ) -> None:
     """Turn segmentation maps into landscape photos of the same size.

@@ -32,7 +32,7 @@ def upscale(
     device: common.Device = "auto",
     threads: common.Threads = 0,
     shard: common.ShardOption = None,
-    jobs: common.Jobs = "2:2",
+    jobs: common.Jobs = "auto",
     compare: common.Compare = None,
 ) -> None:
     """Upscale pictures (4x with the bundled model): gray stays gray, alpha is kept, 16-bit stays 16-bit.
