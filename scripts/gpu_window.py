@@ -88,8 +88,9 @@ PLAN: tuple[Training, ...] = (
     # The labeller learns from Stanford's true maps only: the landscapes' maps are its own output.
     Training("segmenter", "label", ("--data", "{data}/photos/stanford", "--maps", "{data}/maps/stanford", "--holdout-list",
                                     HELD_OUT),
+             # --steps: its cosine schedule anneals over about two windows from the CPU run's step 4000.
              ("--class-map", "stanford", "--width", "24", "--class-balance", "0.3", "--rare-sampling", "0.5",
-              "--batch-size", "64", "--steps", "200000",
+              "--batch-size", "64", "--steps", "16000",
               "--checkpoint-every", "1500", "--eval-every", "1500", "--sample-every", "0"),
              ("--resolution", "32", "--num-downs", "3", "--width", "4", "--batch-size", "4",
               "--checkpoint-every", "2", "--eval-every", "2")),
@@ -261,6 +262,17 @@ def compact_data(shared: Path, dest: Path, labeller: Path | None, *, side: int =
         shutil.rmtree(training)
 
 
+def maps_labeller(target: Path) -> Path:
+    """The labeller whose maps the translator learns: the one the window continues (the slim
+    state in runs/slim/, exported here), so that the two ship as a pair; else the bundled one."""
+    state = ROOT / "runs" / "slim" / "segmenter.safetensors"
+    if not state.is_file():
+        return ROOT / "landscape_cli" / "models" / "label.onnx"
+    from export.exporter import export_checkpoint
+
+    return export_checkpoint(state, target).path
+
+
 def prepare(args: argparse.Namespace) -> int:
     if DEVICE.exists() and any(DEVICE.iterdir()):
         raise SystemExit(f"gpu_window: {DEVICE} is not empty; remove it first")
@@ -268,8 +280,7 @@ def prepare(args: argparse.Namespace) -> int:
     subprocess.run(["bash", str(ROOT.parent / "shared" / "gpu" / "ort-gpu-parts.sh"), str(ort)], check=True)
     parts = write_manifest(ort)
     download_wheels(DEVICE / "whl")
-    labeller = args.labeller or ROOT / "landscape_cli" / "models" / "label.onnx"
-    compact_data(SHARED_DATA, DEVICE / "data", labeller)
+    compact_data(SHARED_DATA, DEVICE / "data", args.labeller or maps_labeller(DEVICE / "label-for-maps.onnx"))
     (DEVICE / "slim").mkdir()
     for state in sorted((ROOT / "runs" / "slim").glob("*.safetensors")):
         shutil.copy(state, DEVICE / "slim" / state.name)
@@ -711,7 +722,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="action", required=True)
     p = sub.add_parser("prepare", help="here: build .device/ (wheel parts, wheels, data, slim states) and the run texts")
-    p.add_argument("--labeller", type=Path, help="label model that makes the landscapes' training maps (default: the bundled one)")
+    p.add_argument("--labeller", type=Path, help="label model that makes the landscapes' training maps (default: the slim "
+                   "state's labeller, else the bundled one)")
     p = sub.add_parser("rehearse", help="here: the whole window on the CPU at tiny sizes")
     p.add_argument("--keep", help="keep the rehearsal's files in this folder")
     p.add_argument("--budget-s", type=float, default=36, help="the first long run's; the second gets three quarters")
