@@ -94,9 +94,13 @@ def model_args(pipeline: str, models: Optional[dict[str, Path]]) -> list[str]:
     return args
 
 
-def run_once(args: list[str], *, threads: int, jobs: str, tuning: Optional[dict] = None, device: str = "cpu") -> CliRun:
+def run_once(args: list[str], *, threads: int, jobs: str, tuning: Optional[dict] = None, device: str = "cpu",
+             backend: str = "onnxruntime") -> CliRun:
+    """One CLI process; ONNX Runtime unless `backend` says otherwise, since these benchmarks
+    set the CLI against ONNX Runtime sessions (benchmarks/cpu_backends.py compares backends)."""
     cli = [sys.executable, "-c", _TUNED, json.dumps(tuning)] if tuning else [sys.executable, "-m", "landscape_cli"]
-    cmd = [sys.executable, "-c", _RSS, *cli, *args, "--device", device, "--threads", str(threads), "--jobs", jobs, "-q"]
+    cmd = [sys.executable, "-c", _RSS, *cli, *args, "--device", device, "--backend", backend, "--threads", str(threads),
+           "--jobs", jobs, "-q"]
     start = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
     seconds = time.perf_counter() - start
@@ -171,21 +175,27 @@ def record_calls(pipeline: str, workdir: Path, *, models: Optional[dict[str, Pat
     args = [a.format(src=src, out=workdir / f"record-{time.monotonic_ns()}", n=pictures) for a in COMMANDS[pipeline]]
     args += model_args(pipeline, models)
     calls: list[tuple[str, dict[str, np.ndarray]]] = []
-    original = runtime.Model.run
+    backends = (runtime.OrtModel, runtime.OpenVinoModel)
+    originals = {cls: cls.run for cls in backends}
 
-    def recording(self, **feeds):
-        calls.append((self.info.task, {k: np.ascontiguousarray(v, dtype=np.float32).copy() for k, v in feeds.items()}))
-        return original(self, **feeds)
+    def recording(original):
+        def run(self, **feeds):
+            calls.append((self.info.task, {k: np.ascontiguousarray(v, dtype=np.float32).copy() for k, v in feeds.items()}))
+            return original(self, **feeds)
 
-    runtime.Model.run = recording
+        return run
+
+    for cls in backends:
+        cls.run = recording(originals[cls])
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # the written paths
-            app([*args, "--device", "cpu", "--jobs", "0", "-q"], standalone_mode=False)
+            app([*args, "--device", "cpu", "--backend", "onnxruntime", "--jobs", "0", "-q"], standalone_mode=False)
     except SystemExit as exc:
         if exc.code:
             raise
     finally:
-        runtime.Model.run = original
+        for cls in backends:
+            cls.run = originals[cls]
     if not calls:
         raise SystemExit(f"landscape {' '.join(args)} called no model")
     return Calls(pictures, calls)

@@ -40,7 +40,8 @@ def cli_rate(pipeline: str, src: Path, out: Path, n: int, warm: int, threads: in
     """Steady-state pictures/s of one CLI run of `n` pictures, from the times its written
     paths appear on stdout (the first `warm` left out)."""
     args = [a.format(src=src, out=out, n=n) for a in COMMANDS[pipeline]]
-    cmd = [sys.executable, "-m", "landscape_cli", *args, "--device", "cpu", "--threads", str(threads), "--jobs", jobs, "-q"]
+    cmd = [sys.executable, "-m", "landscape_cli", *args, "--device", "cpu", "--backend", "onnxruntime", "--threads", str(threads),
+           "--jobs", jobs, "-q"]
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO) as child:
         stamps = [time.perf_counter() for _ in child.stdout]
         error = child.stderr.read()
@@ -50,7 +51,7 @@ def cli_rate(pipeline: str, src: Path, out: Path, n: int, warm: int, threads: in
 
 
 def measure(pipeline: str, workdir: Path, *, pairs: int, seconds: float, threads: int, jobs: str) -> dict:
-    device = choose_device("cpu", threads)
+    device = choose_device("cpu", threads, "onnxruntime")
     sessions = {task: load_model(task, None, device).session for task in TASKS[pipeline]}
     calls = record_calls(pipeline, workdir)
     replay = ort_runner(sessions, calls)

@@ -97,7 +97,7 @@ class Pipeline:
                     self.nets[task](*args)
         self.gflop = counter.get_total_flops() / 1e9 / self.calls.pictures
 
-        device = choose_device("cpu", threads)
+        device = choose_device("cpu", threads, "onnxruntime")
 
         def sessions(paths: dict[str, Path]) -> dict:
             return {t: ort.InferenceSession(str(p), session_options(device, task=t), providers=["CPUExecutionProvider"])

@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         calls = record_calls(args.pipeline, Path(tmp))
-        options = session_options(choose_device("cpu", args.threads), task=args.pipeline)
+        options = session_options(choose_device("cpu", args.threads, "onnxruntime"), task=args.pipeline)
         options.enable_profiling = True
         options.profile_file_prefix = str(Path(tmp) / "profile")
         session = ort.InferenceSession(str(bundled_model(args.pipeline)), options, providers=["CPUExecutionProvider"])

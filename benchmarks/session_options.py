@@ -64,7 +64,7 @@ def model_only(task: str, tuning: SessionTuning, threads: int, seconds: float, w
 
     calls = record_calls(task, workdir)
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    options = session_options(choose_device("cpu", threads), tuning, task=task)
+    options = session_options(choose_device("cpu", threads, "onnxruntime"), tuning, task=task)
     start = time.perf_counter()
     session = ort.InferenceSession(str(bundled_model(task)), options, providers=["CPUExecutionProvider"])
     opened = time.perf_counter()

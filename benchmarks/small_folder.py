@@ -1,12 +1,13 @@
 """A small folder at full speed: `landscape upscale DIR` over 32 photos of 128 px, timed from
-process start to exit, against the bundled upscaler run bare in ONNX Runtime on the same
-shapes (the best of batch 1, 4 and 8), in pairs taken seconds apart.
+process start to exit, against the bundled upscaler run bare on the same shapes (the best of
+batch 1, 4 and 8) in the backend and precision that the CLI chooses (ONNX Runtime, or
+OpenVINO in fp32 or bf16), in pairs taken seconds apart.
 
 The ratio is model-only time / CLI time for the same 32 pictures: 1.0 means the CLI costs
 nothing beyond the model, start-up, decoding and encoding included.
 
     python benchmarks/small_folder.py                 # 5 pairs, 2 threads
-    python benchmarks/small_folder.py --pairs 8 --stages   # and where the CLI's time goes
+    python benchmarks/small_folder.py --backend onnxruntime   # both sides in ONNX Runtime
 """
 from __future__ import annotations
 
@@ -49,31 +50,53 @@ def write_photos(folder: Path) -> str:
     return "landscape photos" if sources else "synthetic pictures"
 
 
-def model_only(threads: int, batches=(1, 4, 8)) -> tuple[float, int]:
-    """Seconds for 32 pictures of the bundled upscaler run bare in ONNX Runtime (its default
-    session settings, the same thread count) on these shapes, best batch size."""
-    import onnxruntime as ort
+def cli_choice(threads: int, backend: str) -> tuple[str, str]:
+    """The backend and precision the CLI runs the bundled upscaler with."""
+    from landscape_cli.runtime import choose_device, load_model
 
+    model = load_model("upscale", None, choose_device("cpu", threads, backend))
+    return model.backend, model.precision
+
+
+def bare_runner(threads: int, backend: str, precision: str):
+    """x -> output of the bundled upscaler, in the backend's own API with its default
+    settings but for the thread count (and OpenVINO's precision hint, which must be set)."""
     from landscape_cli.runtime import bundled_model
+
+    path = str(bundled_model("upscale"))
+    if backend == "openvino":
+        import openvino as ov
+
+        compiled = ov.Core().compile_model(path, "CPU", {"INFERENCE_NUM_THREADS": threads,
+                                                         "INFERENCE_PRECISION_HINT": {"fp32": "f32"}.get(precision, precision)})
+        request = compiled.create_infer_request()
+        return lambda x: request.infer({0: x})
+    import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
-    session = ort.InferenceSession(str(bundled_model("upscale")), options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    return lambda x: session.run(None, {"image": x})
+
+
+def model_only(run, batches=(1, 4, 8)) -> tuple[float, int]:
+    """Seconds for 32 pictures of the bare upscaler on these shapes, best batch size."""
     x = np.random.default_rng(0).random((COUNT, 3, SIDE, SIDE), np.float32)
     best = (float("inf"), 0)
     for batch in batches:
-        session.run(None, {"image": x[:batch]})  # first call: allocation
+        run(x[:batch])  # first call: allocation
         start = time.perf_counter()
         for k in range(0, COUNT, batch):
-            session.run(None, {"image": x[k:k + batch]})
+            run(x[k:k + batch])
         best = min(best, (time.perf_counter() - start, batch))
     return best
 
 
-def cli_seconds(src: Path, out: Path, threads: int, extra: list[str]) -> float:
+def cli_seconds(src: Path, out: Path, threads: int, backend: str, extra: list[str]) -> float:
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "landscape_cli", "upscale", str(src), "-o", str(out), "--device", "cpu",
-                           "--threads", str(threads), "-q", *extra], cwd=REPO, capture_output=True, text=True)
+                           "--backend", backend, "--threads", str(threads), "-q", *extra], cwd=REPO, capture_output=True,
+                          text=True)
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"landscape upscale failed: {done.stderr[-1000:]}")
@@ -84,16 +107,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pairs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--backend", default="auto", choices=("auto", "onnxruntime", "openvino"))
     parser.add_argument("--json", type=Path)
     parser.add_argument("--cli-args", default="", help="extra options for the CLI runs (compare settings)")
     args = parser.parse_args(argv)
+    from landscape_cli.cpu import facts
+
+    backend, precision = cli_choice(args.threads, args.backend)
+    print(f"cpu: {facts().describe()}; the CLI runs the upscaler with {backend} {precision}", flush=True)
+    run = bare_runner(args.threads, backend, precision)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "photos"
         kind = write_photos(src)
         for k in range(args.pairs):
-            model_s, batch = model_only(args.threads)
-            cli_s = cli_seconds(src, Path(tmp) / f"out{k}", args.threads, args.cli_args.split())
+            model_s, batch = model_only(run)
+            cli_s = cli_seconds(src, Path(tmp) / f"out{k}", args.threads, args.backend, args.cli_args.split())
             rows.append({"model_s": model_s, "best_batch": batch, "cli_s": cli_s, "ratio": model_s / cli_s})
             print(f"pair {k + 1}: model-only {model_s:.2f} s (batch {batch}), CLI {cli_s:.2f} s, ratio {model_s / cli_s:.3f}",
                   flush=True)
@@ -102,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
           f"(min {min(ratios):.3f}, max {max(ratios):.3f}) over {len(rows)} pairs")
     print("reproduce: python benchmarks/small_folder.py " + " ".join(argv if argv is not None else sys.argv[1:]))
     if args.json:
-        args.json.write_text(json.dumps({"pictures": COUNT, "side": SIDE, "inputs": kind, "pairs": rows,
+        args.json.write_text(json.dumps({"pictures": COUNT, "side": SIDE, "inputs": kind, "cpu": facts().describe(),
+                                         "backend": backend, "precision": precision, "pairs": rows,
                                          "median_ratio": statistics.median(ratios)}, indent=1) + "\n")
     return 0
 

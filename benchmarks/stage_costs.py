@@ -36,7 +36,7 @@ def timed(name: str, fn: Callable[[], object], runs: int = 30):
 
 def main() -> int:
     cv2.setNumThreads(1)  # as in a reader or writer thread's share of the machine
-    device = choose_device("cpu")
+    device = choose_device("cpu", 0, "onnxruntime")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         write_inputs("label", folder / "label", 1)

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from landscape_cli.pipelines.generate import generate
-from landscape_cli.runtime import bundled_model, choose_device, load_model
+from landscape_cli.runtime import BACKENDS, PRECISIONS, bundled_model, choose_device, load_model
 from trainers.data import apply_crop, center_crop, read_rgb
 from trainers.metrics import sliced_wasserstein
 
@@ -79,12 +79,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=Path("../shared/data/landscapes"))
     parser.add_argument("--split", type=Path, default=Path("runs/generate-128/split.json"))
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--backend", choices=BACKENDS, default="auto", help="inference backend, as the CLI's --backend")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto", help="as the CLI's --precision")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--truncation", nargs="*", default=[], help="also measure truncated latents: scale:PSI or resample:T")
     args = parser.parse_args(argv)
 
     split = json.loads(args.split.read_text())
-    device = choose_device("cpu", args.threads)
+    device = choose_device("cpu", args.threads, args.backend, args.precision)
     paths = args.models or [bundled_model("generate")]
     models = [load_model("generate", p, device) for p in paths]
     size = models[0].info.native_size[0]

@@ -28,7 +28,7 @@ import numpy as np
 from landscape_cli.pipelines import inpaint as pipeline
 from landscape_cli.pipelines.inpaint import inpaint_pixels
 from landscape_cli.pipelines.upscale import upscale_unit_batch
-from landscape_cli.runtime import bundled_model, choose_device, load_model
+from landscape_cli.runtime import BACKENDS, PRECISIONS, bundled_model, choose_device, load_model
 from trainers.data import apply_crop, center_crop, read_rgb
 from trainers.masks import random_mask
 
@@ -68,11 +68,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="add a row: shrunk fills brought back by the bundled upscaler instead of a cubic resize")
     parser.add_argument("--limit", type=int, default=0, help="only the first N held-out photos (0: all)")
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--backend", choices=BACKENDS, default="auto", help="inference backend, as the CLI's --backend")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto", help="as the CLI's --precision")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
 
     path = args.model or bundled_model("inpaint")
-    model = load_model("inpaint", path, choose_device("cpu", args.threads))
+    model = load_model("inpaint", path, choose_device("cpu", args.threads, args.backend, args.precision))
     names = json.loads(args.split.read_text())["held_out"][: args.limit or None]
     photos = [apply_crop(img, center_crop(*img.shape[:2]), args.size) if args.size else img
               for img in (read_rgb(args.data / n) for n in names)]

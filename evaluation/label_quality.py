@@ -18,7 +18,7 @@ from PIL import Image
 
 from landscape_cli.imaging import decode, rgb_unit
 from landscape_cli.pipelines.label import label
-from landscape_cli.runtime import bundled_model, choose_device, load_model
+from landscape_cli.runtime import BACKENDS, PRECISIONS, bundled_model, choose_device, load_model
 from trainers.maps import load_table
 from trainers.palette import LANDSCAPE_CLASSES
 from trainers.segmenter import confusion, scores
@@ -30,11 +30,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=Path("../shared/data/stanford_background"))
     parser.add_argument("--split", default="val", help="splits/<name>.txt under --data")
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--backend", choices=BACKENDS, default="auto", help="inference backend, as the CLI's --backend")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto", help="as the CLI's --precision")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
 
     path = args.model or bundled_model("label")
-    model = load_model("label", path, choose_device("cpu", args.threads))
+    model = load_model("label", path, choose_device("cpu", args.threads, args.backend, args.precision))
     stems = [s.strip() for s in (args.data / "splits" / f"{args.split}.txt").read_text().splitlines() if s.strip()]
     lut = load_table("stanford")
     classes = len(LANDSCAPE_CLASSES)

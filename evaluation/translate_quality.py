@@ -30,7 +30,7 @@ from PIL import Image
 from landscape_cli.imaging import decode, rgb_unit
 from landscape_cli.pipelines.label import colourise, label, merge_small_regions
 from landscape_cli.pipelines.translate import translate
-from landscape_cli.runtime import bundled_model, choose_device, load_model
+from landscape_cli.runtime import BACKENDS, PRECISIONS, bundled_model, choose_device, load_model
 from trainers.data import shrink_to_short_side
 from trainers.maps import load_table
 from trainers.palette import LANDSCAPE_CLASSES
@@ -69,10 +69,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sheet", type=Path, help="write a photo | map | translation sheet here")
     parser.add_argument("--sheet-rows", type=int, default=6)
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--backend", choices=BACKENDS, default="auto", help="inference backend, as the CLI's --backend")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto", help="as the CLI's --precision")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
 
-    device = choose_device("cpu", args.threads)
+    device = choose_device("cpu", args.threads, args.backend, args.precision)
     model_path, labeller_path = args.model or bundled_model("translate"), args.labeller or bundled_model("label")
     translator, labeller = load_model("translate", model_path, device), load_model("label", labeller_path, device)
     held = json.loads(args.split.read_text())["held_out"]

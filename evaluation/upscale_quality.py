@@ -25,7 +25,7 @@ import torch
 from PIL import Image
 
 from landscape_cli.pipelines.upscale import TileSettings, upscale_pixels
-from landscape_cli.runtime import bundled_model, choose_device, load_model
+from landscape_cli.runtime import BACKENDS, PRECISIONS, bundled_model, choose_device, load_model
 from trainers.degrade import bicubic_down
 from trainers.metrics import psnr, ssim, to_y
 
@@ -93,11 +93,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="split.json of the training run: its held_out list is evaluated")
     parser.add_argument("--limit", type=int, default=0, help="evaluate only the first N held-out photos (0: all)")
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--backend", choices=BACKENDS, default="auto", help="inference backend, as the CLI's --backend")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto", help="as the CLI's --precision")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
 
     path = args.model or bundled_model("upscale")
-    model = load_model("upscale", path, choose_device("cpu", args.threads))
+    model = load_model("upscale", path, choose_device("cpu", args.threads, args.backend, args.precision))
     results = {"model": str(path), "set5": evaluate(set5_pairs(args.set5), model)}
     if args.split.exists():
         results["landscapes_held_out"] = evaluate(landscape_pairs(args.landscapes, args.split, args.limit), model)

@@ -15,7 +15,7 @@ import torch
 from export.specs import SPECS, ExportSpec, ParityCase
 from landscape_cli import __version__
 from landscape_cli.errors import LandscapeError, UsageError
-from landscape_cli.metadata import SCHEMA_VERSION, encode
+from landscape_cli.metadata import SCHEMA_VERSION, encode, parse
 from landscape_cli.outputs import atomic_write
 from landscape_cli.runtime import sha256_file
 from trainers.checkpoint import CheckpointError
@@ -82,10 +82,22 @@ def _to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
 
 
 def set_metadata(model: onnx.ModelProto, metadata: dict) -> None:
-    """Replace the file's metadata_props with ours (landscape_cli/metadata.py reads them)."""
-    del model.metadata_props[:]
-    for key, value in encode(metadata).items():
-        model.metadata_props.add(key=key, value=value)
+    """Replace the file's metadata_props with ours (landscape_cli/metadata.py reads them),
+    with the verdict of the model's bf16 check against fp32 (landscape_cli.bf16_check), which
+    decides whether `--precision auto` may run it in bf16."""
+    from landscape_cli import bf16_check
+
+    def write(values: dict) -> None:
+        del model.metadata_props[:]
+        for key, value in encode(values).items():
+            model.metadata_props.add(key=key, value=value)
+
+    write(metadata)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.onnx"
+        path.write_bytes(model.SerializeToString())
+        record = bf16_check.record_for(path, parse(encode(metadata), str(path)))
+    write({**metadata, bf16_check.METADATA_KEY: record})
 
 
 def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, *, fp16: bool = False,

@@ -1,7 +1,9 @@
-"""ONNX Runtime sessions: which device, which threads, and which models may run.
+"""Where and how models run: the device, the backend (ONNX Runtime, or OpenVINO on the
+CPU), the precision, the threads; and which models may run.
 
 A model is checked before any image is touched: readable, carrying our metadata, made
-for the task at hand, and (for bundled models) matching the sha256 manifest.
+for the task at hand, and (for bundled models) matching the sha256 manifest. Commands see
+one interface, `Model` (run one call; the range changes around it), whichever backend runs it.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import sys
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -22,6 +24,8 @@ from landscape_cli.external_data import check_external_data
 from landscape_cli.metadata import ModelInfo
 
 DEVICES = ("auto", "cpu", "cuda")
+BACKENDS = ("auto", "onnxruntime", "openvino")
+PRECISIONS = ("auto", "fp32", "bf16")
 MANIFEST = "manifest.json"
 
 
@@ -68,6 +72,8 @@ class Device:
     name: str  # "cpu" or "cuda"
     providers: tuple[Any, ...]
     threads: int
+    backend: str = "auto"  # as asked: each model resolves it when it opens (load_model)
+    precision: str = "auto"
 
     @property
     def ort_device(self) -> str:
@@ -75,10 +81,9 @@ class Device:
         return self.name
 
     def describe(self) -> str:
-        ort = _ort()
         if self.name == "cuda":
-            return f"cuda (ONNX Runtime {ort.__version__})"
-        return f"cpu (ONNX Runtime {ort.__version__}, {self.threads} threads)"
+            return f"cuda (ONNX Runtime {_ort().__version__})"
+        return f"cpu ({self.threads} threads)"
 
 
 def _probe_model() -> bytes:
@@ -120,17 +125,70 @@ def _cuda_works() -> bool:
         ort.set_default_logger_severity(3)
 
 
-def choose_device(device: str, threads: int = 0) -> Device:
+CUDA_INSTALL_HINT = "pip install 'onnxruntime-gpu[cuda,cudnn]', or the CUDA 13 and cuDNN 9 libraries of the system"
+
+
+def cuda_problem() -> str:
+    """Why CUDA does not run here, in one line that names what is missing."""
+    import ctypes
+
+    ort = _ort()
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        return f"this ONNX Runtime ({ort.__version__}) has no CUDA provider: install onnxruntime-gpu instead of onnxruntime"
+    if not _nvidia_driver_present():
+        return f"no NVIDIA driver (none of {', '.join(NVIDIA_DEVICE_NODES)} exists)"
+    if hasattr(ort, "preload_dlls"):
+        try:
+            ort.preload_dlls()
+        except Exception:
+            pass
+    provider = Path(ort.__file__).parent / "capi" / "libonnxruntime_providers_cuda.so"
+    for library in ([str(provider)] if provider.exists() else []) + ["libcudnn.so.9"]:
+        try:
+            ctypes.CDLL(library)
+        except OSError as exc:
+            missing = str(exc).split(":")[0].strip()
+            return f"{missing} does not load ({CUDA_INSTALL_HINT})"
+    return "a CUDA session did not start (the libraries load; check the driver's version with nvidia-smi)"
+
+
+def choose_device(device: str, threads: int = 0, backend: str = "auto", precision: str = "auto") -> Device:
+    """The device, and the backend and precision asked for, checked against this machine:
+    every combination that cannot run is a usage error here, before any model opens."""
+    from landscape_cli import openvino_backend
+    from landscape_cli.cpu import facts
+
     if device not in DEVICES:
         raise UsageError(f"--device must be one of {', '.join(DEVICES)}, got {device!r}")
+    if backend not in BACKENDS:
+        raise UsageError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if precision not in PRECISIONS:
+        raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if threads < 0:
         raise UsageError("--threads must be >= 0 (0 = one per core)")
     threads = threads or os.cpu_count() or 1
-    if device in ("auto", "cuda") and _cuda_works():
-        return Device("cuda", ("CUDAExecutionProvider", "CPUExecutionProvider"), threads)
+    if backend == "openvino":
+        if device == "cuda":
+            raise UsageError("--backend openvino runs on the CPU; use --device cpu (or auto), or --backend onnxruntime for CUDA")
+        if not openvino_backend.available():
+            raise UsageError("--backend openvino: the openvino package is not installed (pip install openvino)")
+    if precision == "bf16":
+        if backend == "onnxruntime":
+            raise UsageError("--precision bf16 needs --backend openvino (or auto): ONNX Runtime's CPU kernels have no bf16 convolutions")
+        if device == "cuda":
+            raise UsageError("--precision bf16 is a CPU precision (OpenVINO); on CUDA a model runs in the precision it was exported in")
+        if not facts().has_bf16:
+            raise UsageError(f"--precision bf16: this CPU ({facts().model}) has no bf16 units (AMX or AVX512-BF16); "
+                             "use --precision fp32 or auto")
+        if not openvino_backend.available():
+            raise UsageError("--precision bf16: the openvino package is not installed (pip install openvino)")
+    # bf16 or OpenVINO asked for explicitly means the CPU, even where CUDA works.
+    cpu_only = backend == "openvino" or precision == "bf16"
+    if device in ("auto", "cuda") and not cpu_only and _cuda_works():
+        return Device("cuda", ("CUDAExecutionProvider", "CPUExecutionProvider"), threads, "onnxruntime", precision)
     if device == "cuda":
-        raise UsageError("--device cuda: CUDA is not usable here (no GPU, or the CUDA libraries do not load); use --device cpu")
-    return Device("cpu", ("CPUExecutionProvider",), threads)
+        raise UsageError(f"--device cuda: CUDA is not usable here: {cuda_problem()}; use --device cpu")
+    return Device("cpu", ("CPUExecutionProvider",), threads, backend, precision)
 
 
 @dataclass(frozen=True)
@@ -206,10 +264,43 @@ def session_options(device: Device, tuning: SessionTuning | None = None, task: s
 
 
 class Model:
-    """One ONNX Runtime session plus what its metadata says about it."""
+    """One opened model and what its metadata says about it; `run` is one inference call.
+    Two backends implement it: OrtModel (ONNX Runtime, CPU or CUDA) and OpenVinoModel (CPU)."""
+
+    backend = ""
+
+    def __init__(self, path: Path, info: ModelInfo, device: Device, precision: str) -> None:
+        self.path, self.info, self.device, self.precision = path, info, device, precision
+        self.why = ""  # how the backend and precision were chosen, for notes and `landscape info`
+
+    def run(self, **feeds: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def run_bound(self, feeds: dict[str, Any], *, keep_on_device: bool) -> Any:
+        """One call whose inputs may be another model's device-resident output, and whose
+        output may stay on the device; on the host it is a plain call."""
+        return self.run(**feeds)
+
+    def describe(self) -> str:
+        return f"{self.info.task}: {self.backend} {self.precision} on {self.device.name}" + (f" ({self.why})" if self.why else "")
+
+    def to_input_range(self, unit: np.ndarray, name: str) -> np.ndarray:
+        low, high = self.info.input(name).range or (0.0, 1.0)
+        return unit * np.float32(high - low) + np.float32(low)
+
+    def from_output_range(self, values: np.ndarray) -> np.ndarray:
+        low, high = self.info.output.range or (0.0, 1.0)
+        return np.clip((values - np.float32(low)) * np.float32(1.0 / (high - low)), 0.0, 1.0)
+
+
+class OrtModel(Model):
+    """One ONNX Runtime session."""
+
+    backend = "onnxruntime"
 
     def __init__(self, path: Path, info: ModelInfo, session: Any, device: Device) -> None:
-        self.path, self.info, self.session, self.device = path, info, session, device
+        super().__init__(path, info, device, str(info.raw.get("precision", "fp32")))
+        self.session = session
 
     def run(self, **feeds: np.ndarray) -> np.ndarray:
         return self.session.run(None, {name: np.ascontiguousarray(v, dtype=np.float32) for name, v in feeds.items()})[0]
@@ -229,13 +320,18 @@ class Model:
         value = binding.get_outputs()[0]
         return value if keep_on_device else value.numpy()
 
-    def to_input_range(self, unit: np.ndarray, name: str) -> np.ndarray:
-        low, high = self.info.input(name).range or (0.0, 1.0)
-        return unit * np.float32(high - low) + np.float32(low)
 
-    def from_output_range(self, values: np.ndarray) -> np.ndarray:
-        low, high = self.info.output.range or (0.0, 1.0)
-        return np.clip((values - np.float32(low)) * np.float32(1.0 / (high - low)), 0.0, 1.0)
+class OpenVinoModel(Model):
+    """One model compiled by OpenVINO for the CPU (landscape_cli.openvino_backend)."""
+
+    backend = "openvino"
+
+    def __init__(self, path: Path, info: ModelInfo, compiled: Any, device: Device, precision: str) -> None:
+        super().__init__(path, info, device, precision)
+        self.compiled = compiled
+
+    def run(self, **feeds: np.ndarray) -> np.ndarray:
+        return self.compiled.run({name: np.ascontiguousarray(v, dtype=np.float32) for name, v in feeds.items()})
 
 
 class FixedShapeCall:
@@ -304,10 +400,14 @@ def read_info(path: Path) -> ModelInfo:
 
 
 def load_model(task: str | tuple[str, ...], path: str | os.PathLike | None, device: Device, *, graph: bool = False,
-               largest_input: int | None = None) -> Model:
-    """Resolve (given path or bundled default), validate and open a model for `task`.
-    `graph`: a CUDA session that captures its first fixed-shape call as a CUDA graph and
-    replays it (call it only through one FixedShapeCall)."""
+               largest_input: int | None = None, note: Callable[[str], None] | None = None) -> Model:
+    """Resolve (given path or bundled default), validate and open a model for `task` with
+    the device's backend and precision. `graph`: a CUDA session that captures its first
+    fixed-shape call as a CUDA graph and replays it (call it only through one FixedShapeCall).
+    `note` hears, in one line, when OpenVINO was meant to run the model and ONNX Runtime runs
+    it instead."""
+    from landscape_cli import openvino_backend
+
     tasks = (task,) if isinstance(task, str) else task
     if path is None:
         model_path = bundled_model(tasks[0])
@@ -316,6 +416,41 @@ def load_model(task: str | tuple[str, ...], path: str | os.PathLike | None, devi
         if not model_path.is_file():
             raise ModelError(f"{model_path}: no such model file")
     check_external_data(model_path)
+    why, refusal = "", ""
+    if device.name == "cpu" and device.backend != "onnxruntime" and not graph:
+        if openvino_backend.available():
+            try:
+                return _load_openvino(tasks, model_path, device)
+            except ModelError as exc:
+                if not _is_openvino_refusal(exc):
+                    raise
+                refusal = str(exc).split(": ", 1)[-1]
+                why = f"OpenVINO refused it: {refusal}"
+        else:
+            why = "openvino is not installed"
+    # A file that neither backend reads gets ONNX Runtime's error alone; the note is for a
+    # model that runs, only not with OpenVINO.
+    model = _load_onnxruntime(tasks, model_path, device, graph=graph, largest_input=largest_input)
+    if refusal and note is not None:
+        note(f"{model_path.name}: {refusal}; running it with ONNX Runtime")
+    model.why = why or ("CUDA" if device.name == "cuda" else "asked for" if device.backend == "onnxruntime" else "")
+    return model
+
+
+def _is_openvino_refusal(exc: ModelError) -> bool:
+    return "OpenVINO cannot compile it" in str(exc)
+
+
+def _check_task(info: ModelInfo, tasks: tuple[str, ...], model_path: Path, graph_inputs: set[str]) -> None:
+    if info.task not in tasks:
+        raise ModelError(f"{model_path}: a '{info.task}' model cannot be used for '{'/'.join(tasks)}'")
+    missing = [s.name for s in info.inputs if s.name not in graph_inputs]
+    if missing:
+        raise ModelError(f"{model_path}: metadata names input(s) {', '.join(missing)} that the graph does not have")
+
+
+def _load_onnxruntime(tasks: tuple[str, ...], model_path: Path, device: Device, *, graph: bool,
+                      largest_input: int | None) -> OrtModel:
     ort = _ort()
     try:
         session = ort.InferenceSession(str(model_path), session_options(device, task=tasks[0], largest_input=largest_input),
@@ -323,10 +458,43 @@ def load_model(task: str | tuple[str, ...], path: str | os.PathLike | None, devi
     except Exception as exc:
         raise ModelError(f"{model_path}: not a usable ONNX model ({str(exc).splitlines()[0]})") from None
     info = metadata.parse(session.get_modelmeta().custom_metadata_map, str(model_path))
-    if info.task not in tasks:
-        raise ModelError(f"{model_path}: a '{info.task}' model cannot be used for '{'/'.join(tasks)}'")
-    names = {i.name for i in session.get_inputs()}
-    missing = [s.name for s in info.inputs if s.name not in names]
-    if missing:
-        raise ModelError(f"{model_path}: metadata names input(s) {', '.join(missing)} that the graph does not have")
-    return Model(model_path, info, session, device)
+    _check_task(info, tasks, model_path, {i.name for i in session.get_inputs()})
+    return OrtModel(model_path, info, session, device)
+
+
+def _load_openvino(tasks: tuple[str, ...], model_path: Path, device: Device) -> OpenVinoModel:
+    from landscape_cli import openvino_backend
+
+    try:
+        parsed, props = openvino_backend.read(model_path)
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ModelError(f"{model_path}: OpenVINO cannot compile it (reading: {first[:200]})") from None
+    info = metadata.parse(props, str(model_path))
+    _check_task(info, tasks, model_path, {name for port in parsed.inputs for name in port.get_names()})
+    precision, why = choose_precision(model_path, info, device)
+    compiled, _ = openvino_backend.open_compiled(model_path, precision, device.threads)
+    model = OpenVinoModel(model_path, info, compiled, device, precision)
+    model.why = why
+    return model
+
+
+def choose_precision(model_path: Path, info: ModelInfo, device: Device) -> tuple[str, str]:
+    """fp32 or bf16 for this model on this CPU, and why. `auto` takes bf16 only where the CPU
+    has the units and the model passed its bf16 check (landscape_cli.bf16_check)."""
+    from landscape_cli import bf16_check, openvino_backend
+    from landscape_cli.cpu import facts
+
+    if device.precision != "auto":
+        return device.precision, "asked for"
+    if not facts().has_bf16:
+        return "fp32", "no bf16 units on this CPU"
+    verdict = openvino_backend.bf16_verdict(model_path, info, _model_sha256(model_path, info), device.threads)
+    return ("bf16" if verdict["passed"] else "fp32"), bf16_check.describe(verdict)
+
+
+def _model_sha256(model_path: Path, info: ModelInfo) -> str:
+    for entry in read_manifest():
+        if entry.get("file") == model_path.name and model_path.parent == bundled_dir():
+            return entry["sha256"]  # already checked against the file by bundled_model
+    return sha256_file(model_path)

@@ -48,7 +48,7 @@ SLOWER_TOLERANCE = 1.05
 
 
 def seconds_per_call(path: Path, task: str, repeats: int = 5) -> float:
-    model = load_model(task, path, choose_device("cpu"))
+    model = load_model(task, path, choose_device("cpu", 0, "onnxruntime"))
     feeds = WORKLOADS[task](model.info)
     model.run(**feeds)  # warm-up: graph optimisation and arena growth
     times = []

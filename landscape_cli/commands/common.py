@@ -33,6 +33,10 @@ ModelPath = Annotated[Optional[Path], typer.Option("--model", help="ONNX model t
 UpscaleModel = Annotated[Optional[Path], typer.Option("--upscale-model", help="Super-resolution ONNX model for --upscale (default: bundled).", show_default=False)]
 Device = Annotated[str, typer.Option("--device", help="auto (CUDA when it really works, else CPU), cpu or cuda.")]
 Threads = Annotated[int, typer.Option("--threads", help="CPU threads for inference; 0 = one per core.")]
+Backend = Annotated[str, typer.Option("--backend", envvar="LANDSCAPE_BACKEND", help="auto (OpenVINO on the CPU where it is "
+                    "installed and compiles the model, else ONNX Runtime; ONNX Runtime on CUDA), onnxruntime or openvino.")]
+Precision = Annotated[str, typer.Option("--precision", envvar="LANDSCAPE_PRECISION", help="auto (bf16 where the CPU has "
+                      "AMX or AVX512-BF16 units and the model passed its bf16 check against fp32, else fp32), fp32 or bf16.")]
 Format = Annotated[str, typer.Option("--format", help="Output format: keep (the input's), png, jpg, webp, bmp or tif.")]
 Quality = Annotated[int, typer.Option("--quality", help="JPEG/WebP quality, 1-100.")]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (default: keep them, so a re-run finishes the rest).")]
@@ -312,16 +316,28 @@ def execute(body: Callable[[], int]) -> None:
     raise typer.Exit(code)
 
 
-def open_models(reporter: Reporter, device: str, threads: int, *wanted: tuple[Any, Optional[Path]],
+@dataclass(frozen=True)
+class Placement:
+    """Where and how the models run: --device, --threads, --backend, --precision."""
+
+    device: str = "auto"
+    threads: int = 0
+    backend: str = "auto"
+    precision: str = "auto"
+
+
+def open_models(reporter: Reporter, placement: Placement, *wanted: tuple[Any, Optional[Path]],
                 largest_input: Optional[int] = None) -> list[Any]:
-    """Choose the device once, open each (task, path) model on it, and say which device.
+    """Choose the device once, open each (task, path) model on it, and say which device,
+    backend and precision run each model.
     `largest_input`: the most pixels of any input, where known (session settings follow it)."""
     from landscape_cli.runtime import choose_device, load_model
 
-    chosen = choose_device(device, threads)
+    chosen = choose_device(placement.device, placement.threads, placement.backend, placement.precision)
     reporter.device = chosen.name
-    models = [load_model(task, path, chosen, largest_input=largest_input) for task, path in wanted]
-    reporter.note(f"device: {chosen.describe()}")
+    models = [load_model(task, path, chosen, largest_input=largest_input, note=reporter.note) for task, path in wanted]
+    runs = ", ".join(f"{m.info.task} {m.backend} {m.precision}" for m in models)
+    reporter.note(f"device: {chosen.describe()}: {runs}")
     return models
 
 

@@ -61,6 +61,8 @@ def generate(
     null: common.Null = False,
     device: common.Device = "auto",
     threads: common.Threads = 0,
+    backend: common.Backend = "auto",
+    precision: common.Precision = "auto",
     shard: common.ShardOption = None,
     jobs: common.Jobs = "auto",
 ) -> None:
@@ -74,7 +76,7 @@ def generate(
 
 
 def _generate(*, count, seed, seeds, upscale, scale, output, batch_size, grid, walk, frames, animation, fps, model,
-              upscale_model, fmt, quality, overwrite, dry_run, json_mode, quiet, null, device, threads, shard, jobs) -> int:
+              upscale_model, fmt, quality, overwrite, dry_run, json_mode, quiet, null, device, threads, backend, precision, shard, jobs) -> int:
     walk_seeds = _check_walk(walk, frames, animation, fps, seeds, shard)
     if walk_seeds is not None:
         seed_list = walk_seeds
@@ -95,7 +97,7 @@ def _generate(*, count, seed, seeds, upscale, scale, output, batch_size, grid, w
     share = parse_shard(shard)
     reporter = common.Reporter("generate", json_mode=json_mode, quiet=quiet, null=null)
     wanted = [("generate", model)] + ([("upscale", upscale_model)] if upscale else [])
-    models = common.open_models(reporter, device, threads, *wanted)
+    models = common.open_models(reporter, common.Placement(device, threads, backend, precision), *wanted)
     generator, upscaler = models[0], (models[1] if upscale else None)
     if walk_seeds is not None:
         from landscape_cli.pipelines.generate import walk_latents

@@ -1,11 +1,13 @@
-"""`landscape info`: versions, providers and the device `auto` would pick."""
+"""`landscape info`: versions, providers, the CPU's units, and the device, backend and
+precision that `auto` picks for each bundled model (and why); or, given a picture, how it was
+made and the command that remakes it."""
 import json
 import platform
 
 from landscape_cli.commands import common
 from landscape_cli import __version__
 
-PACKAGES = ("onnxruntime-gpu", "onnxruntime", "numpy", "pillow", "opencv-python-headless", "typer", "torch", "onnx")
+PACKAGES = ("onnxruntime-gpu", "onnxruntime", "openvino", "numpy", "pillow", "opencv-python-headless", "typer", "torch", "onnx")
 
 
 def _version(dist: str) -> str | None:
@@ -17,28 +19,43 @@ def _version(dist: str) -> str | None:
         return None
 
 
-def info(json_mode: common.Json = False) -> None:
-    """Show versions, execution providers and the device that --device auto picks.
+def info(
+    json_mode: common.Json = False,
+    device: common.Device = "auto",
+    backend: common.Backend = "auto",
+    precision: common.Precision = "auto",
+) -> None:
+    """Show versions, providers, the CPU's units, and for each bundled model the device, backend
+    and precision that these options choose, and why.
 
     Example: landscape info --json
     """
-    common.execute(lambda: _info(json_mode))
+    common.execute(lambda: _info(json_mode, common.Placement(device, 0, backend, precision)))
 
 
-def _info(json_mode) -> int:
+def _info(json_mode, placement: common.Placement) -> int:
     import onnxruntime
 
-    from landscape_cli.runtime import choose_device, read_manifest
+    from landscape_cli.cpu import facts
+    from landscape_cli.runtime import choose_device, cuda_problem, load_model, read_manifest
 
-    device = choose_device("auto")
+    device = choose_device(placement.device, placement.threads, placement.backend, placement.precision)
+    notes: list[str] = []
+    runs = {}
+    for entry in read_manifest():
+        model = load_model(entry["task"], None, device, note=notes.append)
+        runs[entry["task"]] = {"backend": model.backend, "precision": model.precision, "why": model.why}
     report = {
         "landscape": __version__,
         "python": platform.python_version(),
         "platform": platform.platform(),
         "packages": {name: v for name in PACKAGES if (v := _version(name))},
+        "cpu": {"model": facts().model, "units": list(facts().units), "bf16": facts().has_bf16},
         "providers": onnxruntime.get_available_providers(),
         "device": device.describe(),
-        "bundled_models": [e["task"] + ": " + e["file"] for e in read_manifest()],
+        "cuda": "usable" if device.name == "cuda" else cuda_problem(),
+        "models": runs,
+        "notes": notes,
     }
     if json_mode:
         print(json.dumps(report, indent=2))
@@ -46,7 +63,12 @@ def _info(json_mode) -> int:
     print(f"landscape {report['landscape']} (Python {report['python']}, {report['platform']})")
     for name, version in report["packages"].items():
         print(f"  {name} {version}")
+    print(f"cpu: {facts().describe()}")
     print(f"providers: {', '.join(report['providers'])}")
-    print(f"device (auto): {report['device']}")
-    print(f"bundled models: {', '.join(report['bundled_models']) or 'none'}")
+    print(f"cuda: {report['cuda']}")
+    print(f"device: {report['device']}")
+    for task, run in runs.items():
+        print(f"  {task}: {run['backend']} {run['precision']}" + (f" ({run['why']})" if run["why"] else ""))
+    for text in notes:
+        print(f"note: {text}")
     return 0

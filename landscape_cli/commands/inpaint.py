@@ -28,6 +28,8 @@ def inpaint(
     max_pixels: common.MaxPixels = common.DEFAULT_MAX_PIXELS,
     device: common.Device = "auto",
     threads: common.Threads = 0,
+    backend: common.Backend = "auto",
+    precision: common.Precision = "auto",
     shard: common.ShardOption = None,
     jobs: common.Jobs = "auto",
     compare: common.Compare = None,
@@ -41,7 +43,7 @@ def inpaint(
 
 
 def _inpaint(*, inputs, masks, mask_dilate, mask_threshold, mask_invert, output, model, recursive, null, fmt, quality,
-             overwrite, dry_run, json_mode, quiet, max_pixels, device, threads, shard, jobs, compare) -> int:
+             overwrite, dry_run, json_mode, quiet, max_pixels, device, threads, backend, precision, shard, jobs, compare) -> int:
     from landscape_cli.errors import ItemError, UsageError
     from landscape_cli.inputs import collect, pair_masks
 
@@ -51,7 +53,7 @@ def _inpaint(*, inputs, masks, mask_dilate, mask_threshold, mask_invert, output,
     common.check_positive("--max-pixels", max_pixels)
     common.resolve_format(fmt, quality)
     reporter = common.Reporter("inpaint", json_mode=json_mode, quiet=quiet, null=null)
-    (inpainter,) = common.open_models(reporter, device, threads, ("inpaint", model))
+    (inpainter,) = common.open_models(reporter, common.Placement(device, threads, backend, precision), ("inpaint", model))
     collected = collect(inputs, recursive=recursive, null_separated=null, exclude=output)
     for text in collected.notes:
         reporter.note(text)

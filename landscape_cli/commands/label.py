@@ -25,6 +25,8 @@ def label(
     max_pixels: common.MaxPixels = common.DEFAULT_MAX_PIXELS,
     device: common.Device = "auto",
     threads: common.Threads = 0,
+    backend: common.Backend = "auto",
+    precision: common.Precision = "auto",
     shard: common.ShardOption = None,
     jobs: common.Jobs = "auto",
     compare: common.Compare = None,
@@ -38,12 +40,12 @@ def label(
 
 
 def _label(*, inputs, index, min_region, output, model, recursive, null, overwrite, dry_run, json_mode, quiet, max_pixels, device,
-           threads, shard, jobs, compare) -> int:
+           threads, backend, precision, shard, jobs, compare) -> int:
     common.check_positive("--max-pixels", max_pixels)
     if not 0 <= min_region < 100:
         raise UsageError(f"--min-region {min_region:g}: must be a percentage in [0, 100)")
     reporter = common.Reporter("label", json_mode=json_mode, quiet=quiet, null=null)
-    (labeller,) = common.open_models(reporter, device, threads, ("label", model))
+    (labeller,) = common.open_models(reporter, common.Placement(device, threads, backend, precision), ("label", model))
     # Maps are always PNG: a lossy format would blur the class colours.
     items = common.collect_items(inputs, output, "png", reporter, recursive=recursive, null=null, shard=shard)
     if dry_run:

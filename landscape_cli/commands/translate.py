@@ -25,6 +25,8 @@ def translate(
     max_pixels: common.MaxPixels = common.DEFAULT_MAX_PIXELS,
     device: common.Device = "auto",
     threads: common.Threads = 0,
+    backend: common.Backend = "auto",
+    precision: common.Precision = "auto",
     shard: common.ShardOption = None,
     jobs: common.Jobs = "auto",
     compare: common.Compare = None,
@@ -41,7 +43,7 @@ def translate(
 
 
 def _translate(*, inputs, upscale, tolerance, output, model, upscale_model, recursive, null, fmt, quality, overwrite,
-               dry_run, json_mode, quiet, max_pixels, device, threads, shard, jobs, compare) -> int:
+               dry_run, json_mode, quiet, max_pixels, device, threads, backend, precision, shard, jobs, compare) -> int:
     from landscape_cli.errors import UsageError
 
     if not 0 <= tolerance <= 442:
@@ -50,7 +52,7 @@ def _translate(*, inputs, upscale, tolerance, output, model, upscale_model, recu
     common.resolve_format(fmt, quality)
     reporter = common.Reporter("translate", json_mode=json_mode, quiet=quiet, null=null)
     wanted = [("translate", model)] + ([("upscale", upscale_model)] if upscale else [])
-    models = common.open_models(reporter, device, threads, *wanted)
+    models = common.open_models(reporter, common.Placement(device, threads, backend, precision), *wanted)
     translator, upscaler = models[0], (models[1] if upscale else None)
     items = common.collect_items(inputs, output, fmt, reporter, recursive=recursive, null=null, shard=shard)
     if dry_run:

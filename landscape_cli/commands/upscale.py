@@ -31,6 +31,8 @@ def upscale(
     max_pixels: common.MaxPixels = common.DEFAULT_MAX_PIXELS,
     device: common.Device = "auto",
     threads: common.Threads = 0,
+    backend: common.Backend = "auto",
+    precision: common.Precision = "auto",
     shard: common.ShardOption = None,
     jobs: common.Jobs = "auto",
     compare: common.Compare = None,
@@ -44,7 +46,7 @@ def upscale(
 
 
 def _upscale(*, inputs, scale, tile, tile_pad, output, batch_size, model, recursive, null, fmt, quality, overwrite,
-             dry_run, json_mode, quiet, max_pixels, device, threads, shard, jobs, compare) -> int:
+             dry_run, json_mode, quiet, max_pixels, device, threads, backend, precision, shard, jobs, compare) -> int:
     common.check_positive("--tile", tile, 0)
     common.check_positive("--tile-pad", tile_pad, 0)
     common.check_positive("--batch-size", batch_size)
@@ -54,7 +56,7 @@ def _upscale(*, inputs, scale, tile, tile_pad, output, batch_size, model, recurs
     items = common.collect_items(inputs, output, fmt, reporter, recursive=recursive, null=null, shard=shard)
     # Small pictures run with ONNX Runtime's memory arena (runtime.SessionTuning says why); a
     # --scale of several passes feeds the model bigger pictures than the inputs.
-    (upscaler,) = common.open_models(reporter, device, threads, ("upscale", model),
+    (upscaler,) = common.open_models(reporter, common.Placement(device, threads, backend, precision), ("upscale", model),
                                      largest_input=common.largest_input(items) if scale is None else None)
     from landscape_cli.pipelines.upscale import passes_for
 
