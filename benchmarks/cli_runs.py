@@ -95,11 +95,13 @@ def model_args(pipeline: str, models: Optional[dict[str, Path]]) -> list[str]:
 
 
 def run_once(args: list[str], *, threads: int, jobs: str, tuning: Optional[dict] = None, device: str = "cpu",
-             backend: str = "onnxruntime") -> CliRun:
-    """One CLI process; ONNX Runtime unless `backend` says otherwise, since these benchmarks
-    set the CLI against ONNX Runtime sessions (benchmarks/cpu_backends.py compares backends)."""
+             backend: Optional[str] = "onnxruntime") -> CliRun:
+    """One CLI process; ONNX Runtime unless `backend` says otherwise (None: as `args` say),
+    since these benchmarks set the CLI against ONNX Runtime sessions (benchmarks/cpu_backends.py
+    compares backends)."""
     cli = [sys.executable, "-c", _TUNED, json.dumps(tuning)] if tuning else [sys.executable, "-m", "landscape_cli"]
-    cmd = [sys.executable, "-c", _RSS, *cli, *args, "--device", device, "--backend", backend, "--threads", str(threads),
+    chosen = ["--backend", backend] if backend else []
+    cmd = [sys.executable, "-c", _RSS, *cli, *args, "--device", device, *chosen, "--threads", str(threads),
            "--jobs", jobs, "-q"]
     start = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
@@ -117,7 +119,8 @@ class Steady:
 
 
 def steady_state(pipeline: str, workdir: Path, images: int, *, threads: int, jobs: str = "2:2",
-                 models: Optional[dict[str, Path]] = None, tuning: Optional[dict] = None, device: str = "cpu") -> Steady:
+                 models: Optional[dict[str, Path]] = None, tuning: Optional[dict] = None, device: str = "cpu",
+                 extra: tuple[str, ...] = ("--backend", "onnxruntime")) -> Steady:
     """Runs of `images` and 3 x `images` pictures (inputs made once under `workdir`)."""
     runs = []
     for n in (images, 3 * images):
@@ -125,8 +128,8 @@ def steady_state(pipeline: str, workdir: Path, images: int, *, threads: int, job
         if pipeline in INPUT_SIDE and not src.exists():
             write_inputs(pipeline, src, n)
         out = workdir / f"out-{time.monotonic_ns()}"
-        args = [a.format(src=src, out=out, n=n) for a in COMMANDS[pipeline]] + model_args(pipeline, models)
-        runs.append(run_once(args, threads=threads, jobs=jobs, tuning=tuning, device=device))
+        args = [a.format(src=src, out=out, n=n) for a in COMMANDS[pipeline]] + model_args(pipeline, models) + list(extra)
+        runs.append(run_once(args, threads=threads, jobs=jobs, tuning=tuning, device=device, backend=None))
     rate = 2 * images / max(runs[1].seconds - runs[0].seconds, 1e-9)
     return Steady(rate, max(0.0, runs[0].seconds - images / rate), max(r.rss_mb for r in runs))
 

@@ -8,6 +8,7 @@ refused with the reason.
 from __future__ import annotations
 
 import io
+import mmap
 import os
 import warnings
 import zlib
@@ -108,7 +109,7 @@ def _check_png_chunks(data: bytes) -> None:
     raise ItemError("cannot decode PNG: truncated file (no IEND)")
 
 
-def _opencv_decodes(img: Image.Image, data: bytes) -> bool:
+def _opencv_decodes(img: Image.Image, data: bytes | mmap.mmap) -> bool:
     """Plain 8-bit RGB or gray JPEG and PNG: OpenCV decodes them 30-40% faster than Pillow
     (benchmarks/codecs.py). Only complete files: libjpeg in OpenCV fills a truncated JPEG
     with gray and reports success, where Pillow refuses it. Everything else (palettes,
@@ -116,7 +117,10 @@ def _opencv_decodes(img: Image.Image, data: bytes) -> bool:
     if img.mode not in ("RGB", "L") or "transparency" in img.info:
         return False
     if img.format == "JPEG":
-        return data.rstrip(b"\0")[-2:] == b"\xff\xd9"  # ends with EOI
+        end = len(data)
+        while end > 0 and data[end - 1] == 0:  # trailing padding, read from the end only
+            end -= 1
+        return data[max(0, end - 2):end] == b"\xff\xd9"  # ends with EOI
     return img.format == "PNG"  # chunks, IEND included, verified by _check_png_chunks
 
 
@@ -186,22 +190,107 @@ def _pillow_mode_pixels(img: Image.Image, notes: list[str]) -> np.ndarray:
     return arr
 
 
-def decode(path: str | os.PathLike, *, max_pixels: int) -> Picture:
-    """Read a picture, or raise ItemError with the reason in a few words."""
-    path = Path(path)
+# What each accepted format's file starts with: checked on the first bytes, before the rest is read.
+MAGIC = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"BM", "BMP"), (b"II*\x00", "TIFF"),
+         (b"MM\x00*", "TIFF"))
+# Formats some users will try, named in the refusal rather than called "not an image".
+REFUSED_MAGIC = ((b"GIF8", "GIF"), (b"8BPS", "PSD"), (b"\x00\x00\x01\x00", "ICO"), (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"),
+                 (b"P1", "PBM"), (b"P2", "PGM"), (b"P3", "PPM"), (b"P4", "PBM"), (b"P5", "PGM"), (b"P6", "PPM"))
+BYTES_PER_PIXEL_BOUND = 8  # 16-bit RGBA, uncompressed: no accepted file needs more per pixel
+HEADER_SLACK = 16 << 20  # metadata, thumbnails and container overhead
+
+
+def default_max_bytes(max_pixels: int) -> int:
+    """The largest file a picture of `max_pixels` needs: 8 bytes a pixel (16-bit RGBA,
+    uncompressed BMP or TIFF) plus 16 MiB of metadata; 816 MB for the default 100 MP."""
+    return max_pixels * BYTES_PER_PIXEL_BOUND + HEADER_SLACK
+
+
+def sniff(head: bytes) -> str | None:
+    """The accepted format a file's first bytes announce, or None."""
+    for magic, fmt in MAGIC:
+        if head.startswith(magic):
+            return fmt
+    return "WEBP" if head[:4] == b"RIFF" and head[8:12] == b"WEBP" else None
+
+
+def file_kind(mode: int) -> str | None:
+    """None for a regular file; else what it is, in a few words."""
+    import stat
+
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "is a directory"
+    for test, kind in ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return f"not a regular file ({kind}); not read"
+    return "not a regular file; not read"
+
+
+def _open_regular(path: Path, max_bytes: int) -> tuple[int, int]:
+    """An open descriptor and the size of a regular file of at most `max_bytes`. A FIFO or a
+    device is refused from its stat, without being opened (opening a FIFO waits for a writer);
+    the descriptor is opened non-blocking and checked again, in case the name changed between."""
     try:
-        data = path.read_bytes()
-    except IsADirectoryError:
-        raise ItemError("is a directory") from None
+        kind = file_kind(os.stat(path).st_mode)
+        if kind is not None:
+            raise ItemError(kind)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except OSError as exc:
         raise ItemError(exc.strerror or str(exc)) from None
-    if not data:
-        raise ItemError("empty file")
+    info = os.fstat(fd)
+    kind = file_kind(info.st_mode)
+    if kind is None and info.st_size > max_bytes:
+        kind = (f"{info.st_size:,} bytes is over the limit of {max_bytes:,} for a picture (raise it with --max-bytes "
+                "or --max-pixels)")
+    elif kind is None and info.st_size == 0:
+        kind = "empty file"
+    if kind is not None:
+        os.close(fd)
+        raise ItemError(kind)
+    return fd, info.st_size
+
+
+def decode(path: str | os.PathLike, *, max_pixels: int, max_bytes: int | None = None) -> Picture:
+    """Read a picture, or raise ItemError with the reason in a few words. Only regular files
+    are read, none larger than `max_bytes` (default: default_max_bytes(max_pixels)), and
+    only once their first bytes name an accepted format; the decoders read the file through
+    a read-only memory map, not a copy of its bytes."""
+    import mmap
+
+    path = Path(path)
+    fd, size = _open_regular(path, default_max_bytes(max_pixels) if max_bytes is None else max_bytes)
+    with open(fd, "rb") as file:
+        head = file.read(16)
+        if sniff(head) is None:
+            refused = next((fmt for magic, fmt in REFUSED_MAGIC if head.startswith(magic)), None)
+            if refused:
+                raise ItemError(f"{refused} images are not accepted (only {', '.join(DECODE_FORMATS)})")
+            raise ItemError(f"not an image in a supported format ({', '.join(DECODE_FORMATS)})")
+        try:
+            data = mmap.mmap(file.fileno(), size, access=mmap.ACCESS_READ)
+        except (OSError, ValueError) as exc:
+            raise ItemError(f"cannot read the file ({exc})") from None
+        try:
+            return _decode_mapped(data, file, max_pixels)
+        finally:
+            try:
+                data.close()
+            except BufferError:  # a view still held by an exception's frames: the collector closes it
+                pass
+
+
+def _decode_mapped(data: mmap.mmap, file, max_pixels: int) -> Picture:
+    """Pillow reads the header (and the modes it alone decodes) from the file; OpenCV and the
+    PNG checks read the memory map."""
     notes: list[str] = []
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            img = Image.open(io.BytesIO(data))
+            file.seek(0)
+            img = Image.open(file)
     except UnidentifiedImageError:
         raise ItemError(f"not an image in a supported format ({', '.join(DECODE_FORMATS)})") from None
     except Exception as exc:

@@ -59,11 +59,33 @@ def output_name(stem: str, ext: str, suffix: str = "") -> str:
     return name
 
 
+def _read_umask() -> int:
+    """The process's umask, read once. Linux reports it in /proc without changing it; elsewhere
+    os.umask must set it to read it, which is not thread-safe, so it is done at import, before
+    any writer thread exists."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+UMASK = _read_umask()
+FILE_MODE = 0o666 & ~UMASK  # what open() gives a new file: mkstemp's 0600 is for the temp name only
+
+
 def atomic_write(path: Path, data: bytes) -> None:
+    """`data` lands at `path` whole or not at all, with the mode a plain open() would give it."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.pid{os.getpid()}.", suffix=TEMP_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+            os.fchmod(f.fileno(), FILE_MODE)
         os.replace(tmp, path)
     except BaseException as exc:
         try:

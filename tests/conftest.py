@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,19 @@ def make_checkpoint(family: str, path: Path, seed: int = 0, **overrides) -> Path
             net.conv_last.bias.fill_(0.5)
     return save_checkpoint(path, prefixed("net", net.state_dict()),
                            {"family": family, "network": config_to_dict(config), "weights": "net", "step": 0, "data": "test"})
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory):
+    """Compiled models and bf16 verdicts go to a folder of the test session, not the user's
+    cache (subprocesses inherit it)."""
+    before = os.environ.get("LANDSCAPE_CACHE")
+    os.environ["LANDSCAPE_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if before is None:
+        os.environ.pop("LANDSCAPE_CACHE", None)
+    else:
+        os.environ["LANDSCAPE_CACHE"] = before
 
 
 @pytest.fixture(scope="session")

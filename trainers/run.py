@@ -48,11 +48,12 @@ class BaseConfig:
     seed: int = opt(0, "seed for initialisation, data order, augmentation and the held-out split")
     holdout: float = opt(0.05, "share of the images held out for evaluation and sample grids")
     device: str = opt("auto", "cuda, cpu or auto (CUDA when available)", ("auto", "cuda", "cpu"))
-    amp: str = opt("auto", "mixed precision: auto (bf16 on CUDA that supports it, else none), none, bf16, fp16", AMP_MODES)
-    memory_format: str = opt("auto", "auto (channels_last on CUDA), channels_last or contiguous", MEMORY_FORMATS)
+    amp: str = opt("auto", "mixed precision: auto (bf16 on CUDA that supports it and on CPUs with AMX or AVX512-BF16, else "
+                   "none), none, bf16, fp16", AMP_MODES)
+    memory_format: str = opt("auto", "auto (channels_last on CUDA and on CPUs with bf16 units), channels_last or contiguous", MEMORY_FORMATS)
     compile: bool = opt(False, "torch.compile the networks (CUDA; slow first steps)")
     device_data: str = opt("auto", "hold the training images on the training device, decoded once, and crop, flip, "
-                           "jitter, degrade and mask them there: auto (on CUDA), on, off (CPU workers)", ("auto", "on", "off"))
+                           "jitter, degrade and mask them there: auto (on CUDA and on CPUs with bf16 units), on, off (CPU workers)", ("auto", "on", "off"))
     workers: int = opt(2, "data-loading worker processes per training process")
     log_every: int = opt(50, "steps between metric records and progress updates")
     sample_every: int = opt(1000, "steps between sample grids (0: only at the end)")
@@ -84,9 +85,19 @@ def _resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def _fast_bf16(device: torch.device) -> bool:
+    """Whether bf16 runs at full speed here: CUDA that supports it, or a CPU with AMX or
+    AVX512-BF16 units (elsewhere oneDNN emulates bf16, slower than fp32)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    from landscape_cli.cpu import facts  # torch-free and import-free: the CPU's flags
+
+    return device.type == "cpu" and facts().has_bf16
+
+
 def _resolve_amp(mode: str, device: torch.device) -> torch.dtype | None:
     if mode == "auto":
-        return torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else None
+        return torch.bfloat16 if _fast_bf16(device) else None
     if mode == "fp16" and device.type != "cuda":
         raise OptionError("--amp fp16 needs CUDA; use bf16 or none on the CPU")
     return {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[mode]
@@ -101,9 +112,12 @@ class TrainingRun:
         self.family, self.config = family, config
         self.device = _resolve_device(config.device)
         self.amp_dtype = _resolve_amp(config.amp, self.device)
-        self.device_data = config.device_data == "on" or (config.device_data == "auto" and self.device.type == "cuda")
+        # On a CPU with bf16 units the fastest measured recipe holds the data on the device too,
+        # in channels_last: the upscaler's trainer went from 10 to 20-25 patches/s at batch 16.
+        fast = self.device.type == "cuda" or _fast_bf16(self.device)
+        self.device_data = config.device_data == "on" or (config.device_data == "auto" and fast)
         fmt = config.memory_format
-        self.channels_last = fmt == "channels_last" or (fmt == "auto" and self.device.type == "cuda")
+        self.channels_last = fmt == "channels_last" or (fmt == "auto" and fast)
         self.dist = distributed.setup(self.device.type)
         if config.batch_size % self.dist.world:
             raise OptionError(f"--batch-size {config.batch_size} does not split evenly over {self.dist.world} processes")

@@ -36,8 +36,12 @@ def _conv(c_in: int, c_out: int, k: int = 3, stride: int = 1, dilation: int = 1)
     )
 
 
-def _deconv(c_in: int, c_out: int) -> nn.Sequential:
-    return nn.Sequential(nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
+def _upsample(c_in: int, c_out: int) -> nn.Sequential:
+    """x2 by nearest-neighbour resizing, then a 3x3 convolution. GLCIC's 4x4 stride-2
+    transposed convolutions overlap their kernels unevenly (each output pixel sums 1, 2 or 4
+    kernel taps by its parity), which printed a 2-pixel checkerboard over every fill of the
+    bundled inpainter; resizing first gives every output pixel the same taps (Odena et al. 2016)."""
+    return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), *_conv(c_in, c_out))
 
 
 class CompletionNetwork(nn.Module):
@@ -62,9 +66,9 @@ class CompletionNetwork(nn.Module):
             *(_conv(4 * w, 4 * w, dilation=d) for d in config.dilations),
             _conv(4 * w, 4 * w),
             _conv(4 * w, 4 * w),
-            _deconv(4 * w, 2 * w),
+            _upsample(4 * w, 2 * w),
             _conv(2 * w, 2 * w),
-            _deconv(2 * w, w),
+            _upsample(2 * w, w),
             _conv(w, w // 2),
             nn.Conv2d(w // 2, 3, 3, 1, 1),
             nn.Tanh(),

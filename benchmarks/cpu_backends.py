@@ -1,0 +1,247 @@
+"""The CPU backends side by side in one run: ONNX Runtime fp32, OpenVINO f32 and OpenVINO bf16
+(where the CPU has AMX or AVX512-BF16), on the bundled models and on a published architecture
+against ncnn.
+
+1. Model only: each pipeline's recorded CLI calls (the exact shapes, padding and batching the
+   CLI uses) replayed through the runtime's own Model for each backend and precision: images/s.
+2. The CLI end to end, per pipeline and setting: steady-state images/s and start-up
+   (benchmarks/cli_runs.py: runs of n and 3n pictures).
+3. The main job, `landscape generate -n 100 --upscale`, from process start to exit, and a folder
+   upscale of 12 photos of 612x408: the defaults against `--backend onnxruntime --precision fp32`.
+4. A peer on the same weights: an ESRGAN x4 RRDBNet (64 features, 23 blocks, 16.7 M parameters,
+   spandrel's class, seeded default initialisation) saved as a .pth, imported with
+   `landscape export` and run with `landscape upscale`; the same weights converted by pnnx and
+   run in ncnn (pip `ncnn`, `pnnx`: the `bench` extra), same threads, on 4 pictures of 128x96.
+
+    python benchmarks/cpu_backends.py --json docs/cpu_backends.json       # about 10 minutes on 2 cores
+    python benchmarks/cpu_backends.py --quick                            # fewer pictures, no peer
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.cli_runs import (COMMANDS, TASKS, per_second, record_calls, run_once,  # noqa: E402
+                                 steady_state)
+from landscape_cli.cpu import facts  # noqa: E402
+from landscape_cli.runtime import choose_device, load_model  # noqa: E402
+
+PEER_SIDE = (96, 128)  # height, width of the peer's inputs
+PHOTO_SIZE = (408, 612)  # the landscape photos' usual size
+
+
+def settings() -> list[tuple[str, str]]:
+    """(backend, precision) pairs this CPU can run."""
+    rows = [("onnxruntime", "fp32"), ("openvino", "fp32")]
+    return rows + ([("openvino", "bf16")] if facts().has_bf16 else [])
+
+
+def versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {}
+    for name in ("onnxruntime-gpu", "onnxruntime", "openvino", "ncnn", "pnnx", "numpy"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def model_only(workdir: Path, threads: int, seconds: float) -> dict:
+    """images/s of each pipeline's recorded calls, per backend and precision."""
+    table = {}
+    for pipeline in COMMANDS:
+        calls = record_calls(pipeline, workdir)
+        row = {}
+        for backend, precision in settings():
+            device = choose_device("cpu", threads, backend, precision)
+            models = {task: load_model(task, None, device) for task in TASKS[pipeline]}
+
+            def replay() -> None:
+                for task, feeds in calls.calls:
+                    models[task].run(**feeds)
+
+            row[f"{backend} {precision}"] = round(per_second(replay, calls.pictures, seconds), 3)
+        table[pipeline] = row
+        print(f"model only  {pipeline:20s} " + "  ".join(f"{k}: {v:7.2f}/s" for k, v in row.items()), flush=True)
+    return table
+
+
+def cli_steady(workdir: Path, threads: int, quick: bool) -> dict:
+    """The CLI's steady-state images/s and start-up seconds, per pipeline and setting."""
+    table = {}
+    for pipeline in COMMANDS:
+        row = {}
+        for backend, precision in settings():
+            images = 4 if quick or pipeline == "generate --upscale" and backend == "onnxruntime" else 8
+            if pipeline == "generate":
+                images *= 4
+            steady = steady_state(pipeline, workdir, images, threads=threads,
+                                  extra=("--backend", backend, "--precision", precision))
+            row[f"{backend} {precision}"] = {"rate": round(steady.rate, 3), "start_s": round(steady.start, 3),
+                                             "rss_mb": round(steady.rss_mb)}
+        table[pipeline] = row
+        print(f"CLI         {pipeline:20s} " + "  ".join(f"{k}: {v['rate']:7.2f}/s (start {v['start_s']:.2f} s)"
+                                                         for k, v in row.items()), flush=True)
+    return table
+
+
+def write_photos(folder: Path, count: int) -> None:
+    """Photos of the landscapes' usual size: the held-out landscape photos where they are,
+    else smooth synthetic pictures."""
+    import cv2
+
+    folder.mkdir(parents=True, exist_ok=True)
+    sources = sorted((REPO.parent / "shared" / "data" / "landscapes").glob("*.jp*g"))[-count:]
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        img = cv2.imread(str(sources[i])) if len(sources) == count else None
+        if img is None:
+            img = cv2.GaussianBlur(rng.integers(0, 256, (*PHOTO_SIZE, 3), dtype=np.uint8), (0, 0), 3)
+        img = cv2.resize(img, PHOTO_SIZE[::-1], interpolation=cv2.INTER_AREA)
+        cv2.imwrite(str(folder / f"{i:02d}.png"), img)
+
+
+def whole_jobs(workdir: Path, threads: int, quick: bool) -> dict:
+    """Seconds from start to exit: the main job and a folder upscale, defaults against ORT fp32."""
+    photos = workdir / "photos"
+    write_photos(photos, 4 if quick else 12)
+    jobs = {"generate -n 100 --upscale": ["generate", "-n", "20" if quick else "100", "--upscale"],
+            "upscale of a folder": ["upscale", str(photos)]}
+    table = {}
+    for name, args in jobs.items():
+        row = {}
+        for label, extra in (("onnxruntime fp32", ["--backend", "onnxruntime", "--precision", "fp32"]), ("defaults", [])):
+            out = workdir / f"job-{time.monotonic_ns()}"
+            run = run_once([*args, "-o", str(out), *extra], threads=threads, jobs="auto", backend=None)
+            row[label] = {"seconds": round(run.seconds, 2), "rss_mb": round(run.rss_mb)}
+        row["speed-up"] = round(row["onnxruntime fp32"]["seconds"] / row["defaults"]["seconds"], 2)
+        table[name] = row
+        print(f"whole job   {name:26s} ORT fp32 {row['onnxruntime fp32']['seconds']:.1f} s, defaults "
+              f"{row['defaults']['seconds']:.1f} s: {row['speed-up']:.2f}x", flush=True)
+    return table
+
+
+def peer_files(workdir: Path) -> tuple[Path, Path, Path]:
+    """The RRDB x4 weights (.pth), our ONNX import of them, and ncnn's conversion (made once
+    per workdir: pnnx takes minutes)."""
+    import subprocess
+
+    pth, onnx_file, param = workdir / "rrdb_x4.pth", workdir / "rrdb_x4.onnx", workdir / "rrdb_x4.ncnn.param"
+    if not pth.exists():
+        import torch
+        from spandrel.architectures.ESRGAN.__arch.RRDB import RRDBNet
+
+        torch.manual_seed(0)
+        net = RRDBNet(in_nc=3, out_nc=3, num_filters=64, num_blocks=23, scale=4).eval()
+        torch.save(net.state_dict(), pth)
+    if not onnx_file.exists():
+        done = subprocess.run([sys.executable, "-m", "landscape_cli", "export", str(pth), "-o", str(onnx_file)],
+                              capture_output=True, text=True)
+        if done.returncode:
+            raise SystemExit(f"landscape export failed: {done.stderr[-1500:]}")
+    if not param.exists():
+        import pnnx
+        import torch
+        from spandrel.architectures.ESRGAN.__arch.RRDB import RRDBNet
+
+        net = RRDBNet(in_nc=3, out_nc=3, num_filters=64, num_blocks=23, scale=4).eval()
+        net.load_state_dict(torch.load(pth, weights_only=True))
+        traced = workdir / "rrdb_x4.pt"
+        torch.jit.trace(net, torch.rand(1, 3, *PEER_SIDE)).save(str(traced))
+        pnnx.convert(str(traced), input_shapes=[[1, 3, *PEER_SIDE]], input_types=["f32"], ncnnparam=str(param),
+                     ncnnbin=str(param.with_suffix(".bin")), ncnnpy=str(workdir / "rrdb_x4_ncnn.py"),
+                     pnnxparam=str(workdir / "rrdb_x4.pnnx.param"), pnnxbin=str(workdir / "rrdb_x4.pnnx.bin"),
+                     pnnxpy=str(workdir / "rrdb_x4_pnnx.py"), pnnxonnx=str(workdir / "rrdb_x4.pnnx.onnx"))
+    return pth, onnx_file, param
+
+
+def peer(workdir: Path, threads: int) -> dict:
+    """ncnn against landscape on the same weights and pictures."""
+    import ncnn
+    from PIL import Image
+
+    pth, onnx_file, param = peer_files(workdir)
+    pictures = np.random.default_rng(1).random((4, 3, *PEER_SIDE), dtype=np.float32)
+    src = workdir / "peer-in"
+    src.mkdir(exist_ok=True)
+    for i, picture in enumerate(pictures):
+        Image.fromarray((picture.transpose(1, 2, 0) * 255).round().astype(np.uint8)).save(src / f"{i}.png")
+    net = ncnn.Net()
+    net.opt.num_threads = threads
+    net.opt.use_vulkan_compute = False
+    net.load_param(str(param))
+    net.load_model(str(param.with_suffix(".bin")))
+
+    def ncnn_run(x: np.ndarray) -> np.ndarray:
+        extractor = net.create_extractor()
+        extractor.input("in0", ncnn.Mat(np.ascontiguousarray(x)))
+        return np.array(extractor.extract("out0")[1])
+
+    ncnn_run(pictures[0])  # warm-up
+    start = time.perf_counter()
+    ncnn_out = [ncnn_run(x) for x in pictures]
+    ncnn_s = time.perf_counter() - start
+    model = load_model("upscale", onnx_file, choose_device("cpu", threads))
+    ours_out = [model.run(image=x[None])[0] for x in pictures[:1]]
+    model_s = min(_timed(lambda: [model.run(image=x[None]) for x in pictures]) for _ in range(2))
+    cli = run_once(["upscale", str(src), "--model", str(onnx_file), "-o", str(workdir / f"peer-{time.monotonic_ns()}")],
+                   threads=threads, jobs="auto", backend=None)
+    agreement = float(10 * np.log10(1 / np.mean((np.clip(ncnn_out[0], 0, 1) - np.clip(ours_out[0], 0, 1)) ** 2)))
+    row = {"weights": "ESRGAN x4 RRDBNet 64/23 (16.7 M), spandrel, seeded init", "pictures": len(pictures),
+           "size": list(PEER_SIDE), "ncnn_s": round(ncnn_s, 2), "landscape_model_s": round(model_s, 2),
+           "landscape_backend": f"{model.backend} {model.precision} ({model.why})", "landscape_cli_s": round(cli.seconds, 2),
+           "ratio_model": round(ncnn_s / model_s, 2), "ratio_cli": round(ncnn_s / cli.seconds, 2),
+           "psnr_ncnn_vs_landscape_db": round(agreement, 1)}
+    print(f"peer        ncnn {ncnn_s:.2f} s, landscape model {model_s:.2f} s ({row['ratio_model']:.2f}x), "
+          f"landscape upscale CLI from start to exit {cli.seconds:.2f} s ({row['ratio_cli']:.2f}x); "
+          f"{model.backend} {model.precision}; outputs {agreement:.1f} dB apart", flush=True)
+    return row
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--seconds", type=float, default=3.0, help="model-only time per measurement")
+    parser.add_argument("--workdir", type=Path, help="keep inputs and the peer's converted files here (default: a temp folder)")
+    parser.add_argument("--quick", action="store_true", help="fewer pictures, no peer")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    print(f"cpu: {facts().describe()}, {args.threads} threads; {platform.platform()}")
+    print("versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()), flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = args.workdir or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        report = {"cpu": facts().model, "units": list(facts().units), "threads": args.threads, "versions": versions(),
+                  "int8": "not built: no task has shown a need for it beside bf16 (see docs/PERFORMANCE.md)",
+                  "model_only": model_only(workdir, args.threads, args.seconds),
+                  "cli": cli_steady(workdir, args.threads, args.quick),
+                  "whole_jobs": whole_jobs(workdir, args.threads, args.quick)}
+        if not args.quick:
+            report["peer"] = peer(workdir, args.threads)
+    print("reproduce: python benchmarks/cpu_backends.py " + " ".join(argv if argv is not None else sys.argv[1:]))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
