@@ -129,7 +129,7 @@ def measure_pipeline(task: str, models: Models, dev: torch.device, seconds: floa
     from landscape_cli import runtime
 
     cuda = dev.type == "cuda"
-    device = runtime.choose_device("cuda" if cuda else "cpu")
+    device = runtime.choose_device("cuda" if cuda else "cpu", 0, "onnxruntime")
     net32 = models.nets[task].to(dev)
     row: dict = {"pipeline": task, "variants": {}, "batch_sweep": {}}
     inputs_cpu = models.inputs(task, 1)
@@ -193,7 +193,7 @@ def measure_chain(models: Models, dev: torch.device, seconds: float) -> dict:
             z16 = z.half()
             row["variants"]["torch_fp16"] = rate(lambda: u16(g16(z16).add(1).div(2)), batch, seconds, cuda)
             row["variants"]["torch_fp16_graph"] = rate(torch_graph(lambda: u16(g16(z16).add(1).div(2))), batch, seconds, cuda)
-    device = runtime.choose_device("cuda" if cuda else "cpu")
+    device = runtime.choose_device("cuda" if cuda else "cpu", 0, "onnxruntime")
     seeds = list(range(batch))
     for precision in ("fp32", "fp16"):
         gen = runtime.load_model("generate", models.files["generate", precision], device)
@@ -216,7 +216,7 @@ def cli_against_models(pipeline: str, models: Models, cuda: bool, workdir: Path,
     files = {t: models.files[t, "fp16"] for t in tasks}
     steady = steady_state(pipeline, workdir, images, threads=0, models=files, device="cuda" if cuda else "cpu")
     calls = record_calls(pipeline, workdir, models=files)
-    device = runtime.choose_device("cuda" if cuda else "cpu")
+    device = runtime.choose_device("cuda" if cuda else "cpu", 0, "onnxruntime")
     sessions = {t: ort.InferenceSession(str(files[t]), runtime.session_options(device, task=t),
                                         providers=runtime.providers_for(device, t)) for t in tasks}
     model_rate = per_second(ort_runner(sessions, calls), calls.pictures, 2.0)
@@ -228,7 +228,7 @@ def main_job(models: Models, cuda: bool, workdir: Path, count: int) -> dict:
     out = workdir / "main-job"
     cmd = [sys.executable, "-m", "landscape_cli", "generate", "-n", str(count), "--upscale", "-o", str(out), "-q",
            "--model", str(models.files["generate", "fp16"]), "--upscale-model", str(models.files["upscale", "fp16"]),
-           "--device", "cuda" if cuda else "cpu", "--batch-size", str(BATCHES["generate"][1])]
+           "--device", "cuda" if cuda else "cpu", "--backend", "onnxruntime", "--batch-size", str(BATCHES["generate"][1])]
     start = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
     seconds = time.perf_counter() - start

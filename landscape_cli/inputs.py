@@ -7,7 +7,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Iterator, TextIO
 
 from landscape_cli.errors import UsageError
 from landscape_cli.imaging import IMAGE_EXTENSIONS
@@ -15,6 +15,9 @@ from landscape_cli.imaging import IMAGE_EXTENSIONS
 
 @dataclass
 class Collected:
+    """A whole scan, materialised (for commands that need every path at once, as inpaint's
+    mask pairing does)."""
+
     paths: list[Path] = field(default_factory=list)
     problems: list[tuple[str, str]] = field(default_factory=list)  # (as given, reason)
     notes: list[str] = field(default_factory=list)
@@ -25,6 +28,18 @@ class Collected:
         return self.keys.get(str(path), os.path.normpath(str(path)))
 
 
+@dataclass(frozen=True)
+class Found:
+    """One input the scan found: a path to read, or a problem with what was given."""
+
+    label: str  # the path as it will be reported
+    key: str  # its --shard key: relative to the folder it was found in, or as given
+    path: Path | None = None
+    problem: str | None = None
+    identity: tuple[int, int] | None = None  # (device, inode) of a path: the same file found twice is read once
+    given: bool = False  # the problem is with an argument as given (not a file found in a folder)
+
+
 def read_stdin_paths(stream: TextIO, null_separated: bool) -> list[str]:
     data = stream.read()
     if null_separated:
@@ -33,8 +48,8 @@ def read_stdin_paths(stream: TextIO, null_separated: bool) -> list[str]:
     return [line.rstrip("\r") for line in data.split("\n") if line.rstrip("\r")]
 
 
-def has_image_extension(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_EXTENSIONS
+def has_image_extension(path: Path | str) -> bool:
+    return os.path.splitext(path)[1].lower() in IMAGE_EXTENSIONS
 
 
 def _inside(path: Path, folder: Path | None) -> bool:
@@ -47,77 +62,131 @@ def _inside(path: Path, folder: Path | None) -> bool:
         return False
 
 
-def _walk(folder: Path, recursive: bool, exclude: Path | None, out: Collected) -> None:
-    skipped = 0
-    if recursive:
+class Scan:
+    """Command-line inputs, resolved lazily and in order: files as given, folders sorted by
+    name, globs sorted, `-` for the paths on stdin; each file once (by device and inode).
+
+    A folder is listed when the scan reaches it: names only, sorted, so that a folder of
+    100,000 files costs a list of names, not a list of paths, stats or headers, before the
+    first picture. `total` counts what will be yielded where that is known up front (files,
+    globs and folders listed without -r), else None. Special files (FIFOs, sockets,
+    devices) are problems, found from the listing or one stat, and never opened."""
+
+    def __init__(self, args: list[str], *, recursive: bool = False, null_separated: bool = False,
+                 stdin: TextIO | None = None, exclude: Path | None = None) -> None:
+        if args.count("-") > 1:
+            raise UsageError("'-' (read paths from stdin) may be given only once")
+        self.recursive, self.null_separated, self.exclude = recursive, null_separated, exclude
+        self.notes: list[str] = []
+        self.args: list[str] = []
+        for arg in args:
+            self.args.extend(read_stdin_paths(stdin or sys.stdin, null_separated) if arg == "-" else [arg])
+        self.total: int | None = 0
+        self.listings: dict[int, list[str]] = {}  # arg index -> sorted names of a folder, listed up front
+        for index, arg in enumerate(self.args):
+            if os.path.isdir(arg):
+                if recursive:
+                    self.total = None
+                else:
+                    self.listings[index] = self._listing(Path(arg))
+                    if self.total is not None:
+                        self.total += len(self.listings[index])
+            elif self.total is not None:
+                self.total += 1 if not glob.has_magic(arg) or os.path.lexists(arg) else len(glob.glob(arg, recursive=recursive))
+
+    def _listing(self, folder: Path) -> list[str]:
+        """Names with an image extension in `folder`, sorted; hidden files left out; the
+        others counted in a note."""
+        names, skipped = [], 0
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.name.startswith(".") or entry.is_dir():
+                    continue  # hidden files (our own temp files among them) and folders
+                if has_image_extension(entry.name):
+                    names.append(entry.name)
+                elif not entry.is_dir():
+                    skipped += 1
+        if skipped:
+            self.notes.append(f"{folder}: skipped {skipped} file(s) without an image extension")
+        names.sort()
+        return names
+
+    def __iter__(self) -> Iterator[Found]:
+        seen: dict[tuple[int, int], str] = {}
+        for index, arg in enumerate(self.args):
+            for found in self._resolve(index, arg):
+                if found.identity is not None:
+                    if found.identity in seen:
+                        self.notes.append(f"{found.path}: same file as {seen[found.identity]}, processed once")
+                        continue
+                    seen[found.identity] = found.label
+                    if "\n" in found.label and not self.null_separated:
+                        found = Found(found.label, found.key, problem="file name contains a newline; pass such names with -0")
+                yield found
+
+    def _resolve(self, index: int, arg: str) -> Iterator[Found]:
+        path = Path(arg)
+        if "\n" in arg and not self.null_separated:
+            yield Found(arg, arg, problem="file name contains a newline; pass such names with -0", given=True)
+        elif path.is_dir():
+            if self.recursive:
+                yield from self._walk(path)
+            else:
+                for name in self.listings[index]:
+                    yield self._entry(path / name, path)
+        elif os.path.lexists(path):
+            yield self._entry(path, None)
+        elif glob.has_magic(arg):
+            matches = sorted(Path(m) for m in glob.glob(arg, recursive=self.recursive) if not Path(m).is_dir())
+            if not matches:
+                yield Found(arg, arg, problem="no file matches this pattern", given=True)
+            for match in matches:
+                yield self._entry(match, None)
+        else:
+            yield Found(arg, arg, problem="no such file or directory", given=True)
+
+    def _walk(self, folder: Path) -> Iterator[Found]:
         # followlinks=False: a symlink that loops back up the tree cannot trap the walk.
-        for root, dirs, files in os.walk(folder, followlinks=False):
-            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not _inside(Path(root, d), exclude))
-            for name in sorted(files):
-                skipped += _take(Path(root, name), folder, out)
-    else:
-        for entry in sorted(os.scandir(folder), key=lambda e: e.name):
-            if not entry.is_dir():
-                skipped += _take(Path(entry.path), folder, out)
-    if skipped:
-        out.notes.append(f"{folder}: skipped {skipped} file(s) without an image extension")
+        for root, dirs, _files in os.walk(folder, followlinks=False):
+            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not _inside(Path(root, d), self.exclude))
+            for name in self._listing(Path(root)):
+                yield self._entry(Path(root, name), folder)
 
+    @staticmethod
+    def _entry(path: Path, folder: Path | None) -> Found:
+        """A file found in `folder` (None: given by name), with what is wrong with it."""
+        from landscape_cli.imaging import file_kind
 
-def _take(path: Path, folder: Path, out: Collected) -> int:
-    """Add a file found in a folder; returns 1 when skipped for its extension."""
-    if path.name.startswith("."):
-        return 0  # hidden files, our own temp files among them
-    if not has_image_extension(path):
-        return 1
-    out.keys[str(path)] = path.relative_to(folder).as_posix()
-    if not path.exists():
-        out.problems.append((str(path), "broken symbolic link"))
-    else:
-        out.paths.append(path)
-    return 0
+        label = str(path)
+        key = path.relative_to(folder).as_posix() if folder is not None else os.path.normpath(label)
+        given = folder is None
+        try:
+            info = os.stat(path)
+        except FileNotFoundError:
+            reason = "broken symbolic link" if os.path.islink(path) else "no such file or directory"
+            return Found(label, key, problem=reason, given=given)
+        except OSError as exc:
+            return Found(label, key, problem=exc.strerror or str(exc), given=given)
+        kind = file_kind(info.st_mode)
+        if kind is not None:
+            return Found(label, key, problem=kind, given=given)
+        return Found(label, key, path=path, identity=(info.st_dev, info.st_ino))
 
 
 def collect(args: list[str], *, recursive: bool = False, null_separated: bool = False,
             stdin: TextIO | None = None, exclude: Path | None = None) -> Collected:
-    """Resolve arguments in order; folders are listed sorted; duplicates kept once.
-    `exclude` is the output folder: never read back as input."""
+    """The whole scan at once (Scan, materialised)."""
+    scan = Scan(args, recursive=recursive, null_separated=null_separated, stdin=stdin, exclude=exclude)
     out = Collected()
-    if args.count("-") > 1:
-        raise UsageError("'-' (read paths from stdin) may be given only once")
-    expanded: list[str] = []
-    for arg in args:
-        expanded.extend(read_stdin_paths(stdin or sys.stdin, null_separated) if arg == "-" else [arg])
-    for arg in expanded:
-        path = Path(arg)
-        if "\n" in arg and not null_separated:
-            out.problems.append((arg, "file name contains a newline; pass such names with -0"))
-        elif path.is_dir():
-            _walk(path, recursive, exclude, out)
-        elif path.exists():
-            out.paths.append(path)
-        elif os.path.islink(path):
-            out.problems.append((arg, "broken symbolic link"))
-        elif glob.has_magic(arg):
-            matches = sorted(Path(m) for m in glob.glob(arg, recursive=recursive) if not Path(m).is_dir())
-            if matches:
-                out.paths.extend(matches)
-            else:
-                out.problems.append((arg, "no file matches this pattern"))
+    for found in scan:
+        if found.path is None:
+            out.problems.append((found.label, found.problem or ""))
+            if not found.given:  # problems with an argument itself are every shard's to report
+                out.keys[found.label] = found.key
         else:
-            out.problems.append((arg, "no such file or directory"))
-    seen: dict[str, Path] = {}
-    unique: list[Path] = []
-    for path in out.paths:
-        key = os.path.realpath(path)
-        if key in seen:
-            out.notes.append(f"{path}: same file as {seen[key]}, processed once")
-            continue
-        if "\n" in path.name and not null_separated:
-            out.problems.append((str(path), "file name contains a newline; pass such names with -0"))
-            continue
-        seen[key] = path
-        unique.append(path)
-    out.paths = unique
+            out.paths.append(found.path)
+            out.keys[str(found.path)] = found.key
+    out.notes = scan.notes
     return out
 
 

@@ -15,7 +15,8 @@ CUDA = runtime.Device("cuda", ("CUDAExecutionProvider", "CPUExecutionProvider"),
 
 @pytest.fixture(scope="module")
 def cpu():
-    return runtime.choose_device("cpu", 2)
+    """ONNX Runtime's CPU provider, standing in for its CUDA provider."""
+    return runtime.choose_device("cpu", 2, "onnxruntime")
 
 
 def test_cuda_options_search_convolutions_exhaustively_only_where_shapes_repeat():
@@ -92,7 +93,7 @@ def test_generate_upscale_cli_uses_the_device_chain_on_cuda(models, cli, tmp_pat
     """With CUDA chosen (here: the CPU provider standing in), the command takes the IO-bound
     chain and writes what the host chain writes."""
     host = cli("generate", "--seeds", "3,4", "--upscale", "--model", models["generate"], "--upscale-model",
-               models["upscale"], "-o", tmp_path / "host", "--device", "cpu")
+               models["upscale"], "-o", tmp_path / "host", "--device", "cpu", "--backend", "onnxruntime")
     assert host.exit_code == 0
     calls = []
     real = generate_upscaled

@@ -96,7 +96,7 @@ def test_an_imported_upscaler_gives_what_pytorch_gives(name, imported, cli, tmp_
     weights, model, scale = imported[name]
     rgb = picture(22, 30)
     src = write_png(tmp_path / "in" / "pic.png", rgb)
-    result = cli("upscale", src, "--model", model, "-o", tmp_path / "out", "--tile", 0)
+    result = cli("upscale", src, "--model", model, "-o", tmp_path / "out", "--tile", 0, "--precision", "fp32")
     assert result.exit_code == 0, result.output
     with Image.open(tmp_path / "out" / "pic.png") as img:
         out = np.asarray(img.convert("RGB"))
@@ -109,7 +109,8 @@ def test_tiles_of_an_imported_upscaler_match_one_pass(name, imported, cli, tmp_p
     _, model, scale = imported[name]
     src = write_png(tmp_path / "in" / "pic.png", picture(70, 90, seed=1))
     for tile, folder in ((0, "whole"), (32, "tiled")):
-        assert cli("upscale", src, "--model", model, "-o", tmp_path / folder, "--tile", tile, "--tile-pad", 24).exit_code == 0
+        assert cli("upscale", src, "--model", model, "-o", tmp_path / folder, "--tile", tile, "--tile-pad", 24,
+                   "--precision", "fp32").exit_code == 0
     whole, tiled = (np.asarray(Image.open(tmp_path / f / "pic.png")).astype(int) for f in ("whole", "tiled"))
     assert whole.shape == (70 * scale, 90 * scale, 3) and np.abs(whole - tiled).max() <= 3
 

@@ -37,7 +37,9 @@ def items(n):
 
 def test_ticks_move_the_bar_and_finished_items_settle_it(terminal):
     reporter = common.Reporter("t")
-    reporter.progress(items(3), work=lambda item: 100.0, unit="px")
+    reporter.progress(3, work=lambda item: 100.0, unit="px")
+    for item in items(3):
+        reporter.begin(item)
     assert reporter.bar.total == 300 and reporter.bar.unit == "px"
     reporter.tick(40)  # tiles of p0
     assert reporter.bar.n == 40
@@ -58,10 +60,27 @@ def test_without_a_terminal_nothing_is_read_or_counted(monkeypatch):
     def never(item):
         raise AssertionError("work estimated without a terminal")
 
-    reporter.progress(items(2), work=never, unit="px")
+    reporter.progress(2, work=never, unit="px")
+    for item in items(2):
+        reporter.begin(item)
     assert reporter.bar.disable and reporter.planned == {}
     reporter.tick(10)
     reporter.advance("p0")
+    reporter.finish()
+
+
+def test_the_total_is_estimated_from_the_items_begun(terminal):
+    """Work is measured as items start, never for the whole plan first: the total is the work
+    so far plus the items to come at the mean so far."""
+    reporter = common.Reporter("t")
+    measured = []
+    reporter.progress(10, work=lambda item: measured.append(item.label) or 100.0 * (1 + len(measured) % 2), unit="px")
+    assert measured == [] and reporter.bar.total is None
+    first, second = items(2)
+    reporter.begin(first)
+    assert measured == ["p0"] and reporter.bar.total == 200 * 10
+    reporter.begin(second)
+    assert reporter.bar.total == 300 + 8 * 150
     reporter.finish()
 
 
@@ -72,7 +91,7 @@ def test_one_big_upscale_moves_the_bar_before_it_is_written(models, cli, tmp_pat
 
     def tick(self, amount):
         real_tick(self, amount)
-        seen.append((self.bar.n, len(self.written)))
+        seen.append((self.bar.n, self.counts["written"]))
 
     monkeypatch.setattr(common.Reporter, "tick", tick)
     result = cli("upscale", tmp_path / "in", "--model", models["upscale"], "-o", tmp_path / "out", "--tile", 48, "-b", 1)

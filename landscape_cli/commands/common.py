@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional
 
 import typer
 from typing_extensions import Annotated
@@ -44,6 +44,8 @@ DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan (inputs,
 Json = Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout instead of the written paths.")]
 Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="No progress bar, notes or tally; errors still go to stderr.")]
 MaxPixels = Annotated[int, typer.Option("--max-pixels", help="Refuse images with more pixels than this (decompression bombs).")]
+MaxBytes = Annotated[int, typer.Option("--max-bytes", help="Refuse files larger than this, before reading them; 0 = 8 bytes "
+                     "per --max-pixels pixel plus 16 MiB (816 MB for the default 100 MP).")]
 Output = Annotated[Path, typer.Option("-o", "--output", help="Output folder (created if missing).")]
 BatchSize = Annotated[int, typer.Option("--batch-size", "-b", help="Images (or tiles) per inference call.")]
 Jobs = Annotated[str, typer.Option("--jobs", "-j", help="LOAD:SAVE threads that decode ahead of the model and encode/write "
@@ -85,46 +87,69 @@ class Reporter:
 
     def __init__(self, command: str, *, json_mode: bool = False, quiet: bool = False, null: bool = False) -> None:
         self.command, self.json_mode, self.quiet, self.null = command, json_mode, quiet, null
+        # Counts always; the paths themselves only for --json's summary, so that a run of
+        # millions of pictures holds no list of them.
+        self.counts = {"written": 0, "skipped": 0}
         self.written: list[str] = []
         self.skipped: list[str] = []
         self.failed: list[dict[str, str]] = []
         self.notes: list[str] = []
         self.start = time.perf_counter()
         self.bar = None
-        # Work counted by the bar: each item's planned share, the work finished items stand
-        # for, and what the model reported of the items still in flight.
+        # Work counted by the bar: the planned share of each item in flight, the work finished
+        # items stand for, what the model reported of the items in flight, and the items to come.
         self.sheets = None  # landscape_cli.sheets.Sheets, with --compare
         self.device = "cpu"  # where the models run, once open_models has chosen
         self.planned: dict[str, float] = {}
+        self.work: Optional[Callable[["Item"], float]] = None
+        self.total_items: Optional[int] = None
+        self.begun = 0
+        self.begun_work = 0.0
         self.completed = 0.0
         self.in_flight = 0.0
         self._work_lock = threading.Lock()
 
-    def progress(self, items: list["Item"], work: Optional[Callable[["Item"], float]] = None, unit: str = "img") -> None:
-        """A bar over the items' work: `work(item)` (model input pixels, say) when given, so
-        that one huge picture and thousands of small ones both show a true rate and ETA;
-        else one unit per item. Without a terminal on stderr nothing is measured or shown."""
+    def progress(self, total: Optional[int], work: Optional[Callable[["Item"], float]] = None, unit: str = "img") -> None:
+        """A bar over `total` items (None: not known up front), counting `work(item)` (model
+        input pixels, say) when given, so that one huge picture and thousands of small ones
+        both show a true rate and ETA; else one unit per item. Each item's work is measured
+        as it starts (begin), and the total is an estimate refined as they come: the work so
+        far plus the items to come at the mean so far. Without a terminal on stderr nothing
+        is measured or shown."""
         from tqdm import tqdm
 
         enabled = not self.quiet and stderr_is_terminal()
-        if enabled and work is not None:
-            self.planned = {item.label: max(float(work(item)), 1.0) for item in items}
-        else:
-            unit = "img"
-        self.bar = tqdm(total=sum(self.planned.values()) if self.planned else len(items), file=sys.stderr, unit=unit,
-                        unit_scale=bool(self.planned), dynamic_ncols=True, leave=False, disable=not enabled)
+        self.work = work if enabled else None
+        self.total_items = total
+        self.bar = tqdm(total=None if work is not None else total, file=sys.stderr, unit=unit if self.work else "img",
+                        unit_scale=self.work is not None, dynamic_ncols=True, leave=False, disable=not enabled)
+
+    def begin(self, item: "Item") -> None:
+        """An item goes to the stages: its work is measured now, not before the run."""
+        if self.work is None:
+            return
+        amount = max(float(self.work(item)), 1.0)
+        with self._work_lock:
+            self.planned[item.label] = amount
+            self.begun += 1
+            self.begun_work += amount
+            if self.total_items is not None:
+                self.bar.total = self.begun_work + max(0, self.total_items - self.begun) * self.begun_work / self.begun
+                self.bar.refresh()
 
     def tick(self, amount: float) -> None:
         """Work the model finished inside an item (tiles, a pass): the bar moves before the
         item is written."""
-        if self.bar is None or self.bar.disable or not self.planned:
+        if self.bar is None or self.bar.disable or self.work is None:
             return
         with self._work_lock:
             self.in_flight += amount
             self._show()
 
     def _show(self) -> None:
-        position = min(self.bar.total, self.completed + self.in_flight)
+        position = self.completed + self.in_flight
+        if self.bar.total is not None:
+            position = min(self.bar.total, position)
         if position > self.bar.n:
             self.bar.update(position - self.bar.n)
 
@@ -144,7 +169,9 @@ class Reporter:
             self._line(text)
 
     def wrote(self, path: Path) -> None:
-        self.written.append(str(path))
+        self.counts["written"] += 1
+        if self.json_mode:
+            self.written.append(str(path))
         if not self.json_mode:
             sys.stdout.write(str(path) + ("\0" if self.null else "\n"))
             sys.stdout.flush()
@@ -164,7 +191,9 @@ class Reporter:
             self.sheets.offer(item.output, Path(item.label).name, pictures)
 
     def skip(self, path: Path) -> None:
-        self.skipped.append(str(path))
+        self.counts["skipped"] += 1
+        if self.json_mode:
+            self.skipped.append(str(path))
 
     def advance(self, label: str) -> None:
         """An item is done (written or failed): its whole planned work counts, and what the
@@ -172,7 +201,7 @@ class Reporter:
         if self.bar is None or self.bar.disable:
             return
         with self._work_lock:
-            share = self.planned.get(label, 1.0)
+            share = self.planned.pop(label, 1.0)
             self.completed += share
             self.in_flight = max(0.0, self.in_flight - share)
             self._show()
@@ -188,35 +217,50 @@ class Reporter:
                        "failed": self.failed, "notes": self.notes, "seconds": round(seconds, 3), **extra}
             print(json.dumps(summary, indent=2))
         elif not self.quiet:
-            parts = [f"{len(self.written)} written"]
-            if self.skipped:
-                parts.append(f"{len(self.skipped)} skipped (already there; --overwrite redoes them)")
+            written, skipped = self.counts["written"], self.counts["skipped"]
+            parts = [f"{written} written"]
+            if skipped:
+                parts.append(f"{skipped} skipped (already there; --overwrite redoes them)")
             if self.failed:
                 parts.append(f"{len(self.failed)} failed")
-            if not (self.written or self.skipped or self.failed):
+            if not (written or skipped or self.failed):
                 parts = ["no input found"]
             print(f"landscape: {self.command}: {', '.join(parts)} in {seconds:.1f}s", file=sys.stderr, flush=True)
         return 1 if self.failed else 0
 
 
-def run_items(items: list[Item], stages: Any, reporter: Reporter, *, overwrite: bool, batch_size: int = 1,
+@dataclass
+class Plan:
+    """The items of a run, produced lazily as the run takes them (from seeds, or from the
+    folder walk), and how many there will be where that is known without producing them."""
+
+    items: Iterable[Item]
+    total: Optional[int] = None
+
+
+def run_items(plan: Plan, stages: Any, reporter: Reporter, *, overwrite: bool, batch_size: int = 1,
               jobs: str = "auto", work: Optional[Callable[[Item], float]] = None, unit: str = "img") -> None:
     """Skip what exists (unless overwrite), then run the rest through the command's stages
     (landscape_cli.overlap): decoding, inference and encoding overlap, each result is
     written atomically, a failed item is reported and the batch goes on, a FatalError
-    stops it."""
+    stops it. Items are planned, checked and skipped one at a time as the stages take them:
+    the first picture starts at once, whatever the size of the run."""
     from landscape_cli.overlap import parse_jobs, run_stages
 
-    todo: list[Item] = []
-    for item in items:
-        if item.error is not None:
-            reporter.fail(item.label, item.error)
-        elif item.output is not None and item.output.exists() and not overwrite:
-            reporter.skip(item.output)
-        else:
-            todo.append(item)
-    reporter.progress(todo, work, unit)
-    run_stages(todo, stages, reporter, batch_size=batch_size, jobs=parse_jobs(jobs, gpu=reporter.device == "cuda"))
+    def todo() -> Iterator[Item]:
+        for item in plan.items:
+            if item.error is not None:
+                reporter.fail(item.label, item.error)
+                reporter.advance(item.label)
+            elif item.output is not None and item.output.exists() and not overwrite:
+                reporter.skip(item.output)
+                reporter.advance(item.label)
+            else:
+                reporter.begin(item)
+                yield item
+
+    reporter.progress(plan.total, work, unit)
+    run_stages(todo(), stages, reporter, batch_size=batch_size, jobs=parse_jobs(jobs, gpu=reporter.device == "cuda"))
 
 
 def each(fn: Callable[[Any], Any]) -> Callable[[list[Any]], list[Any]]:
@@ -234,22 +278,24 @@ def each(fn: Callable[[Any], Any]) -> Callable[[list[Any]], list[Any]]:
     return batch
 
 
-def print_plan(items: list[Item], reporter: Reporter, *, overwrite: bool) -> int:
-    """--dry-run: what would be written, skipped or refused; writes nothing."""
+def print_plan(plan: Plan, reporter: Reporter, *, overwrite: bool) -> int:
+    """--dry-run: what would be written, skipped or refused; writes nothing. Rows are printed
+    as they are planned (--json gathers them into one object)."""
     rows = []
-    for item in items:
+    for item in plan.items:
         if item.error is not None:
             action = f"error: {item.error}"
         elif item.output is not None and item.output.exists() and not overwrite:
             action = "skip (exists)"
         else:
             action = "write"
-        rows.append({"input": item.label, "output": str(item.output) if item.output else None, "action": action})
+        if reporter.json_mode:
+            rows.append({"input": item.label, "output": str(item.output) if item.output else None, "action": action})
+        else:
+            sys.stdout.write(f"{item.label}\t{item.output or '-'}\t{action}\n")
     if reporter.json_mode:
         print(json.dumps({"command": reporter.command, "dry_run": True, "plan": rows, "notes": reporter.notes}, indent=2))
-    else:
-        for row in rows:
-            print(f"{row['input']}\t{row['output'] or '-'}\t{row['action']}")
+    sys.stdout.flush()
     return 0
 
 
@@ -266,30 +312,33 @@ def output_extension(path: Path, fmt: str) -> str:
     return EXTENSION_FORMAT.get(path.suffix.lower(), "png")
 
 
-def plan_outputs(paths: list[Path], out_dir: Path, fmt: str, problems: list[tuple[str, str]]) -> list[Item]:
+def plan_outputs(paths: Iterable[Path], out_dir: Path, fmt: str, problems: Iterable[tuple[str, str]] = ()) -> list[Item]:
     """One item per input, named from its stem; collisions and in-place writes refused."""
+    taken: dict[str, str] = {}
+    return ([Item(label=label, output=None, error=reason) for label, reason in problems]
+            + [name_output(path, out_dir, fmt, taken) for path in paths])
+
+
+def name_output(path: Path, out_dir: Path, fmt: str, taken: dict[str, str]) -> Item:
+    """The item for one input: its output named from its stem, unless another input of the
+    run (in `taken`: output key -> input) already writes that name, or it is the input itself."""
     from landscape_cli.outputs import output_name
 
-    items = [Item(label=label, output=None, error=reason) for label, reason in problems]
-    taken: dict[str, str] = {}
-    for path in paths:
-        item = Item(label=str(path), output=None, source=path)
-        try:
-            target = out_dir / output_name(path.stem, output_extension(path, fmt))
-        except ItemError as exc:
-            item.error = str(exc)
-            items.append(item)
-            continue
-        key = os.path.normcase(os.path.abspath(target))
-        if key in taken:
-            item.error = f"would write {target}, as {taken[key]} does; rename one of them"
-        elif os.path.exists(target) and os.path.samefile(target, path):
-            item.error = f"output {target} is the input itself; choose another --output"
-        else:
-            taken[key] = str(path)
-            item.output = target
-        items.append(item)
-    return items
+    item = Item(label=str(path), output=None, source=path)
+    try:
+        target = out_dir / output_name(path.stem, output_extension(path, fmt))
+    except ItemError as exc:
+        item.error = str(exc)
+        return item
+    key = os.path.normcase(os.path.abspath(target))
+    if key in taken:
+        item.error = f"would write {target}, as {taken[key]} does; rename one of them"
+    elif os.path.exists(target) and os.path.samefile(target, path):
+        item.error = f"output {target} is the input itself; choose another --output"
+    else:
+        taken[key] = str(path)
+        item.output = target
+    return item
 
 
 def check_positive(name: str, value: int, minimum: int = 1) -> None:
@@ -341,25 +390,54 @@ def open_models(reporter: Reporter, placement: Placement, *wanted: tuple[Any, Op
     return models
 
 
-def largest_input(items: list[Item]) -> int:
-    """The most pixels of any input, from the headers (a few tens of microseconds a file)."""
+LOOK_AHEAD = 256  # items whose headers may be read before the run, to choose session settings
+
+
+def largest_input(plan: Plan) -> tuple[Optional[int], Plan]:
+    """The most pixels of any input, from the headers of a plan of at most LOOK_AHEAD items
+    (a few tens of microseconds a file); None for a bigger plan, whose headers are not all
+    read before the first picture. Returns the plan to run, its first items kept."""
+    import itertools
     import math
 
     from landscape_cli.imaging import header_size
 
-    return max((math.prod(header_size(item.source)[:2]) for item in items if item.error is None), default=0)
+    items = iter(plan.items)
+    head = list(itertools.islice(items, LOOK_AHEAD + 1))
+    rest = Plan(itertools.chain(head, items), plan.total)
+    if len(head) > LOOK_AHEAD:
+        return None, rest
+    return max((math.prod(header_size(item.source)[:2]) for item in head if item.error is None), default=0), rest
 
 
 def collect_items(inputs: list[str], output: Path, fmt: str, reporter: Reporter, *, recursive: bool,
-                  null: bool, shard: Optional[str] = None) -> list[Item]:
-    """Inputs -> planned items (this shard's share), with the notes of collection reported."""
-    from landscape_cli.inputs import collect
+                  null: bool, shard: Optional[str] = None) -> Plan:
+    """Inputs -> a lazy plan of items (this shard's share); the scan's notes are reported as
+    it makes them."""
+    from landscape_cli.inputs import Scan
+    from landscape_cli.shard import in_shard, parse_shard
 
-    collected = collect(inputs, recursive=recursive, null_separated=null, exclude=output)
-    for text in collected.notes:
-        reporter.note(text)
-    paths, problems = shard_share(collected, shard, collected.paths)
-    return plan_outputs(paths, output, fmt, problems)
+    share = parse_shard(shard)
+    scan = Scan(inputs, recursive=recursive, null_separated=null, exclude=output)
+
+    def items() -> Iterator[Item]:
+        taken: dict[str, str] = {}
+        for found in scan:
+            while scan.notes:
+                reporter.note(scan.notes.pop(0))
+            # A problem with an argument as given is every shard's to report.
+            if not ((found.path is None and found.given) or in_shard(found.key, share)):
+                continue
+            if found.path is None:
+                yield Item(label=found.label, output=None, error=found.problem)
+            else:
+                yield name_output(found.path, output, fmt, taken)
+        while scan.notes:
+            reporter.note(scan.notes.pop(0))
+
+    # With a shard, the total is this shard's expected share.
+    total = None if scan.total is None else scan.total if share is None else -(-scan.total // share[1])
+    return Plan(items(), total)
 
 
 def shard_share(collected: Any, spec: Optional[str], paths: list[Path]) -> tuple[list[Path], list[tuple[str, str]]]:

@@ -1,6 +1,6 @@
 """`landscape generate`: new landscapes from seeds, optionally upscaled in the same pass."""
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import typer
 from typing_extensions import Annotated
@@ -86,13 +86,13 @@ def _generate(*, count, seed, seeds, upscale, scale, output, batch_size, grid, w
         common.check_positive("-n/--count", count, 0)
         if not 0 <= seed <= MAX_SEED - count:
             raise UsageError(f"--seed must be in 0..{MAX_SEED - count}")
-        seed_list = list(range(seed, seed + count))
+        seed_list = range(seed, seed + count)  # never a list: -n may be 10^8
     if scale is not None and not upscale:
         raise UsageError("--scale needs --upscale")
     common.check_positive("--batch-size", batch_size)
     common.resolve_format(fmt, quality)
     ext = "png" if fmt == "keep" else fmt
-    from landscape_cli.shard import in_shard, parse_shard
+    from landscape_cli.shard import parse_shard
 
     share = parse_shard(shard)
     reporter = common.Reporter("generate", json_mode=json_mode, quiet=quiet, null=null)
@@ -103,13 +103,16 @@ def _generate(*, count, seed, seeds, upscale, scale, output, batch_size, grid, w
         from landscape_cli.pipelines.generate import walk_latents
 
         path = walk_latents(walk_seeds, frames, generator.info.latent_dim or 0)
-        items = [common.Item(label=f"walk frame {i}", output=output / f"walk-{i:04d}.{ext}", source=z)
-                 for i, z in enumerate(path) if in_shard(f"walk-{i:04d}", share)]
+        frame_numbers = shard_seeds(range(len(path)), share)
+        items = [common.Item(label=f"walk frame {i}", output=output / f"walk-{i:04d}.{ext}", source=path[i])
+                 for i in frame_numbers]
+        plan = common.Plan(items, len(items))
     else:
-        seed_list = [s for s in seed_list if in_shard(str(s), share)]
-        items = [common.Item(label=f"seed {s}", output=output / f"seed{s:06d}.{ext}", source=s) for s in seed_list]
+        seed_list = shard_seeds(seed_list, share)
+        plan = common.Plan((common.Item(label=f"seed {s}", output=output / f"seed{s:06d}.{ext}", source=s)
+                            for s in seed_list), len(seed_list))
     if dry_run:
-        return common.print_plan(items, reporter, overwrite=overwrite)
+        return common.print_plan(plan, reporter, overwrite=overwrite)
     from landscape_cli.outputs import prepare_output_dir
 
     prepare_output_dir(output)
@@ -117,14 +120,34 @@ def _generate(*, count, seed, seeds, upscale, scale, output, batch_size, grid, w
     from landscape_cli.pipelines.upscale import passes_for
 
     passes = 0 if upscaler is None else passes_for(scale, upscaler.info.scale or 4)
-    common.run_items(items, _stages(generator, upscaler, passes, ext, quality, thumbs if grid else None, reporter.tick),
+    common.run_items(plan, _stages(generator, upscaler, passes, ext, quality, thumbs if grid else None, reporter.tick),
                      reporter, overwrite=overwrite, batch_size=batch_size, jobs=jobs,
                      work=(lambda item: passes) if passes > 1 else None, unit="pass")
     if grid is not None and thumbs:
-        _write_grid(grid, [thumbs[item.label] for item in items if item.label in thumbs], reporter)
+        # In the plan's order, not the order the writers finished in.
+        labels = [item.label for item in items] if walk_seeds is not None else (f"seed {s}" for s in seed_list)
+        _write_grid(grid, [thumbs[label] for label in labels if label in thumbs], reporter)
     if animation is not None:
         _write_animation(animation, [item.output for item in items], fps, reporter)
-    return reporter.finish(device=generator.device.name, seeds=seed_list)
+    return reporter.finish(device=generator.device.name, seeds=_seeds_summary(seed_list))
+
+
+def shard_seeds(seeds: Sequence[int], share: Optional[tuple[int, int]]) -> Sequence[int]:
+    """This shard's seeds (or walk frames): those equal to K modulo N. A range stays a range,
+    computed without visiting the others, so `-n 100000000 --shard 3/1000` starts at once."""
+    if share is None:
+        return seeds
+    k, n = share
+    if isinstance(seeds, range) and seeds.step == 1:
+        return range(seeds.start + (k - seeds.start) % n, seeds.stop, n)
+    return [s for s in seeds if s % n == k]
+
+
+def _seeds_summary(seeds: Sequence[int]):
+    """--json's record of the seeds: the list, or for a range its bounds."""
+    if isinstance(seeds, range):
+        return {"start": seeds.start, "stop": seeds.stop, "step": seeds.step, "count": len(seeds)}
+    return list(seeds)
 
 
 def _check_walk(walk, frames, animation, fps, seeds, shard) -> Optional[list[int]]:

@@ -26,6 +26,7 @@ def inpaint(
     json_mode: common.Json = False,
     quiet: common.Quiet = False,
     max_pixels: common.MaxPixels = common.DEFAULT_MAX_PIXELS,
+    max_bytes: common.MaxBytes = 0,
     device: common.Device = "auto",
     threads: common.Threads = 0,
     backend: common.Backend = "auto",
@@ -43,7 +44,7 @@ def inpaint(
 
 
 def _inpaint(*, inputs, masks, mask_dilate, mask_threshold, mask_invert, output, model, recursive, null, fmt, quality,
-             overwrite, dry_run, json_mode, quiet, max_pixels, device, threads, backend, precision, shard, jobs, compare) -> int:
+             overwrite, dry_run, json_mode, quiet, max_pixels, max_bytes, device, threads, backend, precision, shard, jobs, compare) -> int:
     from landscape_cli.errors import ItemError, UsageError
     from landscape_cli.inputs import collect, pair_masks
 
@@ -51,6 +52,7 @@ def _inpaint(*, inputs, masks, mask_dilate, mask_threshold, mask_invert, output,
     if not 0.0 < mask_threshold <= 1.0:
         raise UsageError(f"--mask-threshold must be in (0, 1], got {mask_threshold}")
     common.check_positive("--max-pixels", max_pixels)
+    common.check_positive("--max-bytes", max_bytes, 0)
     common.resolve_format(fmt, quality)
     reporter = common.Reporter("inpaint", json_mode=json_mode, quiet=quiet, null=null)
     (inpainter,) = common.open_models(reporter, common.Placement(device, threads, backend, precision), ("inpaint", model))
@@ -74,7 +76,7 @@ def _inpaint(*, inputs, masks, mask_dilate, mask_threshold, mask_invert, output,
         for item in items:
             if item.source is not None and item.error is None:
                 item.label = f"{item.source[0]} + {item.source[1] or 'alpha channel (if any)'}"
-        return common.print_plan(items, reporter, overwrite=overwrite)
+        return common.print_plan(common.Plan(items, len(items)), reporter, overwrite=overwrite)
     import numpy as np
 
     from landscape_cli.imaging import decode, encode, to_gray_unit
@@ -87,11 +89,11 @@ def _inpaint(*, inputs, masks, mask_dilate, mask_threshold, mask_invert, output,
 
     def load(item: common.Item):
         image_path, mask_path = item.source
-        picture = decode(image_path, max_pixels=max_pixels)
+        picture = decode(image_path, max_pixels=max_pixels, max_bytes=max_bytes or None)
         pixels = picture.pixels
         if mask_path is not None:
             try:
-                mask_picture = decode(mask_path, max_pixels=max_pixels)
+                mask_picture = decode(mask_path, max_pixels=max_pixels, max_bytes=max_bytes or None)
             except ItemError as exc:
                 raise ItemError(f"mask {mask_path}: {exc}") from None
             if mask_picture.pixels.shape[:2] != pixels.shape[:2]:
@@ -122,5 +124,6 @@ def _inpaint(*, inputs, masks, mask_dilate, mask_threshold, mask_invert, output,
         data, enc_notes = encode(pixels, item.output.suffix.lstrip("."), quality=quality)
         return common.Encoded(data, notes + enc_notes)
 
-    common.run_items(items, Stages(load=load, infer=common.each(infer), save=save), reporter, overwrite=overwrite, jobs=jobs)
+    # Masks pair by name across the whole input (companions, orphans), so inpaint plans it whole.
+    common.run_items(common.Plan(items, len(items)), Stages(load=load, infer=common.each(infer), save=save), reporter, overwrite=overwrite, jobs=jobs)
     return reporter.finish(device=inpainter.device.name)

@@ -23,6 +23,7 @@ def label(
     json_mode: common.Json = False,
     quiet: common.Quiet = False,
     max_pixels: common.MaxPixels = common.DEFAULT_MAX_PIXELS,
+    max_bytes: common.MaxBytes = 0,
     device: common.Device = "auto",
     threads: common.Threads = 0,
     backend: common.Backend = "auto",
@@ -39,9 +40,10 @@ def label(
     common.execute(lambda: _label(**args))
 
 
-def _label(*, inputs, index, min_region, output, model, recursive, null, overwrite, dry_run, json_mode, quiet, max_pixels, device,
+def _label(*, inputs, index, min_region, output, model, recursive, null, overwrite, dry_run, json_mode, quiet, max_pixels, max_bytes, device,
            threads, backend, precision, shard, jobs, compare) -> int:
     common.check_positive("--max-pixels", max_pixels)
+    common.check_positive("--max-bytes", max_bytes, 0)
     if not 0 <= min_region < 100:
         raise UsageError(f"--min-region {min_region:g}: must be a percentage in [0, 100)")
     reporter = common.Reporter("label", json_mode=json_mode, quiet=quiet, null=null)
@@ -63,7 +65,7 @@ def _label(*, inputs, index, min_region, output, model, recursive, null, overwri
     # Only the model runs in the inference thread: conversion happens in the readers, region
     # merging and colouring in the writers, overlapping the next picture's inference.
     def load(item: common.Item):
-        picture = decode(item.source, max_pixels=max_pixels)
+        picture = decode(item.source, max_pixels=max_pixels, max_bytes=max_bytes or None)
         return picture.notes, rgb_unit(picture.pixels)
 
     def infer(loaded):

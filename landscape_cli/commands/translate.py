@@ -23,6 +23,7 @@ def translate(
     json_mode: common.Json = False,
     quiet: common.Quiet = False,
     max_pixels: common.MaxPixels = common.DEFAULT_MAX_PIXELS,
+    max_bytes: common.MaxBytes = 0,
     device: common.Device = "auto",
     threads: common.Threads = 0,
     backend: common.Backend = "auto",
@@ -43,12 +44,13 @@ def translate(
 
 
 def _translate(*, inputs, upscale, tolerance, output, model, upscale_model, recursive, null, fmt, quality, overwrite,
-               dry_run, json_mode, quiet, max_pixels, device, threads, backend, precision, shard, jobs, compare) -> int:
+               dry_run, json_mode, quiet, max_pixels, max_bytes, device, threads, backend, precision, shard, jobs, compare) -> int:
     from landscape_cli.errors import UsageError
 
     if not 0 <= tolerance <= 442:
         raise UsageError(f"--tolerance must be in 0..442, got {tolerance}")
     common.check_positive("--max-pixels", max_pixels)
+    common.check_positive("--max-bytes", max_bytes, 0)
     common.resolve_format(fmt, quality)
     reporter = common.Reporter("translate", json_mode=json_mode, quiet=quiet, null=null)
     wanted = [("translate", model)] + ([("upscale", upscale_model)] if upscale else [])
@@ -70,7 +72,7 @@ def _translate(*, inputs, upscale, tolerance, output, model, upscale_model, recu
     reporter.compare(compare, panels=2)
 
     def load(item: common.Item):
-        picture = decode(item.source, max_pixels=max_pixels)
+        picture = decode(item.source, max_pixels=max_pixels, max_bytes=max_bytes or None)
         labels, notes = labels_from_map(picture, translator.info.palette, tolerance)
         return picture.notes + notes, labels
 

@@ -29,6 +29,7 @@ def upscale(
     json_mode: common.Json = False,
     quiet: common.Quiet = False,
     max_pixels: common.MaxPixels = common.DEFAULT_MAX_PIXELS,
+    max_bytes: common.MaxBytes = 0,
     device: common.Device = "auto",
     threads: common.Threads = 0,
     backend: common.Backend = "auto",
@@ -46,18 +47,20 @@ def upscale(
 
 
 def _upscale(*, inputs, scale, tile, tile_pad, output, batch_size, model, recursive, null, fmt, quality, overwrite,
-             dry_run, json_mode, quiet, max_pixels, device, threads, backend, precision, shard, jobs, compare) -> int:
+             dry_run, json_mode, quiet, max_pixels, max_bytes, device, threads, backend, precision, shard, jobs, compare) -> int:
     common.check_positive("--tile", tile, 0)
     common.check_positive("--tile-pad", tile_pad, 0)
     common.check_positive("--batch-size", batch_size)
     common.check_positive("--max-pixels", max_pixels)
+    common.check_positive("--max-bytes", max_bytes, 0)
     common.resolve_format(fmt, quality)
     reporter = common.Reporter("upscale", json_mode=json_mode, quiet=quiet, null=null)
     items = common.collect_items(inputs, output, fmt, reporter, recursive=recursive, null=null, shard=shard)
     # Small pictures run with ONNX Runtime's memory arena (runtime.SessionTuning says why); a
     # --scale of several passes feeds the model bigger pictures than the inputs.
+    largest, items = common.largest_input(items) if scale is None else (None, items)
     (upscaler,) = common.open_models(reporter, common.Placement(device, threads, backend, precision), ("upscale", model),
-                                     largest_input=common.largest_input(items) if scale is None else None)
+                                     largest_input=largest)
     from landscape_cli.pipelines.upscale import passes_for
 
     passes = passes_for(scale, upscaler.info.scale or 4)
@@ -88,6 +91,6 @@ def _upscale(*, inputs, scale, tile, tile_pad, output, batch_size, model, recurs
         data, enc_notes = encode(pixels, item.output.suffix.lstrip("."), quality=quality, consume=True)
         return common.Encoded(data, notes + enc_notes)
 
-    stages = Stages(load=lambda item: decode(item.source, max_pixels=max_pixels), infer=common.each(infer), save=save)
+    stages = Stages(load=lambda item: decode(item.source, max_pixels=max_pixels, max_bytes=max_bytes or None), infer=common.each(infer), save=save)
     common.run_items(items, stages, reporter, overwrite=overwrite, jobs=jobs, work=planned, unit="px")
     return reporter.finish(device=upscaler.device.name)
