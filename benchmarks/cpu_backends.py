@@ -37,6 +37,7 @@ from benchmarks.cli_runs import (COMMANDS, TASKS, per_second, record_calls, run_
 from landscape_cli.cpu import facts  # noqa: E402
 from landscape_cli.runtime import choose_device, load_model  # noqa: E402
 
+PARTS = {"model", "cli", "jobs", "peer"}
 PEER_SIDE = (96, 128)  # height, width of the peer's inputs
 PHOTO_SIZE = (408, 612)  # the landscape photos' usual size
 
@@ -153,7 +154,6 @@ def peer_files(workdir: Path) -> tuple[Path, Path, Path]:
         if done.returncode:
             raise SystemExit(f"landscape export failed: {done.stderr[-1500:]}")
     if not param.exists():
-        import pnnx
         import torch
         from spandrel.architectures.ESRGAN.__arch.RRDB import RRDBNet
 
@@ -161,10 +161,15 @@ def peer_files(workdir: Path) -> tuple[Path, Path, Path]:
         net.load_state_dict(torch.load(pth, weights_only=True))
         traced = workdir / "rrdb_x4.pt"
         torch.jit.trace(net, torch.rand(1, 3, *PEER_SIDE)).save(str(traced))
-        pnnx.convert(str(traced), input_shapes=[[1, 3, *PEER_SIDE]], input_types=["f32"], ncnnparam=str(param),
-                     ncnnbin=str(param.with_suffix(".bin")), ncnnpy=str(workdir / "rrdb_x4_ncnn.py"),
-                     pnnxparam=str(workdir / "rrdb_x4.pnnx.param"), pnnxbin=str(workdir / "rrdb_x4.pnnx.bin"),
-                     pnnxpy=str(workdir / "rrdb_x4_pnnx.py"), pnnxonnx=str(workdir / "rrdb_x4.pnnx.onnx"))
+        # ncnn's weights in fp32. pnnx runs in a process of its own, in the folder, on names
+        # inside it: called from this process (which has loaded OpenVINO and ONNX Runtime) it
+        # wrote no ncnn files.
+        convert = ("import pnnx; pnnx.convert('rrdb_x4.pt', input_shapes=[[1, 3, %d, %d]], input_types=['f32'], "
+                   "ncnnparam='rrdb_x4.ncnn.param', ncnnbin='rrdb_x4.ncnn.bin', ncnnpy='rrdb_x4_ncnn.py', fp16=False)"
+                   % PEER_SIDE)
+        subprocess.run([sys.executable, "-c", convert], cwd=workdir, capture_output=True, check=True)
+        if not param.exists():
+            raise SystemExit(f"pnnx wrote no {param}")
     return pth, onnx_file, param
 
 
@@ -211,6 +216,34 @@ def peer(workdir: Path, threads: int) -> dict:
     return row
 
 
+def markdown(report: dict) -> str:
+    """The report's tables, as docs/PERFORMANCE.md shows them."""
+    settings_ = [k for k in next(iter(report["model_only"].values()))]
+    head = "| pipeline | " + " | ".join(settings_) + " | bf16 / ORT fp32 |\n|---|" + "---|" * (len(settings_) + 1)
+    lines = [f"CPU: {report['cpu']} [{', '.join(report['units'])}], {report['threads']} threads; "
+             + ", ".join(f"{k} {v}" for k, v in report["versions"].items()), "", "Model only, images/s:", "", head]
+    for pipeline, row in report["model_only"].items():
+        ratio = row.get("openvino bf16", row["openvino fp32"]) / row["onnxruntime fp32"]
+        lines.append(f"| {pipeline} | " + " | ".join(f"{row[k]:.2f}" for k in settings_) + f" | {ratio:.2f}x |")
+    lines += ["", "The CLI end to end, steady-state images/s (start-up in seconds):", "", head]
+    for pipeline, row in report["cli"].items():
+        ratio = row.get("openvino bf16", row["openvino fp32"])["rate"] / row["onnxruntime fp32"]["rate"]
+        lines.append(f"| {pipeline} | " + " | ".join(f"{row[k]['rate']:.2f} ({row[k]['start_s']:.2f} s)" for k in settings_)
+                     + f" | {ratio:.2f}x |")
+    lines += ["", "| whole job, start to exit | ONNX Runtime fp32 | defaults | speed-up |", "|---|---|---|---|"]
+    for name, row in report["whole_jobs"].items():
+        lines.append(f"| {name} | {row['onnxruntime fp32']['seconds']:.1f} s | {row['defaults']['seconds']:.1f} s | "
+                     f"{row['speed-up']:.2f}x |")
+    if "peer" in report:
+        peer_ = report["peer"]
+        lines += ["", f"Peer ({peer_['weights']}, {peer_['pictures']} pictures of {peer_['size'][1]}x{peer_['size'][0]}): "
+                  f"ncnn {peer_['ncnn_s']:.2f} s; landscape model only {peer_['landscape_model_s']:.2f} s "
+                  f"({peer_['ratio_model']:.2f}x), `landscape upscale` from start to exit {peer_['landscape_cli_s']:.2f} s "
+                  f"({peer_['ratio_cli']:.2f}x); {peer_['landscape_backend']}; the outputs "
+                  f"{peer_['psnr_ncnn_vs_landscape_db']:.1f} dB apart."]
+    return "\n".join(lines)
+
+
 def _timed(fn) -> float:
     start = time.perf_counter()
     fn()
@@ -223,19 +256,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=3.0, help="model-only time per measurement")
     parser.add_argument("--workdir", type=Path, help="keep inputs and the peer's converted files here (default: a temp folder)")
     parser.add_argument("--quick", action="store_true", help="fewer pictures, no peer")
+    parser.add_argument("--parts", default="model,cli,jobs,peer", help="which measurements: model, cli, jobs, peer "
+                        "(with --json, the others are kept from the file)")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--table", type=Path, help="print the tables of this JSON report and exit")
     args = parser.parse_args(argv)
+    if args.table:
+        print(markdown(json.loads(args.table.read_text())))
+        return 0
     print(f"cpu: {facts().describe()}, {args.threads} threads; {platform.platform()}")
     print("versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        report = {"cpu": facts().model, "units": list(facts().units), "threads": args.threads, "versions": versions(),
-                  "int8": "not built: no task has shown a need for it beside bf16 (see docs/PERFORMANCE.md)",
-                  "model_only": model_only(workdir, args.threads, args.seconds),
-                  "cli": cli_steady(workdir, args.threads, args.quick),
-                  "whole_jobs": whole_jobs(workdir, args.threads, args.quick)}
-        if not args.quick:
+        parts = set(args.parts.split(","))
+        report = json.loads(args.json.read_text()) if args.json and args.json.exists() and parts != PARTS else {}
+        report.update({"cpu": facts().model, "units": list(facts().units), "threads": args.threads, "versions": versions(),
+                       "int8": "not built: bf16 is faster on AMX CPUs and int8 has not been measured faster than "
+                               "OpenVINO f32 on AVX2/VNNI CPUs here (see docs/PERFORMANCE.md)"})
+        if "model" in parts:
+            report["model_only"] = model_only(workdir, args.threads, args.seconds)
+        if "cli" in parts:
+            report["cli"] = cli_steady(workdir, args.threads, args.quick)
+        if "jobs" in parts:
+            report["whole_jobs"] = whole_jobs(workdir, args.threads, args.quick)
+        if "peer" in parts and not args.quick:
             report["peer"] = peer(workdir, args.threads)
     print("reproduce: python benchmarks/cpu_backends.py " + " ".join(argv if argv is not None else sys.argv[1:]))
     if args.json:

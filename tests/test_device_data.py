@@ -17,6 +17,8 @@ from trainers.degrade import Degradation, bicubic_down
 from trainers.maps import IGNORE
 from trainers.masks import hole_box
 
+pytestmark = pytest.mark.slow  # training data pipelines on tensors
+
 CPU = torch.device("cpu")
 
 

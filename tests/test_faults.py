@@ -18,6 +18,8 @@ import pytest
 
 from tests.conftest import random_image, tree_digest, write_png
 
+pytestmark = pytest.mark.slow  # runs killed at random moments and re-run
+
 REPO = Path(__file__).resolve().parents[1]
 COUNT = 60
 

@@ -23,6 +23,8 @@ from PIL import Image
 
 from tests.conftest import write_png
 
+pytestmark = pytest.mark.slow  # published architectures built, exported and checked against PyTorch
+
 spandrel = pytest.importorskip("spandrel")
 
 SR = {

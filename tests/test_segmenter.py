@@ -14,6 +14,8 @@ from tests.train_helpers import make_pairs, run_trainer
 from trainers.palette import LANDSCAPE_PALETTE
 from trainers.segmenter import colour_jitter, confusion, scores
 
+pytestmark = pytest.mark.slow  # segmenter training runs
+
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):

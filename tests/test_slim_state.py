@@ -11,6 +11,8 @@ from tests.train_helpers import COMMON, TINY_ARGS, make_pairs, make_photos, run_
 from trainers.checkpoint import load_checkpoint, module_state
 from trainers.slim import SLIM_RULES, read_slim_state
 
+pytestmark = pytest.mark.slow  # training runs resumed from slim states
+
 PAIRED = ("pix2pix", "segmenter")
 
 

@@ -14,6 +14,8 @@ from trainers.maps import IGNORE, load_table, read_labels
 from trainers.masks import hole_box, random_mask
 from trainers.metrics import frechet_distance, psnr, sliced_wasserstein, ssim
 
+pytestmark = pytest.mark.slow  # training pieces on tensors
+
 
 def test_holdout_split_is_fixed_by_seed_and_disjoint():
     items = [f"img{i}" for i in range(40)]

@@ -15,6 +15,8 @@ import torch
 from tests.train_helpers import COMMON, TINY_ARGS, losses_only, make_photos, run_trainer, train_records
 from trainers.checkpoint import load_checkpoint, module_state
 
+pytestmark = pytest.mark.slow  # training runs killed and resumed, torchrun processes
+
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
 

@@ -13,6 +13,8 @@ import torch
 from tests.train_helpers import COMMON, TINY_ARGS, losses_only, make_pairs, make_photos, run_trainer, train_records
 from trainers.checkpoint import load_checkpoint, module_state
 
+pytestmark = pytest.mark.slow  # tiny training runs of every family
+
 
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory):
