@@ -20,6 +20,8 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from landscape_cli.errors import ItemError
+from landscape_cli.photo_meta import Meta, RunNote, jpeg_with, pillow_with, png_chunks
+from landscape_cli.photo_meta import read as read_meta
 from landscape_cli.png import encode_png
 
 # Decoding is limited to these on purpose: each further codec is attack surface.
@@ -38,6 +40,7 @@ class Picture:
     pixels: np.ndarray
     format: str  # the source format, e.g. "PNG"
     notes: list[str] = field(default_factory=list)
+    meta: Meta = field(default_factory=Meta)  # profile, EXIF, XMP, text: what a photo keeps through upscale and inpaint
 
     @property
     def height(self) -> int:
@@ -305,6 +308,7 @@ def _decode_mapped(data: mmap.mmap, file, max_pixels: int) -> Picture:
         if width * height > max_pixels:
             raise ItemError(f"{width}x{height} = {width * height:,} pixels is over the limit of {max_pixels:,} (raise it with --max-pixels)")
         orientation = _exif_orientation(img)
+        meta = read_meta(img)
         if img.format == "PNG":
             _check_png_chunks(data)
         try:
@@ -331,7 +335,7 @@ def _decode_mapped(data: mmap.mmap, file, max_pixels: int) -> Picture:
         fmt = img.format
     if orientation != 1:
         pixels = orient(pixels, orientation)
-    return Picture(pixels=pixels, format=fmt, notes=notes)
+    return Picture(pixels=pixels, format=fmt, notes=notes, meta=meta)
 
 
 def header_size(path: str | os.PathLike) -> tuple[int, int, int]:
@@ -391,15 +395,18 @@ def to_gray_unit(picture: Picture) -> np.ndarray:
     return gray * alpha if alpha is not None else gray
 
 
-def encode(pixels: np.ndarray, fmt: str, *, quality: int = 95, consume: bool = False) -> tuple[bytes, list[str]]:
+def encode(pixels: np.ndarray, fmt: str, *, quality: int = 95, consume: bool = False,
+           meta: Meta | None = None) -> tuple[bytes, list[str]]:
     """HxWxC uint8/uint16 -> file bytes in `fmt` (png, jpg, webp, bmp, tif), with notes for
-    whatever the format could not hold. `consume=True`: the caller is done with `pixels`, and
-    the colour order may be swapped in place instead of in a copy (a 16000x12000 upscale is
-    576 MB)."""
+    whatever the format could not hold. `meta`: the profile, EXIF, XMP and text to carry
+    (landscape_cli.photo_meta says which format holds what). `consume=True`: the caller is
+    done with `pixels`, and the colour order may be swapped in place instead of in a copy (a
+    16000x12000 upscale is 576 MB)."""
     notes: list[str] = []
     if fmt not in OUTPUT_FORMATS:
         raise ValueError(f"unknown output format {fmt!r}")
-    channels = pixels.shape[2]
+    meta = meta or Meta()
+    height, width, channels = pixels.shape
     if fmt in ("jpg", "bmp") and channels in (2, 4):
         pixels = pixels[:, :, :-1]
         notes.append(f"alpha dropped: {fmt.upper()} has no alpha channel")
@@ -407,7 +414,17 @@ def encode(pixels: np.ndarray, fmt: str, *, quality: int = 95, consume: bool = F
         pixels = to_8bit(pixels)
         notes.append(f"reduced to 8 bits: {fmt.upper()} holds 8 bits per channel")
     if fmt == "png":
-        return encode_png(pixels), notes
+        return encode_png(pixels, chunks=png_chunks(meta, width, height)), notes
+    if meta and (fmt == "webp" or (fmt == "tif" and pixels.dtype == np.uint8)):
+        if pixels.shape[2] == 2:
+            pixels = pixels[:, :, [0, 0, 0, 1]]
+        data, meta_notes = pillow_with(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels, fmt, meta, quality)
+        return data, notes + meta_notes
+    if meta and fmt in ("bmp", "tif"):
+        what = ", ".join(name for name, value in (("ICC profile", meta.icc), ("EXIF", meta.exif), ("XMP", meta.xmp),
+                                                  ("text", meta.text)) if value)
+        where = "BMP" if fmt == "bmp" else "16-bit colour TIFF (as written here)"
+        notes.append(RunNote(f"{what} dropped: {where} cannot carry it" + ("; colours may look different" if meta.icc else "")))
     if pixels.shape[2] == 2:
         pixels = pixels[:, :, [0, 0, 0, 1]]  # OpenCV has no gray + alpha: written as RGBA
     if pixels.shape[2] == 3:
@@ -426,4 +443,7 @@ def encode(pixels: np.ndarray, fmt: str, *, quality: int = 95, consume: bool = F
     ok, buf = cv2.imencode("." + fmt, bgr, params)
     if not ok:
         raise ItemError(f"cannot encode as {fmt}")
+    if meta and fmt == "jpg":
+        data, meta_notes = jpeg_with(buf.tobytes(), meta, width, height)
+        return data, notes + meta_notes
     return buf.tobytes(), notes

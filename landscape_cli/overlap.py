@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from landscape_cli.errors import FatalError, ItemError, LandscapeError, UsageError
+from landscape_cli.photo_meta import RunNote
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,10 @@ def run_stages(todo: list[Any], stages: Stages, reporter: Any, *, batch_size: in
                         reporter.advance(item.label)
                         continue
                     for text in encoded.notes:
-                        reporter.note(f"{item.label}: {text}")
+                        if isinstance(text, RunNote):
+                            reporter.note_once(text)
+                        else:
+                            reporter.note(f"{item.label}: {text}")
                     reporter.wrote(item.output)
                     reporter.advance(item.label)
                 except BaseException as exc:  # stdout closed, Ctrl-C: raised again in the calling thread

@@ -58,15 +58,17 @@ def filter_rows(rows: np.ndarray, above: np.ndarray | None, bpp: int, row_filter
     return out
 
 
-def encode_png(pixels: np.ndarray, *, row_filter: str = FILTER, level: int = LEVEL) -> bytes:
-    """HxWxC (C = 1-4) uint8 or uint16 pixels -> PNG file bytes, lossless."""
+def encode_png(pixels: np.ndarray, *, row_filter: str = FILTER, level: int = LEVEL,
+               chunks: list[tuple[bytes, bytes]] = ()) -> bytes:
+    """HxWxC (C = 1-4) uint8 or uint16 pixels -> PNG file bytes, lossless. `chunks`: (type,
+    body) of ancillary chunks (profile, EXIF, text), written before the image data."""
     height, width, channels = pixels.shape
     if channels not in COLOUR_TYPES or pixels.dtype not in (np.uint8, np.uint16):
         raise ValueError(f"cannot write {channels}-channel {pixels.dtype} pixels as PNG")
     depth = 8 * pixels.dtype.itemsize
     bpp = channels * pixels.dtype.itemsize
     header = struct.pack(">IIBBBBB", width, height, depth, COLOUR_TYPES[channels], 0, 0, 0)
-    parts = [SIGNATURE, _chunk(b"IHDR", header)]
+    parts = [SIGNATURE, _chunk(b"IHDR", header), *(_chunk(kind, body) for kind, body in chunks)]
     compressor = isal_zlib.compressobj(level)
     pending: list[bytes] = []
     pending_size = 0

@@ -7,6 +7,7 @@ one interface, `Model` (run one call; the range changes around it), whichever ba
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -489,12 +490,20 @@ def choose_precision(model_path: Path, info: ModelInfo, device: Device) -> tuple
         return device.precision, "asked for"
     if not facts().has_bf16:
         return "fp32", "no bf16 units on this CPU"
-    verdict = openvino_backend.bf16_verdict(model_path, info, _model_sha256(model_path, info), device.threads)
+    verdict = openvino_backend.bf16_verdict(model_path, info, model_sha256(model_path), device.threads)
     return ("bf16" if verdict["passed"] else "fp32"), bf16_check.describe(verdict)
 
 
-def _model_sha256(model_path: Path, info: ModelInfo) -> str:
+def model_sha256(model_path: Path) -> str:
+    """The model file's sha256: the manifest's for a bundled model (bundled_model checked it
+    against the file), else read once per file version."""
     for entry in read_manifest():
         if entry.get("file") == model_path.name and model_path.parent == bundled_dir():
-            return entry["sha256"]  # already checked against the file by bundled_model
-    return sha256_file(model_path)
+            return entry["sha256"]
+    stat = model_path.stat()
+    return _file_sha256(str(model_path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=16)
+def _file_sha256(path: str, mtime_ns: int, size: int) -> str:
+    return sha256_file(Path(path))

@@ -51,6 +51,9 @@ BatchSize = Annotated[int, typer.Option("--batch-size", "-b", help="Images (or t
 Jobs = Annotated[str, typer.Option("--jobs", "-j", help="LOAD:SAVE threads that decode ahead of the model and encode/write "
                    "behind it (N = both; 0 = none, all in one thread; auto = 2:2 on the CPU, with a GPU a writer "
                    "for every core but two).")]
+StripMetadata = Annotated[bool, typer.Option("--strip-metadata", help="Write no metadata: no colour profile, EXIF, "
+                          "XMP or text (by default they are carried over, with the orientation applied, and this "
+                          "program's record added).")]
 Compare = Annotated[Optional[Path], typer.Option("--compare", help="Also write contact sheets of this run's pairs "
                     "(input | output; inpaint: input | mask | output) with each file's name: SHEET, or SHEET-001.png, "
                     "SHEET-002.png, ... when they fill several pages. Noted on stderr; stdout stays the outputs.",
@@ -167,6 +170,11 @@ class Reporter:
         self.notes.append(text)
         if not self.quiet:
             self._line(text)
+
+    def note_once(self, text: str) -> None:
+        """A note that holds for the whole run (what the output format drops), said once."""
+        if text not in self.notes:
+            self.note(text)
 
     def wrote(self, path: Path) -> None:
         self.counts["written"] += 1

@@ -120,7 +120,21 @@ def _generate(*, count, seed, seeds, upscale, scale, output, batch_size, grid, w
     from landscape_cli.pipelines.upscale import passes_for
 
     passes = 0 if upscaler is None else passes_for(scale, upscaler.info.scale or 4)
-    common.run_items(plan, _stages(generator, upscaler, passes, ext, quality, thumbs if grid else None, reporter.tick),
+    from landscape_cli import provenance
+
+    models = {"generate": generator, **({"upscale": upscaler} if upscaler else {})}
+    scale_done = (upscaler.info.scale or 4) ** passes if upscaler else None
+
+    def record(item: common.Item) -> str:
+        """What remakes this picture (the seed; for a walk frame, the walk and its number)."""
+        if walk_seeds is not None:
+            where = {"walk": {"seeds": walk_seeds, "frames": frames, "frame": int(item.label.rsplit(" ", 1)[1])}}
+        else:
+            where = {"seed": item.source}
+        return provenance.make("generate", models, scale=scale_done, format=ext, **where)
+
+    common.run_items(plan, _stages(generator, upscaler, passes, ext, quality, thumbs if grid else None, reporter.tick,
+                                   record),
                      reporter, overwrite=overwrite, batch_size=batch_size, jobs=jobs,
                      work=(lambda item: passes) if passes > 1 else None, unit="pass")
     if grid is not None and thumbs:
@@ -172,10 +186,12 @@ def _check_walk(walk, frames, animation, fps, seeds, shard) -> Optional[list[int
     return walk_seeds
 
 
-def _stages(generator, upscaler, passes: int, ext: str, quality: int, thumbs: Optional[dict], tick):
+def _stages(generator, upscaler, passes: int, ext: str, quality: int, thumbs: Optional[dict], tick, record):
     import numpy as np
 
+    from landscape_cli import provenance
     from landscape_cli.imaging import encode, from_unit
+    from landscape_cli.photo_meta import Meta
     from landscape_cli.overlap import Stages
     from landscape_cli.pipelines.generate import generate_upscaled, images as run_images, latents, upscales_as_is
     from landscape_cli.pipelines.upscale import TileSettings, upscale_rgb, upscale_unit_batch
@@ -205,7 +221,9 @@ def _stages(generator, upscaler, passes: int, ext: str, quality: int, thumbs: Op
     def save(item: common.Item, pixels) -> common.Encoded:
         if pixels.dtype != np.uint8:  # quantised here, in a writer thread, not in the inference thread
             pixels = from_unit(pixels)
-        data, notes = encode(pixels, ext, quality=quality)
+        # PNG and JPEG carry how the picture was made (a text chunk, a comment).
+        meta = Meta(text={provenance.KEY: record(item)}) if ext in ("png", "jpg") else None
+        data, notes = encode(pixels, ext, quality=quality, meta=meta)
         if thumbs is not None:
             thumbs[item.label] = _thumbnail(pixels)
         return common.Encoded(data, notes)

@@ -3,6 +3,12 @@ precision that `auto` picks for each bundled model (and why); or, given a pictur
 made and the command that remakes it."""
 import json
 import platform
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from typing_extensions import Annotated
 
 from landscape_cli.commands import common
 from landscape_cli import __version__
@@ -20,6 +26,9 @@ def _version(dist: str) -> str | None:
 
 
 def info(
+    pictures: Annotated[Optional[list[Path]], typer.Argument(help="Pictures made by landscape: print how each was made "
+                                                           "and, for generated ones, the command that remakes it.",
+                                                           show_default=False)] = None,
     json_mode: common.Json = False,
     device: common.Device = "auto",
     backend: common.Backend = "auto",
@@ -28,9 +37,49 @@ def info(
     """Show versions, providers, the CPU's units, and for each bundled model the device, backend
     and precision that these options choose, and why.
 
-    Example: landscape info --json
+    Example: landscape info --json    (or: landscape info generated/seed000007.png)
     """
+    if pictures:
+        common.execute(lambda: _pictures(pictures, json_mode))
     common.execute(lambda: _info(json_mode, common.Placement(device, 0, backend, precision)))
+
+
+def _pictures(pictures: list[Path], json_mode: bool) -> int:
+    """How each picture was made, from the record it carries (landscape_cli.provenance)."""
+    from landscape_cli import provenance
+    from landscape_cli.runtime import read_manifest
+
+    bundled = {e["file"]: e["sha256"] for e in read_manifest()}
+    failed = 0
+    rows = []
+    for path in pictures:
+        try:
+            record = provenance.read(path)
+        except Exception as exc:
+            print(f"landscape: {path}: cannot read it ({exc})", file=sys.stderr)
+            failed += 1
+            continue
+        if record is None:
+            print(f"landscape: {path}: carries no landscape record (not made by landscape, or its metadata was stripped)",
+                  file=sys.stderr)
+            failed += 1
+            continue
+        remake = provenance.remake_command(record)
+        changed = [m["file"] for m in record.get("models", {}).values()
+                   if m.get("bundled") and bundled.get(m["file"]) != m.get("sha256")]
+        rows.append({"picture": str(path), "record": record, "remake": remake, "bundled_models_changed": changed})
+        if json_mode:
+            continue
+        models = ", ".join(f"{task} {m['file']} (sha256 {m['sha256'][:12]})" for task, m in record.get("models", {}).items())
+        print(f"{path}: {record.get('command')} by landscape {record.get('version')}, {record.get('backend')} "
+              f"{record.get('precision')} on {record.get('device', 'cpu')}; models: {models}")
+        if remake:
+            print(f"  remake: {remake}")
+        for name in changed:
+            print(f"  note: the bundled {name} of this installation differs from the one that made it")
+    if json_mode:
+        print(json.dumps(rows, indent=2))
+    return 1 if failed else 0
 
 
 def _info(json_mode, placement: common.Placement) -> int:

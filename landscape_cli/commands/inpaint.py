@@ -33,6 +33,7 @@ def inpaint(
     precision: common.Precision = "auto",
     shard: common.ShardOption = None,
     jobs: common.Jobs = "auto",
+    strip_metadata: common.StripMetadata = False,
     compare: common.Compare = None,
 ) -> None:
     """Fill holes in photos. Masks are paired by file name, never by order.
@@ -44,7 +45,7 @@ def inpaint(
 
 
 def _inpaint(*, inputs, masks, mask_dilate, mask_threshold, mask_invert, output, model, recursive, null, fmt, quality,
-             overwrite, dry_run, json_mode, quiet, max_pixels, max_bytes, device, threads, backend, precision, shard, jobs, compare) -> int:
+             overwrite, dry_run, json_mode, quiet, max_pixels, max_bytes, device, threads, backend, precision, shard, jobs, strip_metadata, compare) -> int:
     from landscape_cli.errors import ItemError, UsageError
     from landscape_cli.inputs import collect, pair_masks
 
@@ -86,6 +87,9 @@ def _inpaint(*, inputs, masks, mask_dilate, mask_threshold, mask_invert, output,
 
     prepare_output_dir(output)
     reporter.compare(compare, panels=3)
+    from landscape_cli import provenance
+
+    made_by = provenance.make("inpaint", {"inpaint": inpainter})
 
     def load(item: common.Item):
         image_path, mask_path = item.source
@@ -107,21 +111,22 @@ def _inpaint(*, inputs, masks, mask_dilate, mask_threshold, mask_invert, output,
             raise ItemError("no mask: pass --masks, put NAME_mask.png beside it, or give the image an alpha channel")
         if mask_invert:
             hole = ~hole
-        return picture.notes, pixels, hole
+        meta = None if strip_metadata else picture.meta.with_text(provenance.KEY, made_by)
+        return picture.notes, pixels, hole, meta
 
     def infer(loaded):
-        notes, pixels, hole = loaded
+        notes, pixels, hole, meta = loaded
         filled = inpaint_pixels(inpainter, pixels, hole, dilate=mask_dilate)
         shown = (pixels, hole) if compare else None
         if filled is None:
-            return notes + ["mask is empty: image copied unchanged"], pixels, shown
-        return notes, filled, shown
+            return notes + ["mask is empty: image copied unchanged"], pixels, shown, meta
+        return notes, filled, shown, meta
 
     def save(item: common.Item, result) -> common.Encoded:
-        notes, pixels, shown = result
+        notes, pixels, shown, meta = result
         if compare:
             reporter.offer(item, [shown[0], shown[1].astype(np.uint8) * 255, pixels])
-        data, enc_notes = encode(pixels, item.output.suffix.lstrip("."), quality=quality)
+        data, enc_notes = encode(pixels, item.output.suffix.lstrip("."), quality=quality, meta=meta)
         return common.Encoded(data, notes + enc_notes)
 
     # Masks pair by name across the whole input (companions, orphans), so inpaint plans it whole.

@@ -70,6 +70,10 @@ def _translate(*, inputs, upscale, tolerance, output, model, upscale_model, recu
 
     prepare_output_dir(output)
     reporter.compare(compare, panels=2)
+    from landscape_cli import provenance
+    from landscape_cli.photo_meta import Meta
+
+    made_by = provenance.make("translate", {"translate": translator, **({"upscale": upscaler} if upscaler else {})})
 
     def load(item: common.Item):
         picture = decode(item.source, max_pixels=max_pixels, max_bytes=max_bytes or None)
@@ -92,7 +96,8 @@ def _translate(*, inputs, upscale, tolerance, output, model, upscale_model, recu
             reporter.offer(item, [colourise(labels.astype(np.uint8), translator.info.palette), pixels])
         if pixels.dtype != np.uint8:  # quantised here, in a writer thread, not in the inference thread
             pixels = from_unit(pixels)
-        data, enc_notes = encode(pixels, item.output.suffix.lstrip("."), quality=quality)
+        meta = Meta(text={provenance.KEY: made_by}) if item.output.suffix.lower() in (".png", ".jpg", ".jpeg") else None
+        data, enc_notes = encode(pixels, item.output.suffix.lstrip("."), quality=quality, meta=meta)
         return common.Encoded(data, notes + enc_notes)
 
     common.run_items(items, Stages(load=load, infer=common.each(infer), save=save), reporter, overwrite=overwrite, jobs=jobs,

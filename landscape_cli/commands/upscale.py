@@ -36,6 +36,7 @@ def upscale(
     precision: common.Precision = "auto",
     shard: common.ShardOption = None,
     jobs: common.Jobs = "auto",
+    strip_metadata: common.StripMetadata = False,
     compare: common.Compare = None,
 ) -> None:
     """Upscale pictures (4x with the bundled model): gray stays gray, alpha is kept, 16-bit stays 16-bit.
@@ -47,7 +48,7 @@ def upscale(
 
 
 def _upscale(*, inputs, scale, tile, tile_pad, output, batch_size, model, recursive, null, fmt, quality, overwrite,
-             dry_run, json_mode, quiet, max_pixels, max_bytes, device, threads, backend, precision, shard, jobs, compare) -> int:
+             dry_run, json_mode, quiet, max_pixels, max_bytes, device, threads, backend, precision, shard, jobs, strip_metadata, compare) -> int:
     common.check_positive("--tile", tile, 0)
     common.check_positive("--tile-pad", tile_pad, 0)
     common.check_positive("--batch-size", batch_size)
@@ -77,18 +78,23 @@ def _upscale(*, inputs, scale, tile, tile_pad, output, batch_size, model, recurs
     reporter.compare(compare, panels=2)
     tiles = TileSettings(tile=tile, pad=tile_pad, batch=batch_size)
 
+    from landscape_cli import provenance
+
+    made_by = provenance.make("upscale", {"upscale": upscaler}, scale=(upscaler.info.scale or 4) ** passes)
+
     def infer(picture):
         upscaled = upscale_pixels(upscaler, picture.pixels, tiles, passes, reporter.tick)
-        return picture.notes, upscaled, picture.pixels if compare else None
+        meta = None if strip_metadata else picture.meta.with_text(provenance.KEY, made_by)
+        return picture.notes, upscaled, picture.pixels if compare else None, meta
 
     def planned(item: common.Item) -> float:
         return work(*header_size(item.source), upscaler.info.scale or 4, passes)
 
     def save(item: common.Item, result) -> common.Encoded:
-        notes, pixels, original = result
+        notes, pixels, original, meta = result
         if compare:
             reporter.offer(item, [original, pixels])
-        data, enc_notes = encode(pixels, item.output.suffix.lstrip("."), quality=quality, consume=True)
+        data, enc_notes = encode(pixels, item.output.suffix.lstrip("."), quality=quality, consume=True, meta=meta)
         return common.Encoded(data, notes + enc_notes)
 
     stages = Stages(load=lambda item: decode(item.source, max_pixels=max_pixels, max_bytes=max_bytes or None), infer=common.each(infer), save=save)
