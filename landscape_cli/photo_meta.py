@@ -20,6 +20,10 @@ from PIL import Image
 ORIENTATION = 0x0112
 EXIF_IFD, GPS_IFD = 0x8769, 0x8825
 TIFF_XMP = 700
+# TIFF tags that describe one file's layout (sizes, strips, tiles, samples, compression, the
+# profile and XMP carried on their own): never carried to another file.
+LAYOUT_TAGS = (254, 255, 256, 257, 258, 259, 262, 266, 273, 277, 278, 279, 280, 281, 282, 283, 284, 296, 317, 320, 322,
+               323, 324, 325, 338, 339, 340, 341, 530, 531, 532, 700, 34675)
 PIXEL_X, PIXEL_Y = 0xA002, 0xA003
 XMP_KEYWORD = "XML:com.adobe.xmp"
 JPEG_XMP_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"
@@ -53,21 +57,27 @@ class Meta:
 
 
 def read(img: Image.Image) -> Meta:
-    """The metadata of an opened picture (before its pixels are oriented)."""
+    """The metadata of an opened picture (before its pixels are oriented), from what its header
+    gave: nothing here makes Pillow decode the pixels (a PNG's `.text` and `getexif()` would,
+    to reach chunks after the image data, which therefore are not carried)."""
     info = img.info
     exif = None
     try:
-        tags = img.getexif()
-    except Exception:  # damaged EXIF is dropped, as a viewer would ignore it
-        tags = None
-    if tags:
+        if img.format == "PNG":
+            tags = Image.Exif()
+            if info.get("exif"):
+                tags.load(info["exif"] if info["exif"].startswith(b"Exif") else b"Exif\x00\x00" + info["exif"])
+        else:
+            tags = img.getexif()
         tags.pop(ORIENTATION, None)  # the pixels are turned upright when decoded
-        try:
-            exif = tags.tobytes() if len(tags) else None  # IFD0 and its sub-IFDs: the thumbnail (IFD1) is left out
-        except Exception:
-            exif = None
+        for tag in LAYOUT_TAGS:  # a TIFF's own layout, which its EXIF lists beside the camera's tags
+            tags.pop(tag, None)
+        exif = tags.tobytes() if len(tags) else None  # IFD0 and its sub-IFDs: the thumbnail (IFD1) is left out
+    except Exception:  # damaged EXIF is dropped, as a viewer would ignore it
+        exif = None
     xmp = info.get("xmp") or info.get(XMP_KEYWORD)
-    text = {k: v for k, v in getattr(img, "text", {}).items() if k != XMP_KEYWORD and isinstance(v, str)}
+    # Pillow puts a PNG's text chunks that come before the image data into `info`, as str.
+    text = {k: str(v) for k, v in info.items() if img.format == "PNG" and isinstance(v, str) and k != XMP_KEYWORD}
     return Meta(info.get("icc_profile") or None, exif, xmp.encode() if isinstance(xmp, str) else xmp, text)
 
 
