@@ -52,6 +52,7 @@ def evil(tmp_path) -> tuple[Path, Path]:
     return path, marker
 
 
+@pytest.mark.slow  # starts PyTorch in a subprocess
 def test_a_malicious_pickle_is_refused_as_checkpoint_and_as_weights(tmp_path, evil):
     from trainers.checkpoint import WeightsError, read_weights
 
@@ -70,6 +71,7 @@ def test_a_malicious_pickle_is_refused_as_checkpoint_and_as_weights(tmp_path, ev
     assert not (tmp_path / "x.onnx").exists()
 
 
+@pytest.mark.slow  # starts PyTorch in a subprocess
 def test_a_malicious_vgg_file_stops_the_trainer_before_any_work(tmp_path, evil):
     path, marker = evil
     photos = tmp_path / "photos"
