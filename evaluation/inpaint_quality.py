@@ -33,6 +33,43 @@ from trainers.data import apply_crop, center_crop, read_rgb
 from trainers.masks import random_mask
 
 HOLES = {"small (~10%)": (0.08, 0.12), "large (~30%)": (0.27, 0.33)}
+SHAPES = ("mixed", "thin-strokes", "one-box")
+
+
+def thin_strokes(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """Wires, poles and scratches: two to four brush strokes 6-20 px wide, each a few long
+    segments across the frame."""
+    mask = np.zeros((h, w), np.uint8)
+    for _ in range(int(rng.integers(2, 5))):
+        width = int(rng.integers(6, 21))
+        y, x, angle = rng.uniform(0, h), rng.uniform(0, w), rng.uniform(0, 2 * np.pi)
+        for _ in range(int(rng.integers(2, 5))):
+            angle += rng.uniform(-0.6, 0.6)
+            length = rng.uniform(0.15, 0.45) * max(h, w)
+            ny, nx = float(np.clip(y + length * np.sin(angle), 0, h - 1)), float(np.clip(x + length * np.cos(angle), 0, w - 1))
+            cv2.line(mask, (int(x), int(y)), (int(nx), int(ny)), 1, width)
+            y, x = ny, nx
+    return mask > 0
+
+
+def one_box(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """One rectangle covering 12-25 % of the frame."""
+    area, aspect = rng.uniform(0.12, 0.25) * h * w, rng.uniform(0.6, 1.6)
+    bh, bw = min(h, int(np.sqrt(area / aspect))), min(w, int(np.sqrt(area * aspect)))
+    top, left = int(rng.integers(0, h - bh + 1)), int(rng.integers(0, w - bw + 1))
+    mask = np.zeros((h, w), bool)
+    mask[top:top + bh, left:left + bw] = True
+    return mask
+
+
+def holes_of(shapes: str) -> dict:
+    """Row label -> (photo shape, rng) -> boolean hole."""
+    if shapes == "thin-strokes":
+        return {"strokes 6-20 px": lambda h, w, rng: thin_strokes(h, w, rng)}
+    if shapes == "one-box":
+        return {"one box 12-25%": lambda h, w, rng: one_box(h, w, rng)}
+    return {label: (lambda h, w, rng, area=area: random_mask(h, w, rng, area=area, kind="mixed") > 0.5)
+            for label, area in HOLES.items()}
 
 
 def hole_scores(filled: np.ndarray, truth: np.ndarray, hole: np.ndarray) -> tuple[float, float]:
@@ -67,9 +104,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--restore-with-upscaler", action="store_true",
                         help="add a row: shrunk fills brought back by the bundled upscaler instead of a cubic resize")
     parser.add_argument("--limit", type=int, default=0, help="only the first N held-out photos (0: all)")
+    parser.add_argument("--shapes", choices=SHAPES, default="mixed", help="holes: mixed strokes and rectangles at ~10 and "
+                        "~30 %%, thin strokes 6-20 px wide, or one box of 12-25 %% of the frame")
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--backend", choices=BACKENDS, default="auto", help="inference backend, as the CLI's --backend")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto", help="as the CLI's --precision")
+    parser.add_argument("--sheet", type=Path, help="write rows of photo | holes | Telea | this model for the first photos")
+    parser.add_argument("--sheet-rows", type=int, default=3)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
 
@@ -95,12 +136,18 @@ def main(argv: list[str] | None = None) -> int:
 
         methods["this model, upscaler restore"] = with_upscaler
     results: dict[str, dict[str, dict[str, float]]] = {}
-    for label, area in HOLES.items():
+    sheet_rows: list[list[np.ndarray]] = []
+    for label, make_hole in holes_of(args.shapes).items():
         per_method: dict[str, list[tuple[float, float]]] = {m: [] for m in methods}
         for i, photo in enumerate(photos):
-            hole = random_mask(*photo.shape[:2], np.random.default_rng(i), area=area, kind="mixed") > 0.5
-            for method, fill in methods.items():
-                per_method[method].append(hole_scores(fill(photo, hole), photo, hole))
+            hole = make_hole(*photo.shape[:2], np.random.default_rng(i))
+            filled = {method: fill(photo, hole) for method, fill in methods.items()}
+            for method, picture in filled.items():
+                per_method[method].append(hole_scores(picture, photo, hole))
+            if args.sheet and len(sheet_rows) < args.sheet_rows:
+                shown = photo.copy()
+                shown[hole] = (255, 0, 255)
+                sheet_rows.append([photo, shown, filled["cv2 Telea"], filled["this model"]])
         results[label] = {m: {"psnr": float(np.mean([s[0] for s in v])), "l1": float(np.mean([s[1] for s in v]))}
                           for m, v in per_method.items()}
 
@@ -112,6 +159,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{label if i == 0 else '':<14} {method:<20} {r['psnr']:8.2f} {r['l1']:11.2f}")
         gain = rows["this model"]["psnr"] - rows["cv2 Telea"]["psnr"]
         print(f"{'':<14} {'model - Telea':<20} {gain:+8.2f}")
+    if args.sheet and sheet_rows:
+        width = 360  # each panel, so that four fit a page at a photo's usual 3:2
+        panel = lambda x: cv2.resize(x, (width, round(x.shape[0] * width / x.shape[1])), interpolation=cv2.INTER_AREA)  # noqa: E731
+        rows = [np.hstack([panel(x) for x in row]) for row in sheet_rows]
+        cv2.imwrite(str(args.sheet), cv2.cvtColor(np.vstack(rows), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
+        print(f"sheet: {args.sheet} (photo | holes | Telea | this model)")
     print("reproduce: python evaluation/inpaint_quality.py " + " ".join(argv if argv is not None else sys.argv[1:]))
     if args.json:
         args.json.write_text(json.dumps({"model": str(path), "photos": len(photos), "results": results}, indent=2) + "\n")

@@ -1,4 +1,5 @@
 """Pipelines on arrays: sizes, modes, tiling, determinism, and what must never change."""
+import cv2
 import numpy as np
 import pytest
 
@@ -148,10 +149,29 @@ def test_inpaint_big_photo_uses_context_windows(loaded):
     mask = np.zeros((200, 300), bool)
     mask[10:14, 10:14] = True
     mask[150:190, 200:290] = True
-    windows = context_windows(mask, loaded["inpaint"].info.native_size)
+    windows, _ = context_windows(mask, loaded["inpaint"].info.native_size)
     assert len(windows) == 2
     out = inpaint_pixels(loaded["inpaint"], pixels, mask)
     assert np.array_equal(out[~mask], pixels[~mask])
+
+
+def test_a_long_thin_stroke_is_filled_where_it_lies_at_full_resolution():
+    """A stroke across a big photo: windows of the model's native size along it, each writing
+    its own cell, together every stroke pixel once; a wide hole keeps one (shrunk) window."""
+    native = (64, 64)
+    hole = np.zeros((300, 900), bool)
+    cv2.line(hole.view(np.uint8), (10, 20), (880, 260), 1, 9)
+    hole[200:290, 20:200] = True  # a box, 90 px tall: wide, one window
+    windows, labels = context_windows(hole, native)
+    tiles = [w for w in windows if w.box.bottom - w.box.top == 64 and w.box.right - w.box.left == 64]
+    assert len(tiles) > 10 and len(windows) == len(tiles) + 1
+    written = np.zeros(hole.shape, int)
+    for w in windows:
+        part = np.zeros(hole.shape, bool)
+        part[w.core.top:w.core.bottom, w.core.left:w.core.right] = True
+        written += part & hole & np.isin(labels, list(w.owns))
+        assert w.box.top <= w.core.top and w.core.bottom <= w.box.bottom  # the core lies inside its window
+    assert (written[hole] == 1).all() and (written[~hole] == 0).all()
 
 
 def test_empty_mask_means_nothing_to_do(loaded):

@@ -1,9 +1,12 @@
 """Fill the holes of a picture, changing nothing outside them.
 
 Each group of holes gets a context window around it; a window larger than the model's
-native size is resized down to it and the fill resized back. Only hole pixels are written
-back: pixels outside the (dilated) holes stay byte-identical. When the holes are grown
-with `dilate`, the grown ring is feathered so the seam fades into the original.
+native size is resized down to it and the fill resized back. A thin hole (a stroke over a
+wire, a pole, a scratch) whose window would be shrunk is filled where it lies instead, at the
+picture's own resolution, by windows of the model's native size along it: shrinking would
+leave a stroke a pixel or two wide for the network, which fills such slivers with grey. Only
+hole pixels are written back: pixels outside the (dilated) holes stay byte-identical. When the
+holes are grown with `dilate`, the grown ring is feathered so the seam fades into the original.
 """
 from __future__ import annotations
 
@@ -17,6 +20,9 @@ from landscape_cli.pipelines.tiling import pad_to_multiple, round_up
 from landscape_cli.runtime import Model
 
 CONTEXT = 2.0  # a window spans at least this many times the hole's extent
+# A hole is thin when its widest point is at most this share of the model's native side
+# (64 px for a 256 px model): such a hole is filled at full resolution along its length.
+THIN = 0.25
 
 
 @dataclass(frozen=True)
@@ -46,29 +52,61 @@ def prepare_hole(mask: np.ndarray, dilate: int) -> tuple[np.ndarray, np.ndarray]
     return hole, np.where(hole, alpha, 0.0).astype(np.float32)
 
 
-def context_windows(hole: np.ndarray, native: tuple[int, int]) -> list[Box]:
-    """Non-overlapping windows that each hold whole holes and their surroundings."""
+@dataclass(frozen=True)
+class Window:
+    """A context window, and what it writes: the hole pixels inside `core` that belong to the
+    components in `owns` (labels of the connected holes)."""
+
+    box: Box
+    core: Box
+    owns: frozenset[int]
+
+
+def _centred(cy: float, cx: float, win_h: int, win_w: int, h: int, w: int) -> Box:
+    top = int(np.clip(cy - win_h / 2, 0, h - win_h))
+    left = int(np.clip(cx - win_w / 2, 0, w - win_w))
+    return Box(top, left, top + win_h, left + win_w)
+
+
+def context_windows(hole: np.ndarray, native: tuple[int, int]) -> tuple[list[Window], np.ndarray]:
+    """Windows that together write every hole pixel once, and the label image of the holes.
+    A hole whose window fits the model, or that is wide, gets one window holding it whole (and
+    windows that overlap become one); a thin hole that the model would see shrunk gets windows
+    of the native size along it, each writing one cell of its bounding box."""
     h, w = hole.shape
-    count, _, stats, _ = cv2.connectedComponentsWithStats(hole.astype(np.uint8), connectivity=8)
-    boxes: list[Box] = []
-    for x, y, bw, bh, _ in stats[1:count]:
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(hole.astype(np.uint8), connectivity=8)
+    half_width = cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, 3)
+    whole: list[tuple[Box, frozenset[int]]] = []
+    tiles: list[Window] = []
+    for label, (x, y, bw, bh, _) in enumerate(stats[1:count], start=1):
         win_h = min(h, max(native[0], int(CONTEXT * bh)))
         win_w = min(w, max(native[1], int(CONTEXT * bw)))
-        top = int(np.clip(y + bh / 2 - win_h / 2, 0, h - win_h))
-        left = int(np.clip(x + bw / 2 - win_w / 2, 0, w - win_w))
-        boxes.append(Box(top, left, top + win_h, left + win_w))
+        shrunk = win_h > native[0] or win_w > native[1]
+        thin = 2 * float(half_width[labels == label].max()) <= THIN * min(native)
+        if not (shrunk and thin):
+            whole.append((_centred(y + bh / 2, x + bw / 2, win_h, win_w, h, w), frozenset([label])))
+            continue
+        cell_h, cell_w = max(1, native[0] // 2), max(1, native[1] // 2)
+        for top in range(y, y + bh, cell_h):
+            for left in range(x, x + bw, cell_w):
+                core = Box(top, left, min(top + cell_h, y + bh), min(left + cell_w, x + bw))
+                if (labels[core.top:core.bottom, core.left:core.right] == label).any():
+                    box = _centred((core.top + core.bottom) / 2, (core.left + core.right) / 2, min(h, native[0]),
+                                   min(w, native[1]), h, w)
+                    tiles.append(Window(box, core, frozenset([label])))
     merged = True
-    while merged:  # windows that overlap become one, until none do
+    while merged:  # whole-hole windows that overlap become one, until none do
         merged = False
-        for i in range(len(boxes)):
-            for j in range(i + 1, len(boxes)):
-                if boxes[i].overlaps(boxes[j]):
-                    boxes[i] = boxes[i].union(boxes.pop(j))
+        for i in range(len(whole)):
+            for j in range(i + 1, len(whole)):
+                if whole[i][0].overlaps(whole[j][0]):
+                    box, owns = whole.pop(j)
+                    whole[i] = (whole[i][0].union(box), whole[i][1] | owns)
                     merged = True
                     break
             if merged:
                 break
-    return boxes
+    return [Window(box, box, owns) for box, owns in whole] + tiles, labels
 
 
 def _fill_window(model: Model, rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
@@ -105,14 +143,19 @@ def inpaint_pixels(model: Model, pixels: np.ndarray, mask: np.ndarray, *, dilate
     colour = pixels[:, :, :1] if gray else pixels[:, :, :3]
     rgb = rgb_unit(pixels)
     out = pixels.copy()
-    for box in context_windows(hole, model.info.native_size):
+    windows, labels = context_windows(hole, model.info.native_size)
+    for window in windows:
+        box, core = window.box, window.core
         rows, cols = slice(box.top, box.bottom), slice(box.left, box.right)
         fill = _fill_window(model, rgb[rows, cols], hole[rows, cols])
         if gray:
             fill = (fill @ LUMA_WEIGHTS)[:, :, None]
+        # Written: this window's share of the holes, the core's pixels of the holes it owns.
+        core_rows, core_cols = slice(core.top - box.top, core.bottom - box.top), slice(core.left - box.left, core.right - box.left)
+        writes = np.zeros(hole[rows, cols].shape, bool)
+        writes[core_rows, core_cols] = np.isin(labels[core.top:core.bottom, core.left:core.right], list(window.owns))
         a = alpha[rows, cols][:, :, None]
         blended = from_unit(a * fill + (1.0 - a) * to_unit(colour[rows, cols]), pixels.dtype)
-        inside = hole[rows, cols]
         target = out[rows, cols, : colour.shape[2]]
-        target[inside] = blended[inside]
+        target[writes] = blended[writes]
     return out
