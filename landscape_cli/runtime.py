@@ -106,8 +106,10 @@ def _nvidia_driver_present() -> bool:
 def _cuda_works() -> bool:
     """True when a CUDA session really runs: the provider being listed is not enough (the
     GPU build lists it on machines without CUDA libraries)."""
+    if not _nvidia_driver_present():  # first: no ONNX Runtime import (40 ms) on a machine without a GPU
+        return False
     ort = _ort()
-    if "CUDAExecutionProvider" not in ort.get_available_providers() or not _nvidia_driver_present():
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
         return False
     # A failed CUDA load is expected on machines without a GPU: not news for the user. The
     # severity is process-wide, so it stays at errors-only afterwards rather than warnings.
