@@ -17,6 +17,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from landscape_cli.errors import OpenVinoRefusal, first_line
 from landscape_cli.metadata import ModelInfo
 
 PSNR_FLOOR_DB = 40.0
@@ -87,10 +88,11 @@ def record_for(path, info: ModelInfo, threads: int = 0) -> dict[str, Any]:
     if not facts().has_bf16:
         return {"measured": False, "reason": f"the exporting CPU ({facts().model}) has no bf16 units"}
     try:
-        return openvino_backend.measure_bf16(path, info, threads or os.cpu_count() or 1)
+        model, _ = openvino_backend.read(path)
+        return openvino_backend.measure_bf16(model, info, threads or os.cpu_count() or 1)
     except Exception as exc:  # a graph OpenVINO cannot take runs in ONNX Runtime, in fp32
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        return {"measured": False, "reason": f"OpenVINO cannot run it ({first[:160]})"}
+        reason = exc.reason if isinstance(exc, OpenVinoRefusal) else first_line(exc, 160)
+        return {"measured": False, "reason": f"OpenVINO cannot run it ({reason})"}
 
 
 def recorded(info: ModelInfo) -> Optional[dict[str, Any]]:

@@ -24,3 +24,17 @@ class ItemError(LandscapeError):
 
 class FatalError(LandscapeError):
     """The batch cannot go on (disk full, output folder gone); what was written stays."""
+
+
+class OpenVinoRefusal(ModelError):
+    """OpenVINO cannot read or compile a model that ONNX Runtime may still run. `reason`:
+    OpenVINO's own first line."""
+
+    def __init__(self, path: object, reason: str) -> None:
+        super().__init__(f"{path}: OpenVINO cannot compile it ({reason})")
+        self.reason = reason
+
+
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """An exception's message cut to its first line (libraries raise pages), or its type."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:limit]

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from landscape_cli import bf16_check
-from landscape_cli.errors import ModelError
+from landscape_cli.errors import OpenVinoRefusal, first_line
 from landscape_cli.metadata import ModelInfo
 
 FIXED_SHAPES_KEPT = 8
@@ -59,8 +59,11 @@ def core() -> Any:
 
 
 def read(path: Path) -> tuple[Any, dict[str, str]]:
-    """The parsed model and its metadata strings (ONNX `metadata_props`)."""
-    model = core().read_model(str(path))
+    """The parsed model and its metadata strings (ONNX `metadata_props`), or OpenVinoRefusal."""
+    try:
+        model = core().read_model(str(path))
+    except Exception as exc:
+        raise OpenVinoRefusal(path, f"reading: {first_line(exc)}") from None
     rt_info = model.get_rt_info()
     framework = rt_info["framework"] if "framework" in rt_info else {}
     return model, {key: framework[key].astype(str) for key in framework}
@@ -101,19 +104,16 @@ class Compiled:
         return np.array(outputs[0], copy=True)
 
 
-def open_compiled(path: Path, precision: str, threads: int) -> tuple[Compiled, dict[str, str]]:
-    """Read and compile, or ModelError with OpenVINO's own first line."""
+def compile_model(path: Path, model: Any, precision: str, threads: int) -> Compiled:
+    """The read model compiled, or OpenVinoRefusal with OpenVINO's own first line."""
     try:
-        model, props = read(path)
-        return Compiled(model, compile_config(precision, threads)), props
+        return Compiled(model, compile_config(precision, threads))
     except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ModelError(f"{path}: OpenVINO cannot compile it ({first[:200]})") from None
+        raise OpenVinoRefusal(path, first_line(exc)) from None
 
 
-def measure_bf16(path: Path, info: ModelInfo, threads: int) -> dict[str, Any]:
-    """Run the model's probe call in fp32 and in bf16 and judge the difference."""
-    model, _ = read(path)
+def measure_bf16(model: Any, info: ModelInfo, threads: int) -> dict[str, Any]:
+    """Run the read model's probe call in fp32 and in bf16 and judge the difference."""
     feeds = bf16_check.probe_feeds(info)
     outputs = {p: Compiled(model, compile_config(p, threads)).run(feeds) for p in ("fp32", "bf16")}
     verdict = bf16_check.compare(info, outputs["fp32"], outputs["bf16"])
@@ -122,11 +122,11 @@ def measure_bf16(path: Path, info: ModelInfo, threads: int) -> dict[str, Any]:
     return {**verdict, "openvino": version(), "cpu": facts().model}
 
 
-def bf16_verdict(path: Path, info: ModelInfo, sha256: str, threads: int) -> dict[str, Any]:
+def bf16_verdict(model: Any, info: ModelInfo, sha256: str, threads: int) -> dict[str, Any]:
     """The model's recorded verdict, else the cached one, else measured now and cached."""
     verdict = bf16_check.recorded(info) or bf16_check.cached(sha256)
     if verdict is None:
-        verdict = measure_bf16(path, info, threads)
+        verdict = measure_bf16(model, info, threads)
         bf16_check.store(sha256, verdict)
     return verdict
 

@@ -20,7 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 from landscape_cli import metadata
-from landscape_cli.errors import ModelError, UsageError
+from landscape_cli.errors import ModelError, OpenVinoRefusal, UsageError
 from landscape_cli.external_data import check_external_data
 from landscape_cli.metadata import ModelInfo
 
@@ -424,10 +424,8 @@ def load_model(task: str | tuple[str, ...], path: str | os.PathLike | None, devi
         if openvino_backend.available():
             try:
                 return _load_openvino(tasks, model_path, device)
-            except ModelError as exc:
-                if not _is_openvino_refusal(exc):
-                    raise
-                refusal = str(exc).split(": ", 1)[-1]
+            except OpenVinoRefusal as exc:
+                refusal = f"OpenVINO cannot compile it ({exc.reason})"
                 why = f"OpenVINO refused it: {refusal}"
         else:
             why = "openvino is not installed"
@@ -438,10 +436,6 @@ def load_model(task: str | tuple[str, ...], path: str | os.PathLike | None, devi
         note(f"{model_path.name}: {refusal}; running it with ONNX Runtime")
     model.why = why or ("CUDA" if device.name == "cuda" else "asked for" if device.backend == "onnxruntime" else "")
     return model
-
-
-def _is_openvino_refusal(exc: ModelError) -> bool:
-    return "OpenVINO cannot compile it" in str(exc)
 
 
 def _check_task(info: ModelInfo, tasks: tuple[str, ...], model_path: Path, graph_inputs: set[str]) -> None:
@@ -468,21 +462,17 @@ def _load_onnxruntime(tasks: tuple[str, ...], model_path: Path, device: Device, 
 def _load_openvino(tasks: tuple[str, ...], model_path: Path, device: Device) -> OpenVinoModel:
     from landscape_cli import openvino_backend
 
-    try:
-        parsed, props = openvino_backend.read(model_path)
-    except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ModelError(f"{model_path}: OpenVINO cannot compile it (reading: {first[:200]})") from None
+    parsed, props = openvino_backend.read(model_path)
     info = metadata.parse(props, str(model_path))
     _check_task(info, tasks, model_path, {name for port in parsed.inputs for name in port.get_names()})
-    precision, why = choose_precision(model_path, info, device)
-    compiled, _ = openvino_backend.open_compiled(model_path, precision, device.threads)
+    precision, why = choose_precision(model_path, parsed, info, device)
+    compiled = openvino_backend.compile_model(model_path, parsed, precision, device.threads)
     model = OpenVinoModel(model_path, info, compiled, device, precision)
     model.why = why
     return model
 
 
-def choose_precision(model_path: Path, info: ModelInfo, device: Device) -> tuple[str, str]:
+def choose_precision(model_path: Path, parsed: Any, info: ModelInfo, device: Device) -> tuple[str, str]:
     """fp32 or bf16 for this model on this CPU, and why. `auto` takes bf16 only where the CPU
     has the units and the model passed its bf16 check (landscape_cli.bf16_check)."""
     from landscape_cli import bf16_check, openvino_backend
@@ -492,7 +482,7 @@ def choose_precision(model_path: Path, info: ModelInfo, device: Device) -> tuple
         return device.precision, "asked for"
     if not facts().has_bf16:
         return "fp32", "no bf16 units on this CPU"
-    verdict = openvino_backend.bf16_verdict(model_path, info, model_sha256(model_path), device.threads)
+    verdict = openvino_backend.bf16_verdict(parsed, info, model_sha256(model_path), device.threads)
     return ("bf16" if verdict["passed"] else "fp32"), bf16_check.describe(verdict)
 
 

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from landscape_cli import bf16_check, cpu, openvino_backend, runtime
-from landscape_cli.errors import ModelError, UsageError
+from landscape_cli.errors import OpenVinoRefusal, UsageError
 from tests.conftest import random_image, write_png
 
 REPO = Path(__file__).resolve().parents[1]
@@ -106,10 +106,10 @@ def test_bundled_labeller_in_bf16_agrees_on_maps(tmp_path, cli):
 
 @needs_openvino
 def test_a_model_openvino_refuses_runs_in_onnxruntime_with_one_note(tmp_path, cli, models, monkeypatch):
-    def refuse(path, precision, threads):
-        raise ModelError(f"{path}: OpenVINO cannot compile it (unsupported operation Foo)")
+    def refuse(path, model, precision, threads):
+        raise OpenVinoRefusal(path, "unsupported operation Foo")
 
-    monkeypatch.setattr(openvino_backend, "open_compiled", refuse)
+    monkeypatch.setattr(openvino_backend, "compile_model", refuse)
     write_png(tmp_path / "in" / "a.png", random_image(20, 20))
     res = cli("upscale", tmp_path / "in", "-o", tmp_path / "out", "--model", models["upscale"])
     assert res.exit_code == 0, res.output

@@ -13,6 +13,8 @@ from safetensors import SafetensorError
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from landscape_cli.errors import first_line
+
 FORMAT = "landscape-checkpoint"
 FORMAT_VERSION = 1
 CONFIG_KEY = "landscape_config"
@@ -36,8 +38,7 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
             return load_file(str(path))
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # UnpicklingError for a code-bearing pickle, SafetensorError, OSError, ...
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise WeightsError(f"{path}: not a plain weights file ({reason[:200]})") from None
+        raise WeightsError(f"{path}: not a plain weights file ({first_line(exc)})") from None
 
 
 def atomic_write(path: Path, write: "callable[[str], None]") -> None:
