@@ -1,0 +1,132 @@
+"""The bundled inpainter as a slim state of today's GLCIC network, for a run to continue it.
+
+The bundled inpainter was trained on a GPU (8,000 steps of batch 24) with GLCIC's 4x4 stride-2
+transposed convolutions, whose uneven overlap printed a checkerboard; the network now upsamples
+by nearest resize + 3x3 convolution. Its only copy is the exported ONNX file, with batch norm
+folded into the convolutions. This writes that file as a slim state of the new network:
+
+- each folded convolution becomes the convolution plus an identity batch norm (scale 1,
+  shift = the folded bias), so the network computes what the file computes;
+- each transposed convolution becomes the 3x3 kernel that, after nearest x2 resizing, comes
+  closest (least squares over the four output parities) to its 4x4 kernel; its batch norm,
+  not folded in the file, is copied.
+
+    python scripts/glcic_warm_start.py -o runs/slim/glcic.safetensors -- --data photos/ --batch-size 8 --steps 3000
+
+The arguments after `--` are the trainer's (python -m trainers.glcic): they become the state's
+recipe, which `--resume` continues (only the options in trainers.options.SLIM_RESUMABLE may
+change then).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from onnx import numpy_helper
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from trainers.glcic import GLCICConfig  # noqa: E402
+from trainers.networks import config_to_dict  # noqa: E402
+from trainers.networks.glcic import CompletionNetwork  # noqa: E402
+from trainers.options import parse, to_dict  # noqa: E402
+from trainers.slim import write_slim_state  # noqa: E402
+
+BUNDLED = ROOT / "landscape_cli" / "models" / "inpaint.onnx"
+
+
+def onnx_layers(path: Path) -> list[tuple[str, np.ndarray, dict[str, np.ndarray]]]:
+    """(op, weight, the rest) per Conv / ConvTranspose in graph order; the rest holds a Conv's
+    bias, or the batch norm that follows a ConvTranspose."""
+    model = onnx.load(str(path))
+    init = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    layers = []
+    nodes = list(model.graph.node)
+    for i, node in enumerate(nodes):
+        if node.op_type == "Conv":
+            layers.append(("Conv", init[node.input[1]], {"bias": init[node.input[2]]} if len(node.input) > 2 else {}))
+        elif node.op_type == "ConvTranspose":
+            bn = nodes[i + 1]
+            if bn.op_type != "BatchNormalization":
+                raise ValueError(f"{path}: a ConvTranspose not followed by batch norm")
+            names = ("weight", "bias", "running_mean", "running_var")
+            layers.append(("ConvTranspose", init[node.input[1]], {n: init[x] for n, x in zip(names, bn.input[1:])}))
+    return layers
+
+
+def nearest_conv_kernel(transposed: np.ndarray) -> np.ndarray:
+    """(C_in, C_out, 4, 4) stride-2 pad-1 transposed kernel -> (C_out, C_in, 3, 3) kernel of a
+    3x3 convolution after nearest x2 resizing, fitted by least squares.
+
+    Along one axis, output 2i+a of the transposed convolution reads input i+d with tap
+    k = 1 + a - 2d (d in {-1, 0, 1}); the resized convolution's tap t reads input
+    floor((2i + a - 1 + t) / 2)."""
+    rows_t, rows_v = [], []
+    for a in (0, 1):
+        for d in (-1, 0, 1):
+            k = 1 + a - 2 * d
+            row_t = np.zeros(4)
+            if 0 <= k < 4:
+                row_t[k] = 1
+            row_v = np.array([1.0 if (a - 1 + t) // 2 == d else 0.0 for t in range(3)])
+            rows_t.append(row_t)
+            rows_v.append(row_v)
+    T1, V1 = np.array(rows_t), np.array(rows_v)  # (6, 4), (6, 3): per axis (parity, offset) rows
+    T2, V2 = np.kron(T1, T1), np.kron(V1, V1)  # (36, 16), (36, 9): both axes
+    w = transposed.reshape(transposed.shape[0], transposed.shape[1], 16)  # (C_in, C_out, 16)
+    targets = np.einsum("rk,iok->rio", T2, w).reshape(36, -1)  # what each (parity, offset) pair must sum to
+    fitted, *_ = np.linalg.lstsq(V2, targets, rcond=None)  # (9, C_in*C_out)
+    v = fitted.reshape(3, 3, transposed.shape[0], transposed.shape[1])
+    return np.ascontiguousarray(v.transpose(3, 2, 0, 1)).astype(np.float32)
+
+
+def convert(onnx_path: Path, net: CompletionNetwork) -> None:
+    layers = onnx_layers(onnx_path)
+    convs = [m for m in net.net.modules() if isinstance(m, torch.nn.Conv2d)]
+    if len(convs) != len(layers):
+        raise ValueError(f"{onnx_path}: {len(layers)} convolutions, the network has {len(convs)}")
+    modules = list(net.net.modules())
+    with torch.no_grad():
+        for conv, (op, weight, rest) in zip(convs, layers):
+            bn = modules[modules.index(conv) + 1]
+            if op == "ConvTranspose":
+                conv.weight.copy_(torch.from_numpy(nearest_conv_kernel(weight)))
+                for name, value in rest.items():
+                    getattr(bn, name).copy_(torch.from_numpy(np.array(value)))
+                continue
+            conv.weight.copy_(torch.from_numpy(np.array(weight)))
+            if conv.bias is not None:
+                conv.bias.copy_(torch.from_numpy(np.array(rest["bias"])))
+                continue
+            # Identity batch norm carrying the folded bias: running_var = 1 - eps makes the scale exactly 1.
+            bn.weight.fill_(1.0)
+            bn.bias.copy_(torch.from_numpy(np.array(rest["bias"])))
+            bn.running_mean.zero_()
+            bn.running_var.fill_(1.0 - bn.eps)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--onnx", type=Path, default=BUNDLED)
+    parser.add_argument("-o", "--output", type=Path, required=True)
+    parser.add_argument("trainer_args", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    trainer_args = [a for a in args.trainer_args if a != "--"]
+    config, _ = parse(GLCICConfig, trainer_args, "python -m trainers.glcic", "")
+    net = CompletionNetwork(config=config.generator())
+    convert(args.onnx, net)
+    saved = {"family": "glcic", "network": config_to_dict(config.generator()), "weights": "g",
+             "data": f"warm start from {args.onnx.name}", "train": to_dict(config),
+             "train_state": {"step": 0, "loop": {}, "world_size": 1}}
+    path = write_slim_state(args.output, "glcic", {"g": net.state_dict()}, saved, args.onnx.name)
+    print(path, file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
