@@ -39,9 +39,9 @@ TASKS = {pipeline: ("generate", "upscale") if pipeline == "generate --upscale" e
 
 # A child that applies a SessionTuning before running the CLI: how alternatives that the
 # product does not expose as options are measured end to end.
-_TUNED = ("import sys, json; from landscape_cli import runtime; "
+_TUNED = ("import sys, json; from landscape import runtime; "
           "runtime.TUNING = runtime.SessionTuning(**json.loads(sys.argv.pop(1))); "
-          "from landscape_cli.main import app; sys.argv[0] = 'landscape'; app()")
+          "from landscape.cli.main import app; sys.argv[0] = 'landscape'; app()")
 # ru_maxrss of the measured child alone, reported by a parent that does nothing else.
 _RSS = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, "
         "stderr=subprocess.PIPE, text=True); sys.stderr.write(r.stderr[-3000:]); "
@@ -60,7 +60,7 @@ def pipeline_names(parser, text: str, known) -> list[str]:
 def write_inputs(pipeline: str, folder: Path, count: int) -> None:
     """`count` synthetic inputs of the pipeline's kind: label maps in the palette for
     translate, pictures with masks for inpaint, textured pictures otherwise."""
-    from trainers.palette import LANDSCAPE_PALETTE
+    from landscape.trainers.palette import LANDSCAPE_PALETTE
 
     side = INPUT_SIDE.get(pipeline, 0)
     folder.mkdir(parents=True, exist_ok=True)
@@ -99,7 +99,7 @@ def run_once(args: list[str], *, threads: int, jobs: str, tuning: Optional[dict]
     """One CLI process; ONNX Runtime unless `backend` says otherwise (None: as `args` say),
     since these benchmarks set the CLI against ONNX Runtime sessions (benchmarks/cpu_backends.py
     compares backends)."""
-    cli = [sys.executable, "-c", _TUNED, json.dumps(tuning)] if tuning else [sys.executable, "-m", "landscape_cli"]
+    cli = [sys.executable, "-c", _TUNED, json.dumps(tuning)] if tuning else [sys.executable, "-m", "landscape"]
     chosen = ["--backend", backend] if backend else []
     cmd = [sys.executable, "-c", _RSS, *cli, *args, "--device", device, *chosen, "--threads", str(threads),
            "--jobs", jobs, "-q"]
@@ -168,8 +168,8 @@ def record_calls(pipeline: str, workdir: Path, *, models: Optional[dict[str, Pat
     """Run the CLI in this process on one picture (generate: one batch) and keep a copy of
     every array it feeds a model, so that model-only figures time exactly the CLI's work,
     shapes, padding and batching included. `models`: task -> ONNX file instead of the bundled."""
-    from landscape_cli import runtime
-    from landscape_cli.main import app
+    from landscape import runtime
+    from landscape.cli.main import app
 
     pictures = 8 if pipeline.startswith("generate") else 1  # the CLI's default generate batch
     src = workdir / f"{pipeline.replace(' ', '')}-record"

@@ -34,8 +34,8 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.cli_runs import (COMMANDS, TASKS, per_second, record_calls, run_once,  # noqa: E402
                                  steady_state)
-from landscape_cli.cpu import facts  # noqa: E402
-from landscape_cli.runtime import choose_device, load_model  # noqa: E402
+from landscape.cpu import facts  # noqa: E402
+from landscape.runtime import choose_device, load_model  # noqa: E402
 
 PARTS = {"model", "cli", "jobs", "peer"}
 PEER_SIDE = (96, 128)  # height, width of the peer's inputs
@@ -149,7 +149,7 @@ def peer_files(workdir: Path) -> tuple[Path, Path, Path]:
         net = RRDBNet(in_nc=3, out_nc=3, num_filters=64, num_blocks=23, scale=4).eval()
         torch.save(net.state_dict(), pth)
     if not onnx_file.exists():
-        done = subprocess.run([sys.executable, "-m", "landscape_cli", "export", str(pth), "-o", str(onnx_file)],
+        done = subprocess.run([sys.executable, "-m", "landscape", "export", str(pth), "-o", str(onnx_file)],
                               capture_output=True, text=True)
         if done.returncode:
             raise SystemExit(f"landscape export failed: {done.stderr[-1500:]}")
@@ -207,7 +207,7 @@ def peer(workdir: Path, threads: int) -> dict:
     agreement = float(10 * np.log10(1 / np.mean((np.clip(ncnn_out[0], 0, 1) - np.clip(ours_out[0], 0, 1)) ** 2)))
     row = {"weights": "ESRGAN x4 RRDBNet 64/23 (16.7 M), spandrel, seeded init", "pictures": len(pictures),
            "size": list(PEER_SIDE), "ncnn_s": round(ncnn_s, 2), "landscape_model_s": round(model_s, 2),
-           "landscape_backend": f"{model.backend} {model.precision} ({model.why})", "landscape_cli_s": round(cli.seconds, 2),
+           "landscape_backend": f"{model.backend} {model.precision} ({model.why})", "landscape_s": round(cli.seconds, 2),
            "ratio_model": round(ncnn_s / model_s, 2), "ratio_cli": round(ncnn_s / cli.seconds, 2),
            "psnr_ncnn_vs_landscape_db": round(agreement, 1)}
     print(f"peer        ncnn {ncnn_s:.2f} s, landscape model {model_s:.2f} s ({row['ratio_model']:.2f}x), "
@@ -238,7 +238,7 @@ def markdown(report: dict) -> str:
         peer_ = report["peer"]
         lines += ["", f"Peer ({peer_['weights']}, {peer_['pictures']} pictures of {peer_['size'][1]}x{peer_['size'][0]}): "
                   f"ncnn {peer_['ncnn_s']:.2f} s; landscape model only {peer_['landscape_model_s']:.2f} s "
-                  f"({peer_['ratio_model']:.2f}x), `landscape upscale` from start to exit {peer_['landscape_cli_s']:.2f} s "
+                  f"({peer_['ratio_model']:.2f}x), `landscape upscale` from start to exit {peer_['landscape_s']:.2f} s "
                   f"({peer_['ratio_cli']:.2f}x); {peer_['landscape_backend']}; the outputs "
                   f"{peer_['psnr_ncnn_vs_landscape_db']:.1f} dB apart."]
     return "\n".join(lines)

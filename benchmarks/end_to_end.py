@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cli_runs import (COMMANDS, INPUT_SIDE, REPO, TASKS, ort_runner, per_second, pipeline_names, record_calls,  # noqa: E402
                       write_inputs)
 
-from landscape_cli.runtime import choose_device, load_model  # noqa: E402
+from landscape.runtime import choose_device, load_model  # noqa: E402
 
 PIPELINES = tuple(COMMANDS)
 
@@ -40,7 +40,7 @@ def cli_rate(pipeline: str, src: Path, out: Path, n: int, warm: int, threads: in
     """Steady-state pictures/s of one CLI run of `n` pictures, from the times its written
     paths appear on stdout (the first `warm` left out)."""
     args = [a.format(src=src, out=out, n=n) for a in COMMANDS[pipeline]]
-    cmd = [sys.executable, "-m", "landscape_cli", *args, "--device", "cpu", "--backend", "onnxruntime", "--threads", str(threads),
+    cmd = [sys.executable, "-m", "landscape", *args, "--device", "cpu", "--backend", "onnxruntime", "--threads", str(threads),
            "--jobs", jobs, "-q"]
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO) as child:
         stamps = [time.perf_counter() for _ in child.stdout]

@@ -33,9 +33,9 @@ sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from cli_runs import COMMANDS, record_calls, steady_state  # noqa: E402
-from export.specs import SPECS  # noqa: E402
+from landscape.export.specs import SPECS  # noqa: E402
 from gpu_window import matmul_rate, network_config  # noqa: E402
-from trainers.networks import build_network  # noqa: E402
+from landscape.trainers.networks import build_network  # noqa: E402
 
 FAMILY = {"generate": "dcgan", "upscale": "esrgan", "translate": "pix2pix", "inpaint": "glcic", "label": "segmenter"}
 # Input height and width per task: the CLI's small-folder upscale, translate/label/inpaint at
@@ -89,9 +89,9 @@ class Models:
     """Each task's network (random weights, seeded) in PyTorch and as exported fp32/fp16 ONNX."""
 
     def __init__(self, folder: Path, tiny: bool) -> None:
-        from export.exporter import export_checkpoint
-        from trainers.checkpoint import prefixed, save_checkpoint
-        from trainers.networks import config_to_dict
+        from landscape.export.exporter import export_checkpoint
+        from landscape.trainers.checkpoint import prefixed, save_checkpoint
+        from landscape.trainers.networks import config_to_dict
 
         self.tiny, self.nets, self.configs, self.files = tiny, {}, {}, {}
         folder.mkdir(parents=True, exist_ok=True)
@@ -126,7 +126,7 @@ def flops_per_image(net, inputs: list[torch.Tensor]) -> float:
 
 
 def measure_pipeline(task: str, models: Models, dev: torch.device, seconds: float, clock: Clock) -> dict:
-    from landscape_cli import runtime
+    from landscape import runtime
 
     cuda = dev.type == "cuda"
     device = runtime.choose_device("cuda" if cuda else "cpu", 0, "onnxruntime")
@@ -171,8 +171,8 @@ def measure_pipeline(task: str, models: Models, dev: torch.device, seconds: floa
 
 def measure_chain(models: Models, dev: torch.device, seconds: float) -> dict:
     """generate --upscale: the generator's pictures into the upscaler without leaving the device."""
-    from landscape_cli import runtime
-    from landscape_cli.pipelines.generate import generate_upscaled, latents
+    from landscape import runtime
+    from landscape.pipelines.generate import generate_upscaled, latents
 
     cuda = dev.type == "cuda"
     batch = models.batches("generate")[1]
@@ -210,7 +210,7 @@ def cli_against_models(pipeline: str, models: Models, cuda: bool, workdir: Path,
     import onnxruntime as ort
 
     from cli_runs import ort_runner, per_second
-    from landscape_cli import runtime
+    from landscape import runtime
 
     tasks = ("generate", "upscale") if pipeline == "generate --upscale" else (pipeline,)
     files = {t: models.files[t, "fp16"] for t in tasks}
@@ -226,7 +226,7 @@ def cli_against_models(pipeline: str, models: Models, cuda: bool, workdir: Path,
 
 def main_job(models: Models, cuda: bool, workdir: Path, count: int) -> dict:
     out = workdir / "main-job"
-    cmd = [sys.executable, "-m", "landscape_cli", "generate", "-n", str(count), "--upscale", "-o", str(out), "-q",
+    cmd = [sys.executable, "-m", "landscape", "generate", "-n", str(count), "--upscale", "-o", str(out), "-q",
            "--model", str(models.files["generate", "fp16"]), "--upscale-model", str(models.files["upscale", "fp16"]),
            "--device", "cuda" if cuda else "cpu", "--backend", "onnxruntime", "--batch-size", str(BATCHES["generate"][1])]
     start = time.perf_counter()

@@ -37,7 +37,7 @@ def first_output(args: list[str], *, timeout: float = 120.0, cwd: Path = REPO) -
     """(seconds from start to the first line on stdout, peak RSS in MB then) of `landscape ARGS`,
     stopped there."""
     start = time.perf_counter()
-    child = subprocess.Popen([sys.executable, "-m", "landscape_cli", *args], stdout=subprocess.PIPE,
+    child = subprocess.Popen([sys.executable, "-m", "landscape", *args], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, cwd=cwd, start_new_session=True)
     try:
         line = _readline(child, timeout)
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-folder", type=int, default=5, help="largest power of ten of files in the folder")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    from landscape_cli.cpu import facts
+    from landscape.cpu import facts
 
     print(f"cpu: {facts().describe()}", flush=True)
     report = {"cpu": facts().model, "units": list(facts().units), "generate": [], "upscale": []}

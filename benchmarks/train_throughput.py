@@ -49,11 +49,11 @@ def synthetic(root: Path, count: int) -> tuple[Path, Path]:
 
 def forward_flops(t, tiny: bool) -> float:
     """Forward FLOPs per image of the networks a step of `t` trains."""
-    from trainers.networks.dcgan import DCGANDiscriminator, build_generator
-    from trainers.networks.esrgan import RRDBNet
-    from trainers.networks.glcic import CompletionNetwork, ContextDiscriminator, ContextDiscriminatorConfig
-    from trainers.networks.pix2pix import PatchGAN, PatchGANConfig, UNetGenerator
-    from trainers.networks.segmenter import UNetSegmenter
+    from landscape.trainers.networks.dcgan import DCGANDiscriminator, build_generator
+    from landscape.trainers.networks.esrgan import RRDBNet
+    from landscape.trainers.networks.glcic import CompletionNetwork, ContextDiscriminator, ContextDiscriminatorConfig
+    from landscape.trainers.networks.pix2pix import PatchGAN, PatchGANConfig, UNetGenerator
+    from landscape.trainers.networks.segmenter import UNetSegmenter
 
     c = recipe(t, tiny)
     r = c.resolution

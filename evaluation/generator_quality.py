@@ -29,10 +29,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from landscape_cli.pipelines.generate import generate
-from landscape_cli.runtime import BACKENDS, PRECISIONS, bundled_model, choose_device, load_model
-from trainers.data import apply_crop, center_crop, read_rgb
-from trainers.metrics import sliced_wasserstein
+from landscape.pipelines.generate import generate
+from landscape.runtime import BACKENDS, PRECISIONS, bundled_model, choose_device, load_model
+from landscape.trainers.data import apply_crop, center_crop, read_rgb
+from landscape.trainers.metrics import sliced_wasserstein
 
 SEED_SETS = 3
 

@@ -25,12 +25,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from landscape_cli.pipelines import inpaint as pipeline
-from landscape_cli.pipelines.inpaint import inpaint_pixels
-from landscape_cli.pipelines.upscale import upscale_unit_batch
-from landscape_cli.runtime import BACKENDS, PRECISIONS, bundled_model, choose_device, load_model
-from trainers.data import apply_crop, center_crop, read_rgb
-from trainers.masks import random_mask
+from landscape.pipelines import inpaint as pipeline
+from landscape.pipelines.inpaint import inpaint_pixels
+from landscape.pipelines.upscale import upscale_unit_batch
+from landscape.runtime import BACKENDS, PRECISIONS, bundled_model, choose_device, load_model
+from landscape.trainers.data import apply_crop, center_crop, read_rgb
+from landscape.trainers.masks import random_mask
 
 HOLES = {"small (~10%)": (0.08, 0.12), "large (~30%)": (0.27, 0.33)}
 SHAPES = ("mixed", "thin-strokes", "one-box")

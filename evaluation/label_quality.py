@@ -16,12 +16,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from landscape_cli.imaging import decode, rgb_unit
-from landscape_cli.pipelines.label import label
-from landscape_cli.runtime import BACKENDS, PRECISIONS, bundled_model, choose_device, load_model
-from trainers.maps import load_table
-from trainers.palette import LANDSCAPE_CLASSES
-from trainers.segmenter import confusion, scores
+from landscape.imaging import decode, rgb_unit
+from landscape.pipelines.label import label
+from landscape.runtime import BACKENDS, PRECISIONS, bundled_model, choose_device, load_model
+from landscape.trainers.maps import load_table
+from landscape.trainers.palette import LANDSCAPE_CLASSES
+from landscape.trainers.segmenter import confusion, scores
 
 
 def main(argv: list[str] | None = None) -> int:

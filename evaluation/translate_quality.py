@@ -27,13 +27,13 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from landscape_cli.imaging import decode, rgb_unit
-from landscape_cli.pipelines.label import colourise, label, merge_small_regions
-from landscape_cli.pipelines.translate import translate
-from landscape_cli.runtime import BACKENDS, PRECISIONS, bundled_model, choose_device, load_model
-from trainers.data import shrink_to_short_side
-from trainers.maps import load_table
-from trainers.palette import LANDSCAPE_CLASSES
+from landscape.imaging import decode, rgb_unit
+from landscape.pipelines.label import colourise, label, merge_small_regions
+from landscape.pipelines.translate import translate
+from landscape.runtime import BACKENDS, PRECISIONS, bundled_model, choose_device, load_model
+from landscape.trainers.data import shrink_to_short_side
+from landscape.trainers.maps import load_table
+from landscape.trainers.palette import LANDSCAPE_CLASSES
 
 SHORT_SIDE = 256  # the translator's training scale (the GPU plan's compact data, scripts/gpu_window.py)
 MIN_REGION_PERCENT = 0.25  # `landscape label`'s default

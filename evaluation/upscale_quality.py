@@ -24,10 +24,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from landscape_cli.pipelines.upscale import TileSettings, upscale_pixels
-from landscape_cli.runtime import BACKENDS, PRECISIONS, bundled_model, choose_device, load_model
-from trainers.degrade import bicubic_down
-from trainers.metrics import psnr, ssim, to_y
+from landscape.pipelines.upscale import TileSettings, upscale_pixels
+from landscape.runtime import BACKENDS, PRECISIONS, bundled_model, choose_device, load_model
+from landscape.trainers.degrade import bicubic_down
+from landscape.trainers.metrics import psnr, ssim, to_y
 
 SCALE = 4
 BORDER = 4

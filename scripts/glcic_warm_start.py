@@ -13,8 +13,8 @@ folded into the convolutions. This writes that file as a slim state of the new n
 
     python scripts/glcic_warm_start.py -o runs/slim/glcic.safetensors -- --data photos/ --batch-size 8 --steps 3000
 
-The arguments after `--` are the trainer's (python -m trainers.glcic): they become the state's
-recipe, which `--resume` continues (only the options in trainers.options.SLIM_RESUMABLE may
+The arguments after `--` are the trainer's (python -m landscape.trainers.glcic): they become the state's
+recipe, which `--resume` continues (only the options in landscape.trainers.options.SLIM_RESUMABLE may
 change then).
 """
 from __future__ import annotations
@@ -31,13 +31,13 @@ from onnx import numpy_helper
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from trainers.glcic import GLCICConfig  # noqa: E402
-from trainers.networks import config_to_dict  # noqa: E402
-from trainers.networks.glcic import CompletionNetwork  # noqa: E402
-from trainers.options import parse, to_dict  # noqa: E402
-from trainers.slim import write_slim_state  # noqa: E402
+from landscape.trainers.glcic import GLCICConfig  # noqa: E402
+from landscape.trainers.networks import config_to_dict  # noqa: E402
+from landscape.trainers.networks.glcic import CompletionNetwork  # noqa: E402
+from landscape.trainers.options import parse, to_dict  # noqa: E402
+from landscape.trainers.slim import write_slim_state  # noqa: E402
 
-BUNDLED = ROOT / "landscape_cli" / "models" / "inpaint.onnx"
+BUNDLED = ROOT / "landscape" / "models" / "inpaint.onnx"
 
 
 def onnx_layers(path: Path) -> list[tuple[str, np.ndarray, dict[str, np.ndarray]]]:
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("trainer_args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     trainer_args = [a for a in args.trainer_args if a != "--"]
-    config, _ = parse(GLCICConfig, trainer_args, "python -m trainers.glcic", "")
+    config, _ = parse(GLCICConfig, trainer_args, "python -m landscape.trainers.glcic", "")
     net = CompletionNetwork(config=config.generator())
     convert(args.onnx, net)
     saved = {"family": "glcic", "network": config_to_dict(config.generator()), "weights": "g",

@@ -106,7 +106,7 @@ def recipe(t: Training, tiny: bool = False):
     """The plan's trainer config for `t` (with stand-in data paths)."""
     import importlib
 
-    from trainers.options import parse
+    from landscape.trainers.options import parse
 
     config_type = getattr(importlib.import_module(f"trainers.{t.family}"), CONFIG_TYPES[t.family])
     stand_in = ["--data", "x"] + (["--maps", "y"] if "--maps" in t.data else [])
@@ -125,8 +125,8 @@ def slim_fits(t: Training, state: Path, tiny: bool) -> bool:
     changed recipe is another experiment)."""
     import dataclasses
 
-    from trainers.checkpoint import CheckpointError, read_config
-    from trainers.options import SLIM_RESUMABLE, to_dict
+    from landscape.trainers.checkpoint import CheckpointError, read_config
+    from landscape.trainers.options import SLIM_RESUMABLE, to_dict
 
     try:
         saved = read_config(state)["train"]
@@ -234,7 +234,7 @@ def compact_data(shared: Path, dest: Path, labeller: Path | None, *, side: int =
     held-out photos get none), and the held-out stems every model shares."""
     import cv2
 
-    from trainers.data import shrink_to_short_side
+    from landscape.trainers.data import shrink_to_short_side
 
     land_out, photos_st, maps_st = dest / "photos" / "landscapes", dest / "photos" / "stanford", dest / "maps" / "stanford"
     for folder in (land_out, photos_st, maps_st):
@@ -256,7 +256,7 @@ def compact_data(shared: Path, dest: Path, labeller: Path | None, *, side: int =
         for name in names:
             if name not in held:
                 os.link(land_out / name, training / name)
-        subprocess.run([sys.executable, "-m", "landscape_cli", "label", str(training), "--index", "-o",
+        subprocess.run([sys.executable, "-m", "landscape", "label", str(training), "--index", "-o",
                         str(dest / "maps" / "landscapes"), "--model", str(labeller), "-q"], check=True,
                        stdout=subprocess.DEVNULL)
         shutil.rmtree(training)
@@ -267,8 +267,8 @@ def maps_labeller(target: Path) -> Path:
     state in runs/slim/, exported here), so that the two ship as a pair; else the bundled one."""
     state = ROOT / "runs" / "slim" / "segmenter.safetensors"
     if not state.is_file():
-        return ROOT / "landscape_cli" / "models" / "label.onnx"
-    from export.exporter import export_checkpoint
+        return ROOT / "landscape" / "models" / "label.onnx"
+    from landscape.export.exporter import export_checkpoint
 
     return export_checkpoint(state, target).path
 
@@ -376,7 +376,7 @@ def install(args: argparse.Namespace) -> int:
     if wheels:
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile",
                         "--upgrade", "--target", str(args.site), *map(str, wheels)], check=True)
-    report = subprocess.run([sys.executable, "-c", "from landscape_cli.runtime import choose_device; "
+    report = subprocess.run([sys.executable, "-c", "from landscape.runtime import choose_device; "
                              "print(choose_device('auto').describe())"],
                             env={**os.environ, "PYTHONPATH": str(args.site)}, capture_output=True, text=True, cwd=ROOT)
     result = {"site": str(args.site), "wheels": [w.name for w in wheels], "device": report.stdout.strip(),
@@ -707,9 +707,9 @@ CARRIED = {"isal", "onnxconverter_common", "landscape_window_probe"}
 # Imports of packages above in this environment's versions, which the machine's versions do
 # without: typer >= 0.2x imports pydantic here; torch's code generator and Cython's runtime.
 TRANSITIVE_HERE = {"pydantic", "pydantic_core", "annotated_types", "typing_inspection", "torchgen", "cython_runtime"}
-PROJECT = {"landscape_cli", "trainers", "export", "tests", "cli_runs", "inference_speed", "gpu_speed", "gpu_window"}
+PROJECT = {"landscape", "tests", "cli_runs", "inference_speed", "gpu_speed", "gpu_window"}
 # Imported where installed and done without where not: the exporter's bf16 check tries
-# OpenVINO (landscape_cli.openvino_backend.available) and records "not installed" without it.
+# OpenVINO (landscape.openvino_backend.available) and records "not installed" without it.
 OPTIONAL_HERE = {"openvino", "openvino_telemetry"}
 
 

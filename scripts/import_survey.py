@@ -77,8 +77,8 @@ def builders() -> dict:
 
 
 def survey(name: str, build, folder: Path) -> dict:
-    from export.imported import export_published
-    from landscape_cli.runtime import read_info
+    from landscape.export.imported import export_published
+    from landscape.runtime import read_info
 
     row = {"architecture": name}
     try:
@@ -102,7 +102,7 @@ def survey(name: str, build, folder: Path) -> dict:
         import cv2
 
         cv2.imwrite(str(src), np.random.default_rng(0).integers(0, 256, (40, 56, 3), dtype=np.uint8))
-        done = subprocess.run([sys.executable, "-m", "landscape_cli", "upscale", str(src), "--model", str(report.path),
+        done = subprocess.run([sys.executable, "-m", "landscape", "upscale", str(src), "--model", str(report.path),
                                "-o", str(folder / "out"), "--tile", str(16 * info.size_multiple // np.gcd(16, info.size_multiple)),
                                "--overwrite", "-q"], capture_output=True, text=True, cwd=ROOT)
         row["cli"] = "ok" if done.returncode == 0 else done.stderr.strip().splitlines()[-1][:120]

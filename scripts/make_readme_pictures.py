@@ -28,7 +28,7 @@ CROP = 192
 
 
 def landscape(*args: str) -> list[Path]:
-    done = subprocess.run([sys.executable, "-m", "landscape_cli", *args], check=True, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "landscape", *args], check=True, capture_output=True, text=True)
     return [Path(line) for line in done.stdout.splitlines()]
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from trainers.palette import LANDSCAPE_CLASSES, LANDSCAPE_PALETTE
+from landscape.trainers.palette import LANDSCAPE_CLASSES, LANDSCAPE_PALETTE
 
 ROOT = Path(__file__).resolve().parents[1] / "samples"
 W, H = 320, 240
@@ -68,7 +68,7 @@ def generated_photos(seeds: list[int]) -> list[np.ndarray]:
     """Pictures from the bundled generator and upscaler (512x512), centre-cropped to 4:3 and
     resized to the samples' size: the project's own output, never a photo from a data set."""
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "landscape_cli", "generate", "--seeds", ",".join(map(str, seeds)), "--upscale",
+        cmd = [sys.executable, "-m", "landscape", "generate", "--seeds", ",".join(map(str, seeds)), "--upscale",
                "-o", tmp, "--quiet"]
         written = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.split()
         photos = []

@@ -6,11 +6,11 @@
 set -euo pipefail
 out=${1:-runs/untrained}
 mkdir -p "$out"
-python -m trainers.init_checkpoint dcgan -o "$out/dcgan.safetensors"
-python -m trainers.init_checkpoint pix2pix -o "$out/pix2pix.safetensors"
-python -m trainers.init_checkpoint glcic -o "$out/glcic.safetensors"
-python -m trainers.init_checkpoint esrgan -o "$out/esrgan.safetensors"
-python -m trainers.init_checkpoint segmenter -o "$out/segmenter.safetensors"
+python -m landscape.trainers.init_checkpoint dcgan -o "$out/dcgan.safetensors"
+python -m landscape.trainers.init_checkpoint pix2pix -o "$out/pix2pix.safetensors"
+python -m landscape.trainers.init_checkpoint glcic -o "$out/glcic.safetensors"
+python -m landscape.trainers.init_checkpoint esrgan -o "$out/esrgan.safetensors"
+python -m landscape.trainers.init_checkpoint segmenter -o "$out/segmenter.safetensors"
 landscape export "$out/dcgan.safetensors" -o "$out/generate.onnx"
 landscape export "$out/pix2pix.safetensors" -o "$out/translate.onnx"
 landscape export "$out/glcic.safetensors" -o "$out/inpaint.onnx"

@@ -1,5 +1,5 @@
 """Export a trained checkpoint as the bundled default for its task and record it in
-landscape_cli/models/manifest.json (file, sha256, model card).
+landscape/models/manifest.json (file, sha256, model card).
 
 Both precisions are exported and checked against PyTorch. The fp16 file ships when its
 parity check passes and it runs no slower than fp32 on this machine's CPU (ONNX Runtime's CPU
@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from export.exporter import ExportError, export_checkpoint
-from landscape_cli.pipelines.translate import onehot
-from landscape_cli.runtime import MANIFEST, bundled_dir, choose_device, load_model, sha256_file
+from landscape.export.exporter import ExportError, export_checkpoint
+from landscape.pipelines.translate import onehot
+from landscape.runtime import MANIFEST, bundled_dir, choose_device, load_model, sha256_file
 
 
 def _onehot_map(info) -> np.ndarray:

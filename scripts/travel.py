@@ -59,7 +59,7 @@ def travelling(carry: list[str]) -> dict[str, int]:
 
 def top_folder(rel: str) -> str:
     parts = Path(rel).parts
-    if parts[0] in ("runs", "landscape_cli") and len(parts) > 2:
+    if parts[0] in ("runs", "landscape") and len(parts) > 2:
         return "/".join(parts[:2])
     return parts[0] if len(parts) > 1 else "."
 

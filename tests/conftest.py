@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from landscape_cli.main import app
+from landscape.cli.main import app
 
 # Small enough to export in a second each; the same code paths as the full-size networks.
 TINY = {
@@ -24,8 +24,8 @@ TINY = {
 def make_checkpoint(family: str, path: Path, seed: int = 0, **overrides) -> Path:
     import torch
 
-    from trainers.checkpoint import prefixed, save_checkpoint
-    from trainers.networks import build_network, config_to_dict, make_config
+    from landscape.trainers.checkpoint import prefixed, save_checkpoint
+    from landscape.trainers.networks import build_network, config_to_dict, make_config
 
     torch.manual_seed(seed)
     config = make_config(family, {**TINY[family], **overrides})
@@ -54,7 +54,7 @@ def private_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def models(tmp_path_factory) -> dict[str, Path]:
-    from export.exporter import export_checkpoint
+    from landscape.export.exporter import export_checkpoint
 
     folder = tmp_path_factory.mktemp("models")
     out = {}

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from landscape_cli import bf16_check, cpu, openvino_backend, runtime
-from landscape_cli.errors import OpenVinoRefusal, UsageError
+from landscape import bf16_check, cpu, openvino_backend, runtime
+from landscape.errors import OpenVinoRefusal, UsageError
 from tests.conftest import random_image, write_png
 
 REPO = Path(__file__).resolve().parents[1]
@@ -201,7 +201,7 @@ def test_cpu_units_from_cpuinfo(text, units, bf16):
 
 
 def test_bf16_verdicts():
-    from landscape_cli.metadata import ModelInfo, TensorSpec
+    from landscape.metadata import ModelInfo, TensorSpec
 
     label = ModelInfo("label", "segmenter", (TensorSpec("image", ()),), (TensorSpec("logits", ()),), (64, 64), 8, True)
     logits = np.random.default_rng(0).random((1, 8, 32, 32))

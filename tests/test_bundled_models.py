@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from landscape_cli import runtime
-from landscape_cli.metadata import TASKS
+from landscape import runtime
+from landscape.metadata import TASKS
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -100,8 +100,8 @@ def test_upscale_keeps_modes(tmp_path, cli, models):
 
 def test_pipe_generate_into_upscale(tmp_path, models):
     """A real shell pipe between two processes: stdout carries paths and nothing else."""
-    cmd = (f"{sys.executable} -m landscape_cli generate -n 3 -q -o {tmp_path}/gen --model {models['generate']} | "
-           f"{sys.executable} -m landscape_cli upscale - -o {tmp_path}/big --model {models['upscale']}")
+    cmd = (f"{sys.executable} -m landscape generate -n 3 -q -o {tmp_path}/gen --model {models['generate']} | "
+           f"{sys.executable} -m landscape upscale - -o {tmp_path}/big --model {models['upscale']}")
     res = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert res.returncode == 0, res.stderr
     assert lines(res.stdout) == [f"{tmp_path}/big/seed{s:06d}.png" for s in range(3)]
@@ -191,7 +191,7 @@ def test_models_are_checked_before_any_image(tmp_path, cli, models, photos, monk
     junk = cli("upscale", photos, "-o", out, "--model", tmp_path / "junk.onnx")
     assert junk.exit_code == 2 and len(lines(junk.stderr)) == 1
     # A bundle without a translate model: without --model the command says so before reading a map.
-    from landscape_cli import runtime
+    from landscape import runtime
 
     empty = tmp_path / "bundle"
     empty.mkdir()
@@ -245,7 +245,7 @@ def test_help_and_inference_modules_start_without_torch(tmp_path):
     """torch blocked at import: --help works, and neither torch nor onnxruntime is loaded."""
     script = (
         "import sys; sys.modules['torch'] = None; sys.argv = ['landscape', '--help']\n"
-        "import landscape_cli.main as m\n"
+        "import landscape.cli.main as m\n"
         "try:\n    m.run()\nexcept SystemExit as e:\n    assert e.code in (0, None), e.code\n"
         "heavy = [n for n in ('torch', 'onnxruntime', 'numpy', 'cv2') if sys.modules.get(n) is not None]\n"
         "print('HEAVY', heavy)\n"
@@ -259,7 +259,7 @@ def test_help_and_inference_modules_start_without_torch(tmp_path):
 def test_torch_commands_without_torch_print_an_install_hint(tmp_path, argv):
     script = ("import sys; sys.modules['torch'] = None\n"
               f"sys.argv = ['landscape', *{argv!r}]\n"
-              "import landscape_cli.main as m; m.run()\n")
+              "import landscape.cli.main as m; m.run()\n")
     res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert res.returncode == 1 and "pip install 'landscape[train]'" in res.stderr and "Traceback" not in res.stderr
 
@@ -273,7 +273,7 @@ def test_ctrl_c_exits_130_and_leaves_no_temp_files(tmp_path, models):
     out = tmp_path / "out"
     # A suite started in the background (`cmd &`) inherits an ignored SIGINT, which Python keeps:
     # the child gets the default back, as from an interactive shell.
-    proc = subprocess.Popen([sys.executable, "-m", "landscape_cli", "upscale", str(folder), "-o", str(out),
+    proc = subprocess.Popen([sys.executable, "-m", "landscape", "upscale", str(folder), "-o", str(out),
                              "--model", str(models["upscale"])], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, cwd=REPO, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     first = proc.stdout.readline()
@@ -287,14 +287,14 @@ def test_ctrl_c_exits_130_and_leaves_no_temp_files(tmp_path, models):
     assert 1 <= len(written) < 150
     # A re-run finishes the rest and leaves the first ones as they were.
     before = {p.name: p.read_bytes() for p in written}
-    rerun = subprocess.run([sys.executable, "-m", "landscape_cli", "upscale", str(folder), "-o", str(out),
+    rerun = subprocess.run([sys.executable, "-m", "landscape", "upscale", str(folder), "-o", str(out),
                             "--model", str(models["upscale"]), "-q"], capture_output=True, text=True, cwd=REPO, timeout=300)
     assert rerun.returncode == 0 and len(list(out.iterdir())) == 150
     assert all((out / name).read_bytes() == data for name, data in before.items())
 
 
 def test_closed_stdout_is_a_quiet_exit(tmp_path, models):
-    cmd = f"{sys.executable} -m landscape_cli generate -n 30 -b 1 -o {tmp_path} --model {models['generate']} | head -1"
+    cmd = f"{sys.executable} -m landscape generate -n 30 -b 1 -o {tmp_path} --model {models['generate']} | head -1"
     res = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert res.stdout.strip() == f"{tmp_path}/seed000000.png"
     assert "Traceback" not in res.stderr and "BrokenPipe" not in res.stderr

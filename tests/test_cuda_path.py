@@ -7,9 +7,9 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from landscape_cli import runtime
-from landscape_cli.pipelines.generate import generate, generate_upscaled, latents, upscales_as_is
-from landscape_cli.pipelines.upscale import upscale_unit_batch
+from landscape import runtime
+from landscape.pipelines.generate import generate, generate_upscaled, latents, upscales_as_is
+from landscape.pipelines.upscale import upscale_unit_batch
 
 CUDA = runtime.Device("cuda", ("CUDAExecutionProvider", "CPUExecutionProvider"), 4)
 
@@ -103,7 +103,7 @@ def test_generate_upscale_cli_uses_the_device_chain_on_cuda(models, cli, tmp_pat
         calls.append(len(args[-1]))
         return real(*args)
 
-    monkeypatch.setattr("landscape_cli.pipelines.generate.generate_upscaled", spy)
+    monkeypatch.setattr("landscape.pipelines.generate.generate_upscaled", spy)
     monkeypatch.setattr(runtime, "_cuda_works", lambda: True)
     monkeypatch.setattr(runtime, "providers_for", lambda device, task, tuning=None, graph=False: ["CPUExecutionProvider"])
     chained = cli("generate", "--seeds", "3,4", "--upscale", "--model", models["generate"], "--upscale-model",

@@ -1,4 +1,4 @@
-"""Training data made on the device (trainers/device_data.py), checked on the CPU against the
+"""Training data made on the device (landscape/trainers/device_data.py), checked on the CPU against the
 CPU path it replaces: same crops, same maps, same holes, same degradations within stated
 tolerances, and batches that a resumed stream makes again."""
 from __future__ import annotations
@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from tests.train_helpers import TINY_ARGS, make_pairs, make_photos, run_trainer, train_records
-from trainers import device_data as dd
-from trainers.data import Crop, apply_crop
-from trainers.degrade import Degradation, bicubic_down
-from trainers.maps import IGNORE
-from trainers.masks import hole_box
+from landscape.trainers import device_data as dd
+from landscape.trainers.data import Crop, apply_crop
+from landscape.trainers.degrade import Degradation, bicubic_down
+from landscape.trainers.maps import IGNORE
+from landscape.trainers.masks import hole_box
 
 pytestmark = pytest.mark.slow  # training data pipelines on tensors
 
@@ -153,7 +153,7 @@ def test_streams_resume_with_the_same_batches_in_the_cpu_paths_order():
     for expected in batches[4:]:
         got = resumed.next()
         assert torch.equal(got["index"], expected["index"]) and torch.equal(got["noise"], expected["noise"])
-    from trainers.data import EpochBatches
+    from landscape.trainers.data import EpochBatches
 
     order = [i for batch in EpochBatches(10, 3, rank=0, world=1, seed=5, epoch=0).batches for _, i in batch]
     assert torch.cat([b["index"] for b in batches[:3]]).tolist() == order

@@ -7,12 +7,12 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from export.exporter import ExportError, export_checkpoint
-from export.specs import SPECS
-from landscape_cli import metadata
-from landscape_cli.errors import UsageError
+from landscape.export.exporter import ExportError, export_checkpoint
+from landscape.export.specs import SPECS
+from landscape import metadata
+from landscape.errors import UsageError
 from tests.conftest import make_checkpoint
-from trainers.checkpoint import CheckpointError, load_checkpoint, module_state, read_config
+from landscape.trainers.checkpoint import CheckpointError, load_checkpoint, module_state, read_config
 
 FAMILY_TASK = {"dcgan": "generate", "pix2pix": "translate", "glcic": "inpaint", "esrgan": "upscale"}
 
@@ -80,8 +80,8 @@ def test_fp16_far_from_fp32_is_a_failure(tmp_path, monkeypatch):
 
     import torch
 
-    from trainers.checkpoint import prefixed, save_checkpoint
-    from trainers.networks import build_network, config_to_dict, make_config
+    from landscape.trainers.checkpoint import prefixed, save_checkpoint
+    from landscape.trainers.networks import build_network, config_to_dict, make_config
 
     config = make_config("esrgan", {"num_feat": 8, "num_grow_ch": 4, "num_block": 1})
     net = build_network("esrgan", config)
@@ -98,7 +98,7 @@ def test_fp16_far_from_fp32_is_a_failure(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_nan_or_inf_in_an_output_is_a_failure(bad):
-    from export.exporter import _max_diff
+    from landscape.export.exporter import _max_diff
 
     out = np.zeros((1, 3, 4, 4), np.float32)
     out[0, 1, 2, 3] = bad

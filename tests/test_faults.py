@@ -33,7 +33,7 @@ def folder(tmp_path_factory) -> Path:
 
 
 def upscale(folder: Path, out: Path, model: Path) -> list[str]:
-    return [sys.executable, "-m", "landscape_cli", "upscale", str(folder), "-o", str(out), "--model", str(model), "-q"]
+    return [sys.executable, "-m", "landscape", "upscale", str(folder), "-o", str(out), "--model", str(model), "-q"]
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +92,7 @@ def test_a_full_disk_stops_the_batch_and_keeps_what_was_written(folder, models, 
         opened.append(fd)
         return f if len(opened) <= 3 else FullDisk(f)
 
-    monkeypatch.setattr("landscape_cli.outputs.os.fdopen", fdopen)
+    monkeypatch.setattr("landscape.outputs.os.fdopen", fdopen)
     out = tmp_path / "out"
     res = cli("upscale", folder, "-o", out, "--model", models["upscale"])
     monkeypatch.undo()

@@ -24,11 +24,11 @@ SLIM_BUDGET = 40_000_000
 
 def plan_modules(t):
     """The networks of the plan's recipe for `t`, by the names the trainer tracks them under."""
-    from trainers.networks.dcgan import DCGANDiscriminator, build_generator
-    from trainers.networks.esrgan import RRDBNet
-    from trainers.networks.glcic import CompletionNetwork
-    from trainers.networks.pix2pix import PatchGAN, PatchGANConfig, UNetGenerator
-    from trainers.networks.segmenter import UNetSegmenter
+    from landscape.trainers.networks.dcgan import DCGANDiscriminator, build_generator
+    from landscape.trainers.networks.esrgan import RRDBNet
+    from landscape.trainers.networks.glcic import CompletionNetwork
+    from landscape.trainers.networks.pix2pix import PatchGAN, PatchGANConfig, UNetGenerator
+    from landscape.trainers.networks.segmenter import UNetSegmenter
 
     c = gpu_window.recipe(t)
     if t.family == "dcgan":
@@ -45,7 +45,7 @@ def plan_modules(t):
 
 
 def test_the_five_slim_states_of_the_plan_fit_40_mb():
-    from trainers.slim import SLIM_RULES
+    from landscape.trainers.slim import SLIM_RULES
 
     sizes = {}
     for t in gpu_window.PLAN:
@@ -79,7 +79,7 @@ def test_a_changed_recipe_starts_afresh_rather_than_failing(tmp_path):
     argv = gpu_window.trainer_argv(t, tmp_path, tmp_path / "run", slim=None, minutes=1, tiny=True, device="cpu")
     argv[argv.index("--data") + 1] = str(photos)
     argv[argv.index("--steps") + 1] = "2"
-    from trainers.esrgan import main
+    from landscape.trainers.esrgan import main
 
     assert main(argv) == 0
     state = tmp_path / "run" / "slim.safetensors"
@@ -111,7 +111,7 @@ def test_every_step_has_help(name):
 @pytest.mark.skipif(not gpu_window.SHARED_DATA.is_dir(), reason="no shared data beside the checkout")
 def test_the_compact_data_has_the_layout_the_plan_reads(tmp_path):
     dest = tmp_path / "data"
-    gpu_window.compact_data(gpu_window.SHARED_DATA, dest, ROOT / "landscape_cli" / "models" / "label.onnx", limit=6)
+    gpu_window.compact_data(gpu_window.SHARED_DATA, dest, ROOT / "landscape" / "models" / "label.onnx", limit=6)
     landscapes = sorted((dest / "photos" / "landscapes").iterdir())
     from PIL import Image
 

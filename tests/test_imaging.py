@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from landscape_cli.errors import ItemError
-from landscape_cli.imaging import decode as decode_limited, encode, orient, to_gray_unit
+from landscape.errors import ItemError
+from landscape.imaging import decode as decode_limited, encode, orient, to_gray_unit
 from tests.conftest import random_image, write_png
 
 

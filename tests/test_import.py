@@ -65,7 +65,7 @@ def given(models_json: str) -> dict:
 
 def torch_upscale(path: Path, rgb: np.ndarray) -> np.ndarray:
     """What spandrel's PyTorch model makes of the picture, as 8-bit RGB."""
-    from export.imported import read_state_dict
+    from landscape.export.imported import read_state_dict
 
     descriptor = spandrel.ModelLoader().load_from_state_dict(read_state_dict(path)).eval()
     with torch.no_grad():
@@ -78,7 +78,7 @@ def imported(tmp_path_factory):
     """Each SR architecture: its weights file and its exported ONNX file, through the CLI."""
     from typer.testing import CliRunner
 
-    from landscape_cli.main import app
+    from landscape.cli.main import app
 
     folder = tmp_path_factory.mktemp("imported")
     out = {}
@@ -123,7 +123,7 @@ def test_the_metadata_names_the_architecture_and_the_source(imported, cli):
     assert result.exit_code == 0
     row = given(result.stdout)
     assert row["task"] == "upscale" and row["family"] == "ESRGAN" and row["scale"] == 4
-    from landscape_cli.runtime import sha256_file
+    from landscape.runtime import sha256_file
 
     assert row["training"]["source_file"] == weights.name and row["training"]["source_sha256"] == sha256_file(weights)
     assert row["parity"]["exporter"] == "torchscript" and row["parity"]["fp32_max_abs_diff"] < 2e-3
@@ -213,7 +213,7 @@ def test_a_known_network_that_does_not_export_writes_nothing(cli, tmp_path):
 @pytest.fixture(scope="module")
 def lama(tmp_path_factory):
     """LaMa, whole (it has no width to cut: 51 M parameters), as safetensors, exported once."""
-    from export.imported import export_published
+    from landscape.export.imported import export_published
 
     folder = tmp_path_factory.mktemp("lama")
     torch.manual_seed(0)
@@ -240,7 +240,7 @@ def test_lama_exports_by_the_torch_export_route_and_inpaints_like_pytorch(lama, 
     hole = mask > 0
     assert np.array_equal(out[~hole], rgb[~hole])  # only hole pixels change
 
-    from export.imported import read_state_dict
+    from landscape.export.imported import read_state_dict
 
     net = spandrel.ModelLoader().load_from_state_dict(read_state_dict(weights)).model.eval()
     image = np.pad(rgb, ((0, 4), (0, 4), (0, 0)), mode="reflect")  # to the multiple of 8, as the pipeline pads

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from landscape_cli.errors import UsageError
-from landscape_cli.inputs import collect, pair_masks
+from landscape.errors import UsageError
+from landscape.inputs import collect, pair_masks
 
 
 def touch(path: Path) -> Path:

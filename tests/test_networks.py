@@ -2,11 +2,11 @@
 import pytest
 import torch
 
-from trainers.networks import FAMILIES, build_network, make_config
-from trainers.networks.dcgan import DCGANDiscriminator, DiscriminatorConfig, GeneratorConfig, WGANCritic, build_generator
-from trainers.networks.esrgan import RRDBConfig, RRDBNet, VGGDiscriminator, VGGDiscriminatorConfig
-from trainers.networks.glcic import CompletionConfig, CompletionNetwork, ContextDiscriminator, ContextDiscriminatorConfig
-from trainers.networks.pix2pix import PatchGAN, PatchGANConfig, UNetConfig, UNetGenerator
+from landscape.trainers.networks import FAMILIES, build_network, make_config
+from landscape.trainers.networks.dcgan import DCGANDiscriminator, DiscriminatorConfig, GeneratorConfig, WGANCritic, build_generator
+from landscape.trainers.networks.esrgan import RRDBConfig, RRDBNet, VGGDiscriminator, VGGDiscriminatorConfig
+from landscape.trainers.networks.glcic import CompletionConfig, CompletionNetwork, ContextDiscriminator, ContextDiscriminatorConfig
+from landscape.trainers.networks.pix2pix import PatchGAN, PatchGANConfig, UNetConfig, UNetGenerator
 
 
 @pytest.mark.parametrize("arch,resolution", [("dcgan", 64), ("dcgan", 128), ("resup", 32), ("resup", 128)])
@@ -127,7 +127,7 @@ def test_family_table_names_tasks_and_rejects_unknown_options():
 def test_rrdb_with_a_bicubic_skip_starts_as_bicubic():
     import torch
 
-    from trainers.networks import build_network, make_config
+    from landscape.trainers.networks import build_network, make_config
 
     net = build_network("esrgan", make_config("esrgan", {"skip": "bicubic", "num_feat": 8, "num_grow_ch": 4, "num_block": 1})).eval()
     x = torch.rand(2, 3, 9, 13)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from landscape_cli.commands.common import Encoded, Item, Reporter
-from landscape_cli.errors import ItemError, UsageError
-from landscape_cli.overlap import Jobs, Stages, parse_jobs, run_stages
+from landscape.cli.commands.common import Encoded, Item, Reporter
+from landscape.errors import ItemError, UsageError
+from landscape.overlap import Jobs, Stages, parse_jobs, run_stages
 from tests.conftest import random_image, tree_digest, write_png
 
 

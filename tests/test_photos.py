@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms, PngImagePlugin
 
-from landscape_cli import provenance
+from landscape import provenance
 from tests.conftest import random_image, write_png
 
 REPO = Path(__file__).resolve().parents[1]
@@ -106,7 +106,7 @@ def test_bmp_says_once_what_it_drops(tmp_path, cli, models):
 
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_every_exif_orientation_is_applied_and_cleared(tmp_path, cli, models, orientation):
-    from landscape_cli.imaging import orient
+    from landscape.imaging import orient
 
     src, stored = phone_jpeg(tmp_path / "in" / "o.jpg", orientation)
     res = cli("inpaint", src, "--masks", _mask_for(tmp_path, orient(stored, orientation).shape[:2]), "-o",
@@ -159,7 +159,7 @@ def test_keyed_16_bit_gray_stays_16_bit_gray_with_alpha(tmp_path, cli, models):
 
 
 def _run(args: list, umask: int) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "landscape_cli", *map(str, args)], cwd=REPO, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "landscape", *map(str, args)], cwd=REPO, capture_output=True,
                           text=True, preexec_fn=lambda: os.umask(umask), timeout=300)
 
 
@@ -176,7 +176,7 @@ def test_every_file_written_honours_the_umask(tmp_path, models, umask):
     files = [tmp_path / "up" / "a.png", tmp_path / "sheet.png", tmp_path / "gen" / "seed000000.png", tmp_path / "grid.png",
              tmp_path / "exported.onnx"]
     assert {f.name: oct(f.stat().st_mode & 0o777) for f in files} == {f.name: oct(expected) for f in files}
-    checkpoint = subprocess.run([sys.executable, "-c", "import sys, torch; from trainers.checkpoint import save_checkpoint; "
+    checkpoint = subprocess.run([sys.executable, "-c", "import sys, torch; from landscape.trainers.checkpoint import save_checkpoint; "
                                  "save_checkpoint(sys.argv[1], {'net.w': torch.zeros(2)}, {'family': 'esrgan', "
                                  "'network': {}, 'weights': 'net'})", str(tmp_path / "c.safetensors")],
                                 cwd=REPO, preexec_fn=lambda: os.umask(umask), capture_output=True, text=True)

@@ -3,14 +3,14 @@ import cv2
 import numpy as np
 import pytest
 
-from landscape_cli.errors import ItemError
-from landscape_cli.imaging import Picture
-from landscape_cli.pipelines.generate import generate, latents
-from landscape_cli.pipelines.inpaint import context_windows, inpaint_pixels, prepare_hole
-from landscape_cli.pipelines.tiling import pad_to_multiple, run_padded, run_tiled
-from landscape_cli.pipelines.translate import labels_from_map, translate
-from landscape_cli.pipelines.upscale import TileSettings, upscale_pixels, upscale_rgb
-from landscape_cli.runtime import choose_device, load_model
+from landscape.errors import ItemError
+from landscape.imaging import Picture
+from landscape.pipelines.generate import generate, latents
+from landscape.pipelines.inpaint import context_windows, inpaint_pixels, prepare_hole
+from landscape.pipelines.tiling import pad_to_multiple, run_padded, run_tiled
+from landscape.pipelines.translate import labels_from_map, translate
+from landscape.pipelines.upscale import TileSettings, upscale_pixels, upscale_rgb
+from landscape.runtime import choose_device, load_model
 from tests.conftest import random_image
 
 

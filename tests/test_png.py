@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from landscape_cli import png
+from landscape import png
 from tests.conftest import random_image
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from landscape_cli.commands import common
-from landscape_cli.pipelines.tiling import run_tiled
-from landscape_cli.pipelines.upscale import work
+from landscape.cli.commands import common
+from landscape.pipelines.tiling import run_tiled
+from landscape.pipelines.upscale import work
 from tests.conftest import random_image, write_png
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from landscape_cli.runtime import read_info
+from landscape.runtime import read_info
 from tests.bad_inputs import Case, build, corpus
 from tests.conftest import tree_digest
 
@@ -21,7 +21,7 @@ TIMEOUT = 180
 
 
 def landscape(*args, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "landscape_cli", *map(str, args)], input=stdin, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "landscape", *map(str, args)], input=stdin, capture_output=True,
                           text=True, cwd=REPO, timeout=TIMEOUT)
 
 

@@ -4,8 +4,8 @@ import shutil
 
 import pytest
 
-from landscape_cli import metadata, runtime
-from landscape_cli.errors import ModelError, UsageError
+from landscape import metadata, runtime
+from landscape.errors import ModelError, UsageError
 
 
 @pytest.fixture()

@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from landscape_cli.errors import ModelError
-from landscape_cli.external_data import check_external_data, external_locations
+from landscape.errors import ModelError
+from landscape.external_data import check_external_data, external_locations
 from tests.conftest import random_image, write_png
 
 REPO = Path(__file__).resolve().parents[1]
-SOURCES = ["landscape_cli", "trainers", "export", "scripts", "evaluation", "benchmarks"]
+SOURCES = ["landscape", "scripts", "evaluation", "benchmarks"]
 
 
 def test_no_source_file_can_unpickle():
@@ -54,13 +54,13 @@ def evil(tmp_path) -> tuple[Path, Path]:
 
 @pytest.mark.slow  # starts PyTorch in a subprocess
 def test_a_malicious_pickle_is_refused_as_checkpoint_and_as_weights(tmp_path, evil):
-    from trainers.checkpoint import WeightsError, read_weights
+    from landscape.trainers.checkpoint import WeightsError, read_weights
 
     path, marker = evil
     disguised = tmp_path / "step_0000010.safetensors"
     disguised.write_bytes(path.read_bytes())
     for candidate in (path, disguised):
-        res = subprocess.run([sys.executable, "-m", "landscape_cli", "export", str(candidate), "-o", str(tmp_path / "x.onnx")],
+        res = subprocess.run([sys.executable, "-m", "landscape", "export", str(candidate), "-o", str(tmp_path / "x.onnx")],
                              capture_output=True, text=True, cwd=REPO, timeout=120)
         # Not our checkpoint, so read as published weights, by the weights-only reader: refused.
         assert res.returncode == 2 and "Traceback" not in res.stderr and res.stderr.count("\n") == 1
@@ -77,7 +77,7 @@ def test_a_malicious_vgg_file_stops_the_trainer_before_any_work(tmp_path, evil):
     photos = tmp_path / "photos"
     for i in range(4):
         write_png(photos / f"{i}.png", random_image(40, 40, seed=i))
-    res = subprocess.run([sys.executable, "-m", "trainers.esrgan", "--data", str(photos), "--out", str(tmp_path / "run"),
+    res = subprocess.run([sys.executable, "-m", "landscape.trainers.esrgan", "--data", str(photos), "--out", str(tmp_path / "run"),
                           "--steps", "2", "--gan-steps", "1", "--vgg-weights", str(path), "--resolution", "8",
                           "--num-feat", "4", "--num-grow-ch", "2", "--num-block", "1", "--batch-size", "2", "--workers", "0",
                           "--device", "cpu"], capture_output=True, text=True, cwd=REPO, timeout=300)
@@ -136,7 +136,7 @@ def test_cli_refuses_a_model_reading_outside_its_folder(tmp_path):
     np.ones(1, np.float32).tofile(tmp_path / "secret.bin")
     path = _model_with_external_weight(tmp_path / "m", "../secret.bin")
     write_png(tmp_path / "in" / "a.png", random_image(8, 8))
-    res = subprocess.run([sys.executable, "-m", "landscape_cli", "upscale", str(tmp_path / "in"), "-o", str(tmp_path / "out"),
+    res = subprocess.run([sys.executable, "-m", "landscape", "upscale", str(tmp_path / "in"), "-o", str(tmp_path / "out"),
                           "--model", str(path)], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert res.returncode == 2
     assert "outside the model's folder" in res.stderr and "Traceback" not in res.stderr

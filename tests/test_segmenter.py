@@ -11,8 +11,8 @@ import torch
 from PIL import Image
 
 from tests.train_helpers import make_pairs, run_trainer
-from trainers.palette import LANDSCAPE_PALETTE
-from trainers.segmenter import colour_jitter, confusion, scores
+from landscape.trainers.palette import LANDSCAPE_PALETTE
+from landscape.trainers.segmenter import colour_jitter, confusion, scores
 
 pytestmark = pytest.mark.slow  # segmenter training runs
 
@@ -57,8 +57,8 @@ def test_colour_jitter_is_seeded_and_bounded():
 
 
 def test_exported_labeller_writes_maps(trained, tmp_path, cli):
-    from export.exporter import export_checkpoint
-    from landscape_cli.runtime import read_info
+    from landscape.export.exporter import export_checkpoint
+    from landscape.runtime import read_info
 
     photos, _, run = trained
     report = export_checkpoint(run / "checkpoints" / "step_0000040.safetensors", tmp_path / "label.onnx")
@@ -83,7 +83,7 @@ def test_exported_labeller_writes_maps(trained, tmp_path, cli):
 
 
 def test_small_regions_merge_into_their_surroundings():
-    from landscape_cli.pipelines.label import merge_small_regions
+    from landscape.pipelines.label import merge_small_regions
 
     labels = np.zeros((40, 40), np.uint8)  # sky
     labels[20:] = 6  # mountain below
@@ -112,7 +112,7 @@ def _small_regions_one_class_at_a_time(labels: np.ndarray, min_pixels: int) -> n
 def test_merging_moves_exactly_the_small_regions_to_a_kept_neighbours_class(seed):
     import cv2
 
-    from landscape_cli.pipelines.label import merge_small_regions
+    from landscape.pipelines.label import merge_small_regions
 
     rng = np.random.default_rng(seed)
     # Blobs of 8 classes at several scales: regions from 1 pixel to most of the map.
@@ -136,7 +136,7 @@ def test_merging_moves_exactly_the_small_regions_to_a_kept_neighbours_class(seed
 
 
 def test_argmax_and_colours_match_numpy():
-    from landscape_cli.pipelines.label import argmax_classes, colourise
+    from landscape.pipelines.label import argmax_classes, colourise
 
     rng = np.random.default_rng(0)
     logits = rng.integers(0, 4, (8, 33, 47)).astype(np.float32)  # many ties: the first wins

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from landscape_cli.errors import UsageError
-from landscape_cli.shard import in_shard, parse_shard
+from landscape.errors import UsageError
+from landscape.shard import in_shard, parse_shard
 from tests.conftest import random_image, write_png
 
 

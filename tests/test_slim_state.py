@@ -1,4 +1,4 @@
-"""Slim states: a few megabytes that continue a run on another machine (trainers/slim.py)."""
+"""Slim states: a few megabytes that continue a run on another machine (landscape/trainers/slim.py)."""
 from __future__ import annotations
 
 import json
@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from tests.train_helpers import COMMON, TINY_ARGS, make_pairs, make_photos, run_trainer, train_records
-from trainers.checkpoint import load_checkpoint, module_state
-from trainers.slim import SLIM_RULES, read_slim_state
+from landscape.trainers.checkpoint import load_checkpoint, module_state
+from landscape.trainers.slim import SLIM_RULES, read_slim_state
 
 pytestmark = pytest.mark.slow  # training runs resumed from slim states
 
@@ -36,7 +36,7 @@ def evals(run: Path, key: str) -> dict[int, float]:
 
 @pytest.mark.parametrize("family", list(SLIM_RULES))
 def test_every_run_writes_a_half_precision_slim_state_that_exports(family, data, tmp_path):
-    from export.exporter import export_checkpoint
+    from landscape.export.exporter import export_checkpoint
 
     code, run = train(family, data, tmp_path / "run", 4)
     assert code == 0
@@ -132,7 +132,7 @@ def test_a_slim_state_of_another_family_or_a_full_checkpoint_is_refused(data, tm
 
 
 def test_slim_state_from_an_older_checkpoint_with_the_command(data, tmp_path):
-    from trainers.slim import main
+    from landscape.trainers.slim import main
 
     assert train("esrgan", data, tmp_path / "run", 3)[0] == 0
     out = tmp_path / "esrgan.safetensors"

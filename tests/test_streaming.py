@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from benchmarks.streaming import fill_folder, first_output, small_png
-from landscape_cli.commands import common
-from landscape_cli.imaging import default_max_bytes
+from landscape.cli.commands import common
+from landscape.imaging import default_max_bytes
 from tests.conftest import random_image, write_png
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,7 +30,7 @@ def run_measured(args: list[str], timeout: float = 60) -> tuple[subprocess.Compl
              "sys.stderr.write(r.stderr); sys.stdout.write(r.stdout); "
              "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); sys.exit(r.returncode)")
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", probe, sys.executable, "-m", "landscape_cli", *map(str, args)],
+    done = subprocess.run([sys.executable, "-c", probe, sys.executable, "-m", "landscape", *map(str, args)],
                           capture_output=True, text=True, cwd=REPO, timeout=timeout)
     seconds = time.perf_counter() - start
     *lines, rss = done.stderr.strip().splitlines()
@@ -75,8 +75,8 @@ def test_a_device_or_fifo_given_by_name_is_not_opened(folder, tmp_path, models, 
 def test_a_large_non_image_costs_milliseconds(tmp_path):
     """A 700 MB file (under the size bound) that is not a picture is refused from its first
     bytes, without reading the rest."""
-    from landscape_cli.errors import ItemError
-    from landscape_cli.imaging import decode
+    from landscape.errors import ItemError
+    from landscape.imaging import decode
 
     path = tmp_path / "video.png"
     with open(path, "wb") as f:
@@ -101,7 +101,7 @@ def test_generate_at_ten_to_the_eighth_starts_at_once(tmp_path, models):
     small = first_output(["generate", "-n", "100", "-o", str(tmp_path / "a"), "--model", str(models["generate"])])
     huge = first_output(["generate", "-n", str(10**8), "-o", str(tmp_path / "b"), "--model", str(models["generate"])])
     assert huge[0] < FIRST_OUTPUT_S and huge[1] < small[1] + 10
-    plan = subprocess.run([sys.executable, "-m", "landscape_cli", "generate", "-n", str(10**8), "--seed", "5",
+    plan = subprocess.run([sys.executable, "-m", "landscape", "generate", "-n", str(10**8), "--seed", "5",
                            "--shard", "3/1000", "--dry-run", "--model", str(models["generate"])],
                           cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     first = plan.stdout.split(b"\n", 1)[0].decode()
@@ -109,7 +109,7 @@ def test_generate_at_ten_to_the_eighth_starts_at_once(tmp_path, models):
 
 
 def test_generate_shards_cover_the_seeds_exactly_once(tmp_path, cli, models):
-    from landscape_cli.commands.generate import shard_seeds
+    from landscape.cli.commands.generate import shard_seeds
 
     seen = sorted(s for k in range(7) for s in shard_seeds(range(12, 140), (k, 7)))
     assert seen == list(range(12, 140))
@@ -126,6 +126,6 @@ def test_a_folder_of_100000_files_starts_at_once_with_flat_memory(tmp_path, mode
     _, small_rss = first_output(["upscale", str(small), "-o", str(tmp_path / "o1"), *args])
     seconds, big_rss = first_output(["upscale", str(big), "-o", str(tmp_path / "o2"), *args])
     assert seconds < FIRST_OUTPUT_S and big_rss < small_rss + FLAT_MB
-    plan = subprocess.run([sys.executable, "-m", "landscape_cli", "upscale", str(big), "--dry-run", *args],
+    plan = subprocess.run([sys.executable, "-m", "landscape", "upscale", str(big), "--dry-run", *args],
                           cwd=REPO, capture_output=True, text=True, timeout=300)
     assert plan.returncode == 0 and plan.stdout.count("\twrite\n") == 100_000

@@ -6,13 +6,13 @@ import pytest
 import torch
 
 from tests.conftest import write_png
-from trainers.data import EpochBatches, split_holdout
-from trainers.degrade import Degradation, degrade
-from trainers.diffaugment import diff_augment, parse_policy
-from trainers.losses import d_loss, d_targets, gradient_penalty, relativistic_d_loss
-from trainers.maps import IGNORE, load_table, read_labels
-from trainers.masks import hole_box, random_mask
-from trainers.metrics import frechet_distance, psnr, sliced_wasserstein, ssim
+from landscape.trainers.data import EpochBatches, split_holdout
+from landscape.trainers.degrade import Degradation, degrade
+from landscape.trainers.diffaugment import diff_augment, parse_policy
+from landscape.trainers.losses import d_loss, d_targets, gradient_penalty, relativistic_d_loss
+from landscape.trainers.maps import IGNORE, load_table, read_labels
+from landscape.trainers.masks import hole_box, random_mask
+from landscape.trainers.metrics import frechet_distance, psnr, sliced_wasserstein, ssim
 
 pytestmark = pytest.mark.slow  # training pieces on tensors
 
@@ -54,7 +54,7 @@ def test_custom_class_table_and_its_errors(tmp_path):
 
 
 def test_colour_maps_read_by_palette_with_tolerance(tmp_path):
-    from trainers.palette import LANDSCAPE_PALETTE
+    from landscape.trainers.palette import LANDSCAPE_PALETTE
 
     img = np.zeros((2, 2, 3), np.uint8)
     img[0, 0] = LANDSCAPE_PALETTE[4]
@@ -131,7 +131,7 @@ def test_metrics():
 
 
 def test_ema_warms_up_then_holds_its_decay():
-    from trainers.ema import EMA
+    from landscape.trainers.ema import EMA
 
     net = torch.nn.Linear(1, 1, bias=False)
     torch.nn.init.constant_(net.weight, 0.0)

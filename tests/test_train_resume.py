@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from tests.train_helpers import COMMON, TINY_ARGS, losses_only, make_photos, run_trainer, train_records
-from trainers.checkpoint import load_checkpoint, module_state
+from landscape.trainers.checkpoint import load_checkpoint, module_state
 
 pytestmark = pytest.mark.slow  # training runs killed and resumed, torchrun processes
 
@@ -38,7 +38,7 @@ def test_killed_run_resumes_exactly(photos, tmp_path):
     steps = 160
     # Every run in its own process with the same thread count: CPU reductions then add up in
     # the same order, and "exactly" can mean bit for bit.
-    trainer = [sys.executable, "-m", "trainers.dcgan"]
+    trainer = [sys.executable, "-m", "landscape.trainers.dcgan"]
     subprocess.run([*trainer, *argv("dcgan", photos, tmp_path / "straight", steps, *extra)], env=ENV, cwd=ROOT,
                    check=True, capture_output=True)
 
@@ -65,11 +65,11 @@ def test_killed_run_resumes_exactly(photos, tmp_path):
 
 
 def test_resume_can_extend_a_finished_run(photos, tmp_path):
-    import trainers.esrgan
+    import landscape.trainers.esrgan
 
-    assert trainers.esrgan.main(argv("esrgan", photos, tmp_path / "long", 6)) == 0
-    assert trainers.esrgan.main(argv("esrgan", photos, tmp_path / "short", 3, "--checkpoint-every", "3")) == 0
-    assert trainers.esrgan.main(["--resume", str(tmp_path / "short"), "--steps", "6"]) == 0
+    assert landscape.trainers.esrgan.main(argv("esrgan", photos, tmp_path / "long", 6)) == 0
+    assert landscape.trainers.esrgan.main(argv("esrgan", photos, tmp_path / "short", 3, "--checkpoint-every", "3")) == 0
+    assert landscape.trainers.esrgan.main(["--resume", str(tmp_path / "short"), "--steps", "6"]) == 0
     assert losses_only(train_records(tmp_path / "short")) == losses_only(train_records(tmp_path / "long"))
 
 
@@ -107,11 +107,11 @@ def test_torchrun_gan_with_gradient_penalty(photos, tmp_path):
 
 
 def test_time_budget_ends_the_run_like_its_last_step(photos, tmp_path, capsys):
-    import trainers.esrgan
+    import landscape.trainers.esrgan
 
     out = tmp_path / "budget"
     # 0.0005 min = 30 ms: over after the first steps, far short of 500.
-    assert trainers.esrgan.main(argv("esrgan", photos, out, 500, "--max-minutes", "0.0005", "--eval-every", "0")) == 0
+    assert landscape.trainers.esrgan.main(argv("esrgan", photos, out, 500, "--max-minutes", "0.0005", "--eval-every", "0")) == 0
     saved = sorted((out / "checkpoints").glob("step_*.safetensors"))
     last = int(saved[-1].stem.split("_")[1])
     assert 1 <= last < 500

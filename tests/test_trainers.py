@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from tests.train_helpers import COMMON, TINY_ARGS, losses_only, make_pairs, make_photos, run_trainer, train_records
-from trainers.checkpoint import load_checkpoint, module_state
+from landscape.trainers.checkpoint import load_checkpoint, module_state
 
 pytestmark = pytest.mark.slow  # tiny training runs of every family
 
@@ -158,7 +158,7 @@ def test_pix2pix_multiscale_discriminator_and_feature_matching(pairs, tmp_path):
     records = train_records(run)
     assert all(r["g_fm"] > 0 for r in records)
     assert moved(run, "d", 1, 3) and moved(run, "g", 1, 3)
-    from trainers.checkpoint import load_checkpoint
+    from landscape.trainers.checkpoint import load_checkpoint
 
     tensors = load_checkpoint(run / "checkpoints" / "step_0000003.safetensors")[0]
     assert any(k.startswith("d.scales.1.") for k in tensors)  # the half-size PatchGAN is trained too
@@ -260,24 +260,24 @@ def test_dry_run_validates_and_writes_nothing(photos, tmp_path, capsys):
 
 
 def test_resume_refuses_changed_experiment_options(photos, tmp_path, capsys):
-    import trainers.dcgan
+    import landscape.trainers.dcgan
 
     run = run_ok("dcgan", photos, tmp_path, steps=2)
-    assert trainers.dcgan.main(["--resume", str(run), "--loss", "hinge"]) == 2
+    assert landscape.trainers.dcgan.main(["--resume", str(run), "--loss", "hinge"]) == 2
     assert "--loss" in capsys.readouterr().err
 
 
 def test_nan_loss_stops_the_run_and_is_never_saved(photos, tmp_path, monkeypatch, capsys):
-    import trainers.dcgan
+    import landscape.trainers.dcgan
 
-    real = trainers.dcgan.g_loss
+    real = landscape.trainers.dcgan.g_loss
     calls = {"n": 0}
 
     def poisoned(kind, logits):
         calls["n"] += 1
         return real(kind, logits) * (float("nan") if calls["n"] >= 2 else 1.0)
 
-    monkeypatch.setattr(trainers.dcgan, "g_loss", poisoned)
+    monkeypatch.setattr(landscape.trainers.dcgan, "g_loss", poisoned)
     code, run = run_trainer("dcgan", photos, tmp_path / "run", steps=4)
     err = capsys.readouterr().err
     assert code == 1 and "g_loss became NaN/Inf at step 2" in err
@@ -294,7 +294,7 @@ def test_unreadable_image_is_reported_and_skipped(tmp_path, capsys):
 
 
 def test_trained_checkpoints_export_and_run_in_the_cli(photos, pairs, tmp_path, cli):
-    from export.exporter import export_checkpoint
+    from landscape.export.exporter import export_checkpoint
     from tests.conftest import write_png
     from tests.train_helpers import landscape_like
 

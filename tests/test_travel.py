@@ -12,7 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 # Shipped inside the package, and the resumable states of the GPU runs (item 4 of the GPU
 # plan): both have budgets of their own (tests/test_bundled_models.py, tests/test_slim_state.py).
-OWN_BUDGETS = ("landscape_cli/models/", "runs/slim/")
+OWN_BUDGETS = ("landscape/models/", "runs/slim/")
 
 
 def git(*args: str, cwd: Path = ROOT) -> str:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from landscape_cli.pipelines.generate import latents, slerp, walk_latents
+from landscape.pipelines.generate import latents, slerp, walk_latents
 
 
 def test_the_walk_passes_through_each_seed_and_keeps_latent_lengths():

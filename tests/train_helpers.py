@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from tests.conftest import write_png
-from trainers.palette import LANDSCAPE_PALETTE
+from landscape.trainers.palette import LANDSCAPE_PALETTE
 
 # Widths and sizes small enough for a step in milliseconds; the same code paths as full size.
 TINY_ARGS = {

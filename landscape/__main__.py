@@ -1,0 +1,3 @@
+from landscape.cli.main import run
+
+run()

@@ -1,0 +1,1 @@
+"""The `landscape` command line: a Typer app over the `landscape` API."""

@@ -1,0 +1,102 @@
+"""`landscape upscale`: super-resolution of pictures of any size and mode, by the model's own
+factor or a power of it."""
+from pathlib import Path
+from typing import Optional
+
+import typer
+from typing_extensions import Annotated
+
+from landscape.cli.commands import common
+from landscape.errors import UsageError
+
+
+def upscale(
+    inputs: common.Inputs,
+    scale: Annotated[Optional[int], typer.Option("--scale", help="Total factor: the model's own (default) or a power of "
+                                                 "it, one pass each (x4 model: 4 or 16; x2: 2, 4 or 8).",
+                                                 show_default=False)] = None,
+    tile: Annotated[int, typer.Option("--tile", help="Tile side in input pixels; 0 = whole image at once (more memory).")] = 256,
+    tile_pad: Annotated[int, typer.Option("--tile-pad", help="Context each tile reads around its core; tiles cross-fade over 2x this.")] = 16,
+    output: common.Output = Path("upscaled"),
+    batch_size: common.BatchSize = 4,
+    model: common.ModelPath = None,
+    recursive: common.Recursive = False,
+    null: common.Null = False,
+    fmt: common.Format = "keep",
+    quality: common.Quality = 95,
+    overwrite: common.Overwrite = False,
+    dry_run: common.DryRun = False,
+    json_mode: common.Json = False,
+    quiet: common.Quiet = False,
+    max_pixels: common.MaxPixels = common.DEFAULT_MAX_PIXELS,
+    max_bytes: common.MaxBytes = 0,
+    device: common.Device = "auto",
+    threads: common.Threads = 0,
+    backend: common.Backend = "auto",
+    precision: common.Precision = "auto",
+    shard: common.ShardOption = None,
+    jobs: common.Jobs = "auto",
+    strip_metadata: common.StripMetadata = False,
+    compare: common.Compare = None,
+) -> None:
+    """Upscale pictures (4x with the bundled model): gray stays gray, alpha is kept, 16-bit stays 16-bit.
+
+    Example: landscape upscale photos/ -o big/
+    """
+    args = dict(locals())  # the parameters, by name, before anything else is bound
+    common.execute(lambda: _upscale(**args))
+
+
+def _upscale(*, inputs, scale, tile, tile_pad, output, batch_size, model, recursive, null, fmt, quality, overwrite,
+             dry_run, json_mode, quiet, max_pixels, max_bytes, device, threads, backend, precision, shard, jobs, strip_metadata, compare) -> int:
+    common.check_positive("--tile", tile, 0)
+    common.check_positive("--tile-pad", tile_pad, 0)
+    common.check_positive("--batch-size", batch_size)
+    common.check_positive("--max-pixels", max_pixels)
+    common.check_positive("--max-bytes", max_bytes, 0)
+    common.resolve_format(fmt, quality)
+    reporter = common.Reporter("upscale", json_mode=json_mode, quiet=quiet, null=null)
+    items = common.collect_items(inputs, output, fmt, reporter, recursive=recursive, null=null, shard=shard)
+    # Small pictures run with ONNX Runtime's memory arena (runtime.SessionTuning says why); a
+    # --scale of several passes feeds the model bigger pictures than the inputs.
+    largest, items = common.largest_input(items) if scale is None else (None, items)
+    (upscaler,) = common.open_models(reporter, common.Placement(device, threads, backend, precision), ("upscale", model),
+                                     largest_input=largest)
+    from landscape.pipelines.upscale import passes_for
+
+    passes = passes_for(scale, upscaler.info.scale or 4)
+    if tile and tile % upscaler.info.size_multiple:
+        raise UsageError(f"--tile {tile} is not a multiple of the model's size multiple {upscaler.info.size_multiple}")
+    if dry_run:
+        return common.print_plan(items, reporter, overwrite=overwrite)
+    from landscape.imaging import decode, encode, header_size
+    from landscape.outputs import prepare_output_dir
+    from landscape.overlap import Stages
+    from landscape.pipelines.upscale import TileSettings, upscale_pixels, work
+
+    prepare_output_dir(output)
+    reporter.compare(compare, panels=2)
+    tiles = TileSettings(tile=tile, pad=tile_pad, batch=batch_size)
+
+    from landscape import provenance
+
+    made_by = provenance.make("upscale", {"upscale": upscaler}, scale=(upscaler.info.scale or 4) ** passes)
+
+    def infer(picture):
+        upscaled = upscale_pixels(upscaler, picture.pixels, tiles, passes, reporter.tick)
+        meta = None if strip_metadata else picture.meta.with_text(provenance.KEY, made_by)
+        return picture.notes, upscaled, picture.pixels if compare else None, meta
+
+    def planned(item: common.Item) -> float:
+        return work(*header_size(item.source), upscaler.info.scale or 4, passes)
+
+    def save(item: common.Item, result) -> common.Encoded:
+        notes, pixels, original, meta = result
+        if compare:
+            reporter.offer(item, [original, pixels])
+        data, enc_notes = encode(pixels, item.output.suffix.lstrip("."), quality=quality, consume=True, meta=meta)
+        return common.Encoded(data, notes + enc_notes)
+
+    stages = Stages(load=lambda item: decode(item.source, max_pixels=max_pixels, max_bytes=max_bytes or None), infer=common.each(infer), save=save)
+    common.run_items(items, stages, reporter, overwrite=overwrite, jobs=jobs, work=planned, unit="px")
+    return reporter.finish(device=upscaler.device.name)

@@ -1,0 +1,188 @@
+"""Export a checkpoint to ONNX and prove the file computes what the checkpoint does."""
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+
+from landscape.export.specs import SPECS, ExportSpec, ParityCase
+from landscape import __version__
+from landscape.errors import LandscapeError, UsageError
+from landscape.metadata import SCHEMA_VERSION, encode, parse
+from landscape.outputs import atomic_write
+from landscape.runtime import sha256_file
+from landscape.trainers.checkpoint import CheckpointError
+from landscape.trainers.networks import config_to_dict, get_family, network_from_checkpoint
+
+DEFAULT_OPSET = 17
+PARITY_SEED = 1234
+
+
+class ExportError(LandscapeError):
+    """The exported graph does not match the checkpoint (parity, NaN/Inf, checker)."""
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    path: Path
+    size_bytes: int
+    family: str
+    task: str
+    precision: str
+    max_abs_diff: float  # of the written file against PyTorch fp32
+    seconds: float
+
+    def summary(self) -> str:
+        return (
+            f"{self.path}: {self.task} ({self.family}, {self.precision}), {self.size_bytes / 1e6:.1f} MB, "
+            f"max abs diff vs PyTorch {self.max_abs_diff:.2e}, {self.seconds:.1f}s"
+        )
+
+
+def _ort_session(model_bytes: bytes):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+
+
+def _run(session, spec: ExportSpec, config, inputs: tuple[torch.Tensor, ...]) -> np.ndarray:
+    feeds = {s.name: t.numpy() for s, t in zip(spec.inputs(config), inputs)}
+    return session.run(None, feeds)[0]
+
+
+def _max_diff(a: np.ndarray, b: np.ndarray, what: str) -> float:
+    if not np.isfinite(a).all():
+        raise ExportError(f"{what}: output holds NaN or Inf")
+    if a.shape != b.shape:
+        raise ExportError(f"{what}: output shape {a.shape} != {b.shape}")
+    return float(np.abs(a.astype(np.float64) - b.astype(np.float64)).max())
+
+
+def _cases(spec: ExportSpec, config) -> list[tuple[ParityCase, tuple[torch.Tensor, ...]]]:
+    gen = torch.Generator().manual_seed(PARITY_SEED)
+    return [(case, spec.examples(config, case, gen)) for case in spec.parity_cases(config)]
+
+
+def _to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
+    from onnxconverter_common import float16
+
+    # float32 inputs and outputs stay, so callers never see the precision of the file.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # per-constant notices of values rounded to fp16
+        return float16.convert_float_to_float16(model, keep_io_types=True)
+
+
+def set_metadata(model: onnx.ModelProto, metadata: dict) -> None:
+    """Replace the file's metadata_props with ours (landscape/metadata.py reads them),
+    with the verdict of the model's bf16 check against fp32 (landscape.bf16_check), which
+    decides whether `--precision auto` may run it in bf16."""
+    from landscape import bf16_check
+
+    def write(values: dict) -> None:
+        del model.metadata_props[:]
+        for key, value in encode(values).items():
+            model.metadata_props.add(key=key, value=value)
+
+    write(metadata)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.onnx"
+        path.write_bytes(model.SerializeToString())
+        record = bf16_check.record_for(path, parse(encode(metadata), str(path)))
+    write({**metadata, bf16_check.METADATA_KEY: record})
+
+
+def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, *, fp16: bool = False,
+                      opset: int = DEFAULT_OPSET) -> ExportReport:
+    """Checkpoint -> ONNX file at `output`, written only once every check has passed."""
+    start = time.perf_counter()
+    checkpoint, output = Path(checkpoint), Path(output)
+    try:
+        net, config, ckpt = network_from_checkpoint(checkpoint)
+        family = get_family(ckpt["family"])
+    except (CheckpointError, KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise UsageError(f"{checkpoint}: cannot rebuild the network ({exc})") from None
+    if not 7 <= opset <= 23:
+        raise UsageError(f"--opset {opset} is out of the supported range 7..23")
+    net.eval()
+    spec = SPECS[family.name]
+    cases = _cases(spec, config)
+
+    with tempfile.TemporaryDirectory() as tmp, torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices
+        raw_path = Path(tmp) / "model.onnx"
+        torch.onnx.export(
+            net, cases[0][1], str(raw_path), dynamo=False, opset_version=opset,
+            input_names=[s.name for s in spec.inputs(config)], output_names=[spec.output(config).name],
+            dynamic_axes=spec.dynamic_axes(config), do_constant_folding=True,
+        )
+        model = onnx.load(str(raw_path))
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except onnx.checker.ValidationError as exc:
+        raise ExportError(f"{checkpoint}: the exported graph fails onnx.checker ({str(exc).splitlines()[0]})") from None
+
+    session = _ort_session(model.SerializeToString())
+    expected, fp32_outputs, fp32_diff = [], [], 0.0
+    with torch.no_grad():
+        for case, inputs in cases:
+            torch_out = net(*inputs).numpy()
+            ort_out = _run(session, spec, config, inputs)
+            fp32_diff = max(fp32_diff, _max_diff(ort_out, torch_out, f"fp32 at {case}"))
+            expected.append(torch_out)
+            fp32_outputs.append(ort_out)
+    if fp32_diff > spec.fp32_atol:
+        raise ExportError(f"{checkpoint}: ONNX Runtime differs from PyTorch by {fp32_diff:.2e} (> {spec.fp32_atol:.0e})")
+
+    parity = {"fp32_max_abs_diff": fp32_diff, "fp32_atol": spec.fp32_atol,
+              "cases": [list(case) for case, _ in cases], "seed": PARITY_SEED}
+    written_diff = fp32_diff
+    if fp16:
+        model = _to_fp16(model)
+        session16 = _ort_session(model.SerializeToString())
+        fp16_diff = 0.0
+        for (case, inputs), ref32, ref_torch in zip(cases, fp32_outputs, expected):
+            out16 = _run(session16, spec, config, inputs)
+            fp16_diff = max(fp16_diff, _max_diff(out16, ref32, f"fp16 at {case}"))
+            written_diff = max(written_diff, _max_diff(out16, ref_torch, f"fp16 at {case}"))
+        if fp16_diff > spec.fp16_atol:
+            raise ExportError(f"{checkpoint}: the fp16 model differs from fp32 by {fp16_diff:.2e} (> {spec.fp16_atol:.0e})")
+        parity.update({"fp16_max_abs_diff": fp16_diff, "fp16_atol": spec.fp16_atol})
+
+    metadata = {
+        "schema_version": SCHEMA_VERSION,
+        "task": family.task,
+        "family": family.name,
+        "arch": type(net).__name__,
+        "network": config_to_dict(config),
+        "inputs": [s.to_json() for s in spec.inputs(config)],
+        "outputs": [spec.output(config).to_json()],
+        "native_size": list(spec.native_size(config)),
+        "size_multiple": spec.size_multiple(config),
+        "dynamic_hw": spec.dynamic_hw,
+        "precision": "fp16" if fp16 else "fp32",
+        "training": {
+            "step": ckpt.get("step", 0),
+            "data": ckpt.get("data", "unknown"),
+            "checkpoint": checkpoint.name,
+            "checkpoint_sha256": sha256_file(checkpoint),
+        },
+        "package_version": __version__,
+        "opset": opset,
+        "parity": parity,
+        **spec.extra_metadata(config),
+    }
+    set_metadata(model, metadata)
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(output, model.SerializeToString())
+    return ExportReport(output, output.stat().st_size, family.name, family.task, "fp16" if fp16 else "fp32",
+                        written_diff, time.perf_counter() - start)

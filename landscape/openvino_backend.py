@@ -1,0 +1,132 @@
+"""OpenVINO: the CPU backend. Reads the same ONNX files as ONNX Runtime, with the same
+metadata; runs them in fp32 or, on CPUs with AMX or AVX512-BF16, in bf16.
+
+The precision hint is always set: left alone, OpenVINO picks bf16 by itself on such CPUs,
+including AMD parts where public reports show corrupted bf16 results.
+
+Shapes: a model is compiled once for any shape (so that it is known to compile, and so that a
+one-off size costs nothing more), and again for each shape it meets a second time, with a
+few such fixed-shape compilations kept (fixed shapes run 4-9 % faster on the bundled upscaler,
+and the tilers and batchers repeat their shapes). Compiled models are cached on disk under the
+user's cache folder, so a second start-up compiles in a third of the time.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from landscape import bf16_check
+from landscape.errors import OpenVinoRefusal, first_line
+from landscape.metadata import ModelInfo
+
+FIXED_SHAPES_KEPT = 8
+HINTS = {"fp32": "f32", "bf16": "bf16"}
+
+
+def available() -> bool:
+    try:
+        import openvino  # noqa: F401
+    except Exception:  # a broken install counts as absent: ONNX Runtime takes over
+        return False
+    return True
+
+
+def version() -> str:
+    import openvino
+
+    return openvino.__version__.split("-")[0]
+
+
+_CORE = None
+
+
+def core() -> Any:
+    """One OpenVINO Core per process, with the disk cache of compiled models."""
+    global _CORE
+    if _CORE is None:
+        import openvino
+
+        from landscape.cache import cache_dir
+
+        _CORE = openvino.Core()
+        folder = cache_dir("openvino")
+        if folder is not None:
+            _CORE.set_property({"CACHE_DIR": str(folder)})
+    return _CORE
+
+
+def read(path: Path) -> tuple[Any, dict[str, str]]:
+    """The parsed model and its metadata strings (ONNX `metadata_props`), or OpenVinoRefusal."""
+    try:
+        model = core().read_model(str(path))
+    except Exception as exc:
+        raise OpenVinoRefusal(path, f"reading: {first_line(exc)}") from None
+    rt_info = model.get_rt_info()
+    framework = rt_info["framework"] if "framework" in rt_info else {}
+    return model, {key: framework[key].astype(str) for key in framework}
+
+
+def compile_config(precision: str, threads: int) -> dict[str, Any]:
+    return {"INFERENCE_PRECISION_HINT": HINTS[precision], "INFERENCE_NUM_THREADS": threads,
+            "PERFORMANCE_HINT": "LATENCY"}
+
+
+class Compiled:
+    """Compilations of one model: any-shape, and fixed shapes for the shapes that repeat."""
+
+    def __init__(self, model: Any, config: dict[str, Any]) -> None:
+        self.model, self.config = model, config
+        self.dynamic = core().compile_model(model, "CPU", config).create_infer_request()
+        self.seen: set[tuple] = set()
+        self.fixed: OrderedDict[tuple, Any] = OrderedDict()
+
+    def request(self, feeds: dict[str, np.ndarray]) -> Any:
+        key = tuple((name, value.shape) for name, value in feeds.items())
+        if key in self.fixed:
+            self.fixed.move_to_end(key)
+            return self.fixed[key]
+        if key not in self.seen:
+            self.seen.add(key)
+            return self.dynamic
+        fixed_model = self.model.clone()
+        fixed_model.reshape({name: list(shape) for name, shape in key})
+        request = core().compile_model(fixed_model, "CPU", self.config).create_infer_request()
+        self.fixed[key] = request
+        if len(self.fixed) > FIXED_SHAPES_KEPT:
+            self.fixed.popitem(last=False)
+        return request
+
+    def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        outputs = self.request(feeds).infer(feeds)
+        return np.array(outputs[0], copy=True)
+
+
+def compile_model(path: Path, model: Any, precision: str, threads: int) -> Compiled:
+    """The read model compiled, or OpenVinoRefusal with OpenVINO's own first line."""
+    try:
+        return Compiled(model, compile_config(precision, threads))
+    except Exception as exc:
+        raise OpenVinoRefusal(path, first_line(exc)) from None
+
+
+def measure_bf16(model: Any, info: ModelInfo, threads: int) -> dict[str, Any]:
+    """Run the read model's probe call in fp32 and in bf16 and judge the difference."""
+    feeds = bf16_check.probe_feeds(info)
+    outputs = {p: Compiled(model, compile_config(p, threads)).run(feeds) for p in ("fp32", "bf16")}
+    verdict = bf16_check.compare(info, outputs["fp32"], outputs["bf16"])
+    from landscape.cpu import facts
+
+    return {**verdict, "openvino": version(), "cpu": facts().model}
+
+
+def bf16_verdict(model: Any, info: ModelInfo, sha256: str, threads: int) -> dict[str, Any]:
+    """The model's recorded verdict, else the cached one, else measured now and cached."""
+    verdict = bf16_check.recorded(info) or bf16_check.cached(sha256)
+    if verdict is None:
+        verdict = measure_bf16(model, info, threads)
+        bf16_check.store(sha256, verdict)
+    return verdict
+

@@ -1,0 +1,501 @@
+"""Where and how models run: the device, the backend (ONNX Runtime, or OpenVINO on the
+CPU), the precision, the threads; and which models may run.
+
+A model is checked before any image is touched: readable, carrying our metadata, made
+for the task at hand, and (for bundled models) matching the sha256 manifest. Commands see
+one interface, `Model` (run one call; the range changes around it), whichever backend runs it.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import sys
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from landscape import metadata
+from landscape.errors import ModelError, OpenVinoRefusal, UsageError
+from landscape.external_data import check_external_data
+from landscape.metadata import ModelInfo
+
+DEVICES = ("auto", "cpu", "cuda")
+BACKENDS = ("auto", "onnxruntime", "openvino")
+PRECISIONS = ("auto", "fp32", "bf16")
+MANIFEST = "manifest.json"
+
+
+def _ort():
+    import onnxruntime
+
+    return onnxruntime
+
+
+def bundled_dir() -> Path:
+    return Path(str(resources.files("landscape") / "models"))
+
+
+def read_manifest() -> list[dict[str, Any]]:
+    path = bundled_dir() / MANIFEST
+    if not path.exists():
+        return []
+    return json.loads(path.read_text())["models"]
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def bundled_model(task: str) -> Path:
+    """The shipped default for `task`, checked against its manifest hash."""
+    for entry in read_manifest():
+        if entry["task"] == task and entry.get("default", True):
+            path = bundled_dir() / entry["file"]
+            if not path.exists():
+                raise ModelError(f"bundled {task} model {entry['file']} is missing from the installation")
+            if sha256_file(path) != entry["sha256"]:
+                raise ModelError(f"bundled {task} model {path} does not match its sha256 in the manifest (damaged installation)")
+            return path
+    raise ModelError(f"no bundled model for '{task}' in this version; pass --model FILE.onnx (make one with `landscape export`)")
+
+
+@dataclass(frozen=True)
+class Device:
+    name: str  # "cpu" or "cuda"
+    providers: tuple[Any, ...]
+    threads: int
+    backend: str = "auto"  # as asked: each model resolves it when it opens (load_model)
+    precision: str = "auto"
+
+    @property
+    def ort_device(self) -> str:
+        """Where ONNX Runtime keeps a bound output (OrtValue device names)."""
+        return self.name
+
+    def describe(self) -> str:
+        if self.name == "cuda":
+            return f"cuda (ONNX Runtime {_ort().__version__})"
+        return f"cpu ({self.threads} threads)"
+
+
+def _probe_model() -> bytes:
+    return (resources.files("landscape") / "probe.onnx").read_bytes()
+
+
+# Device nodes of the NVIDIA driver (bare metal, containers given a GPU, WSL2's /dev/dxg).
+NVIDIA_DEVICE_NODES = ("/dev/nvidiactl", "/dev/nvidia0", "/dev/dxg")
+
+
+def _nvidia_driver_present() -> bool:
+    """False where CUDA cannot run at all. Checked before the real probe, which loads the CUDA
+    and cuDNN libraries: 0.3 s and over 200 MB of RSS spent for nothing on a CPU machine."""
+    if not sys.platform.startswith("linux"):
+        return True  # no cheap test elsewhere: let the probe decide
+    return any(os.path.exists(node) for node in NVIDIA_DEVICE_NODES)
+
+
+def _cuda_works() -> bool:
+    """True when a CUDA session really runs: the provider being listed is not enough (the
+    GPU build lists it on machines without CUDA libraries)."""
+    if not _nvidia_driver_present():  # first: no ONNX Runtime import (40 ms) on a machine without a GPU
+        return False
+    ort = _ort()
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        return False
+    # A failed CUDA load is expected on machines without a GPU: not news for the user. The
+    # severity is process-wide, so it stays at errors-only afterwards rather than warnings.
+    ort.set_default_logger_severity(4)
+    try:
+        if hasattr(ort, "preload_dlls"):
+            ort.preload_dlls()  # CUDA/cuDNN from the nvidia-* wheels (e.g. installed with torch)
+        options = ort.SessionOptions()
+        options.log_severity_level = 4
+        session = ort.InferenceSession(_probe_model(), options, providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
+        session.run(None, {"x": np.zeros((1, 1), np.float32)})
+        return session.get_providers()[0] == "CUDAExecutionProvider"
+    except Exception:
+        return False
+    finally:
+        ort.set_default_logger_severity(3)
+
+
+CUDA_INSTALL_HINT = "pip install 'onnxruntime-gpu[cuda,cudnn]', or the CUDA 13 and cuDNN 9 libraries of the system"
+
+
+def cuda_problem() -> str:
+    """Why CUDA does not run here, in one line that names what is missing."""
+    import ctypes
+
+    ort = _ort()
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        return f"this ONNX Runtime ({ort.__version__}) has no CUDA provider: install onnxruntime-gpu instead of onnxruntime"
+    if not _nvidia_driver_present():
+        return f"no NVIDIA driver (none of {', '.join(NVIDIA_DEVICE_NODES)} exists)"
+    if hasattr(ort, "preload_dlls"):
+        try:
+            ort.preload_dlls()
+        except Exception:
+            pass
+    provider = Path(ort.__file__).parent / "capi" / "libonnxruntime_providers_cuda.so"
+    for library in ([str(provider)] if provider.exists() else []) + ["libcudnn.so.9"]:
+        try:
+            ctypes.CDLL(library)
+        except OSError as exc:
+            missing = str(exc).split(":")[0].strip()
+            return f"{missing} does not load ({CUDA_INSTALL_HINT})"
+    return "a CUDA session did not start (the libraries load; check the driver's version with nvidia-smi)"
+
+
+def choose_device(device: str, threads: int = 0, backend: str = "auto", precision: str = "auto") -> Device:
+    """The device, and the backend and precision asked for, checked against this machine:
+    every combination that cannot run is a usage error here, before any model opens."""
+    from landscape import openvino_backend
+    from landscape.cpu import facts
+
+    if device not in DEVICES:
+        raise UsageError(f"--device must be one of {', '.join(DEVICES)}, got {device!r}")
+    if backend not in BACKENDS:
+        raise UsageError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if precision not in PRECISIONS:
+        raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if threads < 0:
+        raise UsageError("--threads must be >= 0 (0 = one per core)")
+    threads = threads or os.cpu_count() or 1
+    if backend == "openvino":
+        if device == "cuda":
+            raise UsageError("--backend openvino runs on the CPU; use --device cpu (or auto), or --backend onnxruntime for CUDA")
+        if not openvino_backend.available():
+            raise UsageError("--backend openvino: the openvino package is not installed (pip install openvino)")
+    if precision == "bf16":
+        if backend == "onnxruntime":
+            raise UsageError("--precision bf16 needs --backend openvino (or auto): ONNX Runtime's CPU kernels have no bf16 convolutions")
+        if device == "cuda":
+            raise UsageError("--precision bf16 is a CPU precision (OpenVINO); on CUDA a model runs in the precision it was exported in")
+        if not facts().has_bf16:
+            raise UsageError(f"--precision bf16: this CPU ({facts().model}) has no bf16 units (AMX or AVX512-BF16); "
+                             "use --precision fp32 or auto")
+        if not openvino_backend.available():
+            raise UsageError("--precision bf16: the openvino package is not installed (pip install openvino)")
+    # bf16 or OpenVINO asked for explicitly means the CPU, even where CUDA works.
+    cpu_only = backend == "openvino" or precision == "bf16"
+    if device in ("auto", "cuda") and not cpu_only and _cuda_works():
+        return Device("cuda", ("CUDAExecutionProvider", "CPUExecutionProvider"), threads, "onnxruntime", precision)
+    if device == "cuda":
+        raise UsageError(f"--device cuda: CUDA is not usable here: {cuda_problem()}; use --device cpu")
+    return Device("cpu", ("CPUExecutionProvider",), threads, backend, precision)
+
+
+@dataclass(frozen=True)
+class SessionTuning:
+    """ONNX Runtime session settings, each chosen by `benchmarks/session_options.py` (its
+    figures are in docs/PERFORMANCE.md)."""
+
+    level: str = "ORT_ENABLE_ALL"  # graph optimisation, with the CPU's NCHWc layouts
+    arena: bool = True  # ONNX Runtime's CPU memory arena
+    # Tasks whose activations are large (the upscaler's, at 4x the input's size). On tiled
+    # pictures the arena keeps its power-of-two high-water mark for the whole run (a 4000x3000
+    # upscale peaked at 2.28 GB with it, 1.5 GB without); on pictures of a tile or less it
+    # saves an allocation per call (128 px: 0.154 against 0.19 s a call, small_folder.py).
+    # So these tasks run without it only when some input has more than arena_max_pixels.
+    no_arena_tasks: tuple[str, ...] = ("upscale",)
+    arena_max_pixels: int = 256 * 256
+    spinning: bool = True  # intra-op threads spin between kernels
+    # Light models, whose pictures spend a large share of their time in decode and encode:
+    # spinning threads hold the cores the reader and writer threads need (label 1.07-1.12x
+    # and translate 1.02-1.06x end to end with it off, benchmarks/overlap.py); the heavy
+    # models keep it, which session_options.py measured faster for upscale and generate.
+    no_spinning_tasks: tuple[str, ...] = ("translate", "label")
+    # CUDA execution provider. cuDNN's exhaustive search times every algorithm once per new
+    # input shape: worth it where shapes repeat (generator batches, equal upscale tiles), a
+    # stall per picture where they do not (translate, label and inpaint see every size).
+    exhaustive_conv_tasks: tuple[str, ...] = ("generate", "upscale")
+    prefer_nhwc: bool = False  # cuDNN in channels-last layout (ORT inserts the transposes)
+    cuda_arena_same_as_requested: bool = True  # grow the CUDA arena by what is asked, not in powers of two
+    copy_in_default_stream: bool = True
+
+
+TUNING = SessionTuning()
+
+
+def cuda_provider_options(task: str, tuning: SessionTuning | None = None, *, graph: bool = False) -> dict[str, str]:
+    tuning = tuning or TUNING
+    options = {
+        "cudnn_conv_algo_search": "EXHAUSTIVE" if task in tuning.exhaustive_conv_tasks else "HEURISTIC",
+        "arena_extend_strategy": "kSameAsRequested" if tuning.cuda_arena_same_as_requested else "kNextPowerOfTwo",
+        "do_copy_in_default_stream": "1" if tuning.copy_in_default_stream else "0",
+    }
+    if tuning.prefer_nhwc:
+        options["prefer_nhwc"] = "1"
+    if graph:
+        options["enable_cuda_graph"] = "1"
+    return options
+
+
+def providers_for(device: Device, task: str, tuning: SessionTuning | None = None, *, graph: bool = False) -> list[Any]:
+    """The device's providers, with the CUDA provider's options for this task."""
+    return [("CUDAExecutionProvider", cuda_provider_options(task, tuning, graph=graph)) if p == "CUDAExecutionProvider"
+            else p for p in device.providers]
+
+
+def session_options(device: Device, tuning: SessionTuning | None = None, task: str = "",
+                    largest_input: int | None = None) -> Any:
+    """`largest_input`: the most pixels of any input the session will see, where the caller
+    knows it (None: unknown, take the large-picture settings)."""
+    tuning = tuning or TUNING
+    ort = _ort()
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, tuning.level)
+    # Our graphs are chains: one operator at a time, each spread over the cores.
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.intra_op_num_threads = device.threads
+    options.inter_op_num_threads = 1
+    small = largest_input is not None and largest_input <= tuning.arena_max_pixels
+    options.enable_cpu_mem_arena = tuning.arena and (task not in tuning.no_arena_tasks or small)
+    spinning = tuning.spinning and task not in tuning.no_spinning_tasks
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    return options
+
+
+class Model:
+    """One opened model and what its metadata says about it; `run` is one inference call.
+    Two backends implement it: OrtModel (ONNX Runtime, CPU or CUDA) and OpenVinoModel (CPU)."""
+
+    backend = ""
+
+    def __init__(self, path: Path, info: ModelInfo, device: Device, precision: str) -> None:
+        self.path, self.info, self.device, self.precision = path, info, device, precision
+        self.why = ""  # how the backend and precision were chosen, for notes and `landscape info`
+
+    def run(self, **feeds: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def run_bound(self, feeds: dict[str, Any], *, keep_on_device: bool) -> Any:
+        """One call whose inputs may be another model's device-resident output, and whose
+        output may stay on the device; on the host it is a plain call."""
+        return self.run(**feeds)
+
+    def describe(self) -> str:
+        return f"{self.info.task}: {self.backend} {self.precision} on {self.device.name}" + (f" ({self.why})" if self.why else "")
+
+    def to_input_range(self, unit: np.ndarray, name: str) -> np.ndarray:
+        low, high = self.info.input(name).range or (0.0, 1.0)
+        return unit * np.float32(high - low) + np.float32(low)
+
+    def from_output_range(self, values: np.ndarray) -> np.ndarray:
+        low, high = self.info.output.range or (0.0, 1.0)
+        return np.clip((values - np.float32(low)) * np.float32(1.0 / (high - low)), 0.0, 1.0)
+
+
+class OrtModel(Model):
+    """One ONNX Runtime session."""
+
+    backend = "onnxruntime"
+
+    def __init__(self, path: Path, info: ModelInfo, session: Any, device: Device) -> None:
+        super().__init__(path, info, device, str(info.raw.get("precision", "fp32")))
+        self.session = session
+
+    def run(self, **feeds: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {name: np.ascontiguousarray(v, dtype=np.float32) for name, v in feeds.items()})[0]
+
+    def run_bound(self, feeds: dict[str, Any], *, keep_on_device: bool) -> Any:
+        """One call through IO binding. Inputs are numpy arrays or OrtValues already on this
+        model's device (another model's output); the output stays there as an OrtValue when
+        `keep_on_device`, so that a chain of models makes no host round trip."""
+        binding = self.session.io_binding()
+        for name, value in feeds.items():
+            if isinstance(value, np.ndarray):
+                binding.bind_cpu_input(name, np.ascontiguousarray(value, dtype=np.float32))
+            else:
+                binding.bind_ortvalue_input(name, value)
+        binding.bind_output(self.session.get_outputs()[0].name, self.device.ort_device)
+        self.session.run_with_iobinding(binding)
+        value = binding.get_outputs()[0]
+        return value if keep_on_device else value.numpy()
+
+
+class OpenVinoModel(Model):
+    """One model compiled by OpenVINO for the CPU (landscape.openvino_backend)."""
+
+    backend = "openvino"
+
+    def __init__(self, path: Path, info: ModelInfo, compiled: Any, device: Device, precision: str) -> None:
+        super().__init__(path, info, device, precision)
+        self.compiled = compiled
+
+    def run(self, **feeds: np.ndarray) -> np.ndarray:
+        return self.compiled.run({name: np.ascontiguousarray(v, dtype=np.float32) for name, v in feeds.items()})
+
+
+class FixedShapeCall:
+    """Calls of one model at one input shape through buffers that stay bound at fixed device
+    addresses: each call copies the inputs into them and runs. That is what ONNX Runtime needs
+    to capture a session built with `enable_cuda_graph` once and replay it afterwards; on a
+    session without it (or on the CPU) it is a plain IO-bound call."""
+
+    def __init__(self, model: "Model", shapes: dict[str, tuple[int, ...]], output_shape: tuple[int, ...]) -> None:
+        ort = _ort()
+        where = model.device.ort_device
+        self.model, self.shapes = model, shapes
+        self.inputs = {name: ort.OrtValue.ortvalue_from_shape_and_type(list(shape), np.float32, where, 0)
+                       for name, shape in shapes.items()}
+        self.output = ort.OrtValue.ortvalue_from_shape_and_type(list(output_shape), np.float32, where, 0)
+        self.binding = model.session.io_binding()
+        for name, value in self.inputs.items():
+            self.binding.bind_ortvalue_input(name, value)
+        self.binding.bind_ortvalue_output(model.session.get_outputs()[0].name, self.output)
+
+    def __call__(self, **feeds: np.ndarray) -> np.ndarray:
+        for name, value in feeds.items():
+            if value.shape != self.shapes[name]:
+                raise ValueError(f"{name}: shape {value.shape}, this call was bound for {self.shapes[name]}")
+            self.inputs[name].update_inplace(np.ascontiguousarray(value, dtype=np.float32))
+        self.model.session.run_with_iobinding(self.binding)
+        return self.output.numpy()
+
+
+class Rescale:
+    """y = clip(x * scale + shift, low, high) on the device (landscape/rescale.onnx):
+    one model's output range to the next one's input range without leaving the device."""
+
+    def __init__(self, device: Device) -> None:
+        ort = _ort()
+        data = (resources.files("landscape") / "rescale.onnx").read_bytes()
+        self.device = device
+        self.session = ort.InferenceSession(data, session_options(device), providers=providers_for(device, "rescale"))
+
+    def between(self, value: Any, source: tuple[float, float], target: tuple[float, float]) -> Any:
+        (s_low, s_high), (t_low, t_high) = source, target
+        scale = (t_high - t_low) / (s_high - s_low)
+        consts = {"scale": np.array([scale], np.float32), "shift": np.array([t_low - s_low * scale], np.float32),
+                  "low": np.array(t_low, np.float32), "high": np.array(t_high, np.float32)}
+        binding = self.session.io_binding()
+        binding.bind_ortvalue_input("x", value)
+        for name, array in consts.items():
+            binding.bind_cpu_input(name, array)
+        binding.bind_output("y", self.device.ort_device)
+        self.session.run_with_iobinding(binding)
+        return binding.get_outputs()[0]
+
+
+def read_info(path: Path) -> ModelInfo:
+    """Metadata only, without building a session for inference."""
+    check_external_data(path)
+    ort = _ort()
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    try:
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        raise ModelError(f"{path}: not a readable ONNX model ({str(exc).splitlines()[0]})") from None
+    return metadata.parse(session.get_modelmeta().custom_metadata_map, str(path))
+
+
+def load_model(task: str | tuple[str, ...], path: str | os.PathLike | None, device: Device, *, graph: bool = False,
+               largest_input: int | None = None, note: Callable[[str], None] | None = None) -> Model:
+    """Resolve (given path or bundled default), validate and open a model for `task` with
+    the device's backend and precision. `graph`: a CUDA session that captures its first
+    fixed-shape call as a CUDA graph and replays it (call it only through one FixedShapeCall).
+    `note` hears, in one line, when OpenVINO was meant to run the model and ONNX Runtime runs
+    it instead."""
+    from landscape import openvino_backend
+
+    tasks = (task,) if isinstance(task, str) else task
+    if path is None:
+        model_path = bundled_model(tasks[0])
+    else:
+        model_path = Path(path)
+        if not model_path.is_file():
+            raise ModelError(f"{model_path}: no such model file")
+    check_external_data(model_path)
+    why, refusal = "", ""
+    if device.name == "cpu" and device.backend != "onnxruntime" and not graph:
+        if openvino_backend.available():
+            try:
+                return _load_openvino(tasks, model_path, device)
+            except OpenVinoRefusal as exc:
+                refusal = f"OpenVINO cannot compile it ({exc.reason})"
+                why = f"OpenVINO refused it: {refusal}"
+        else:
+            why = "openvino is not installed"
+    # A file that neither backend reads gets ONNX Runtime's error alone; the note is for a
+    # model that runs, only not with OpenVINO.
+    model = _load_onnxruntime(tasks, model_path, device, graph=graph, largest_input=largest_input)
+    if refusal and note is not None:
+        note(f"{model_path.name}: {refusal}; running it with ONNX Runtime")
+    model.why = why or ("CUDA" if device.name == "cuda" else "asked for" if device.backend == "onnxruntime" else "")
+    return model
+
+
+def _check_task(info: ModelInfo, tasks: tuple[str, ...], model_path: Path, graph_inputs: set[str]) -> None:
+    if info.task not in tasks:
+        raise ModelError(f"{model_path}: a '{info.task}' model cannot be used for '{'/'.join(tasks)}'")
+    missing = [s.name for s in info.inputs if s.name not in graph_inputs]
+    if missing:
+        raise ModelError(f"{model_path}: metadata names input(s) {', '.join(missing)} that the graph does not have")
+
+
+def _load_onnxruntime(tasks: tuple[str, ...], model_path: Path, device: Device, *, graph: bool,
+                      largest_input: int | None) -> OrtModel:
+    ort = _ort()
+    try:
+        session = ort.InferenceSession(str(model_path), session_options(device, task=tasks[0], largest_input=largest_input),
+                                       providers=providers_for(device, tasks[0], graph=graph))
+    except Exception as exc:
+        raise ModelError(f"{model_path}: not a usable ONNX model ({str(exc).splitlines()[0]})") from None
+    info = metadata.parse(session.get_modelmeta().custom_metadata_map, str(model_path))
+    _check_task(info, tasks, model_path, {i.name for i in session.get_inputs()})
+    return OrtModel(model_path, info, session, device)
+
+
+def _load_openvino(tasks: tuple[str, ...], model_path: Path, device: Device) -> OpenVinoModel:
+    from landscape import openvino_backend
+
+    parsed, props = openvino_backend.read(model_path)
+    info = metadata.parse(props, str(model_path))
+    _check_task(info, tasks, model_path, {name for port in parsed.inputs for name in port.get_names()})
+    precision, why = choose_precision(model_path, parsed, info, device)
+    compiled = openvino_backend.compile_model(model_path, parsed, precision, device.threads)
+    model = OpenVinoModel(model_path, info, compiled, device, precision)
+    model.why = why
+    return model
+
+
+def choose_precision(model_path: Path, parsed: Any, info: ModelInfo, device: Device) -> tuple[str, str]:
+    """fp32 or bf16 for this model on this CPU, and why. `auto` takes bf16 only where the CPU
+    has the units and the model passed its bf16 check (landscape.bf16_check)."""
+    from landscape import bf16_check, openvino_backend
+    from landscape.cpu import facts
+
+    if device.precision != "auto":
+        return device.precision, "asked for"
+    if not facts().has_bf16:
+        return "fp32", "no bf16 units on this CPU"
+    verdict = openvino_backend.bf16_verdict(parsed, info, model_sha256(model_path), device.threads)
+    return ("bf16" if verdict["passed"] else "fp32"), bf16_check.describe(verdict)
+
+
+def model_sha256(model_path: Path) -> str:
+    """The model file's sha256: the manifest's for a bundled model (bundled_model checked it
+    against the file), else read once per file version."""
+    for entry in read_manifest():
+        if entry.get("file") == model_path.name and model_path.parent == bundled_dir():
+            return entry["sha256"]
+    stat = model_path.stat()
+    return _file_sha256(str(model_path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=16)
+def _file_sha256(path: str, mtime_ns: int, size: int) -> str:
+    return sha256_file(Path(path))

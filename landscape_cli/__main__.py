@@ -1,3 +1,0 @@
-from landscape_cli.main import run
-
-run()
