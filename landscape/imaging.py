@@ -59,7 +59,7 @@ class Picture:
         return self.pixels.shape[2] in (1, 2)
 
 
-def _exif_orientation(img: Image.Image) -> int:
+def exif_orientation(img: Image.Image) -> int:
     try:
         value = int(img.getexif().get(0x0112, 1))
     except Exception:  # a damaged EXIF block must not cost the picture
@@ -153,7 +153,7 @@ def _colour_key_alpha(pixels: np.ndarray, key, bits: int) -> np.ndarray:
     return np.concatenate([pixels, alpha], axis=2)
 
 
-def _pillow_pixels(img: Image.Image, notes: list[str], bits: int = 8) -> np.ndarray:
+def pillow_pixels(img: Image.Image, notes: list[str], bits: int = 8) -> np.ndarray:
     # A colour key (tRNS) of a gray or RGB PNG: read as alpha, as palettes' transparency is.
     key = img.info.get("transparency") if img.format == "PNG" and img.mode in ("1", "L", "I", "I;16", "I;16B", "RGB") else None
     pixels = _pillow_mode_pixels(img, notes)
@@ -307,7 +307,7 @@ def _decode_mapped(data: mmap.mmap, file, max_pixels: int) -> Picture:
         width, height = img.size
         if width * height > max_pixels:
             raise ItemError(f"{width}x{height} = {width * height:,} pixels is over the limit of {max_pixels:,} (raise it with --max-pixels)")
-        orientation = _exif_orientation(img)
+        orientation = exif_orientation(img)
         meta = read_meta(img)
         if img.format == "PNG":
             _check_png_chunks(data)
@@ -326,7 +326,7 @@ def _decode_mapped(data: mmap.mmap, file, max_pixels: int) -> Picture:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     img.load()
-                pixels = _pillow_pixels(img, notes, bits=data[24] if img.format == "PNG" and len(data) > 24 else 8)
+                pixels = pillow_pixels(img, notes, bits=data[24] if img.format == "PNG" and len(data) > 24 else 8)
         except ItemError:
             raise
         except Exception as exc:
@@ -383,16 +383,11 @@ def rgb_unit(pixels: np.ndarray) -> np.ndarray:
     return to_unit(rgb_pixels(pixels))
 
 
-def alpha_unit(picture: Picture) -> np.ndarray | None:
-    return to_unit(picture.pixels[:, :, -1]) if picture.has_alpha else None
-
-
-def to_gray_unit(picture: Picture) -> np.ndarray:
-    """HxW float32 in [0, 1]: luma (BT.601) of the colour, premultiplied by alpha so that
-    transparent pixels read as black."""
-    gray = rgb_unit(picture.pixels) @ LUMA_WEIGHTS
-    alpha = alpha_unit(picture)
-    return gray * alpha if alpha is not None else gray
+def gray_unit(pixels: np.ndarray) -> np.ndarray:
+    """Decoded pixels -> HxW float32 in [0, 1]: luma (BT.601) of the colour, premultiplied by
+    alpha so that transparent pixels read as black."""
+    gray = rgb_unit(pixels) @ LUMA_WEIGHTS
+    return gray * to_unit(pixels[:, :, -1]) if pixels.shape[2] in (2, 4) else gray
 
 
 def encode(pixels: np.ndarray, fmt: str, *, quality: int = 95, consume: bool = False,

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from landscape.errors import ItemError
-from landscape.imaging import decode as decode_limited, encode, orient, to_gray_unit
+from landscape.imaging import decode as decode_limited, encode, gray_unit, orient
 from tests.conftest import random_image, write_png
 
 
@@ -149,7 +149,7 @@ def test_mask_gray_treats_transparent_as_keep(tmp_path):
     rgba[..., :3] = 255
     rgba[0, 0, 3] = 255
     pic = decode(save_pil(tmp_path / "m.png", Image.fromarray(rgba, "RGBA")))
-    assert (to_gray_unit(pic) > 0.5).tolist() == [[True, False], [False, False]]
+    assert (gray_unit(pic.pixels) > 0.5).tolist() == [[True, False], [False, False]]
 
 
 @pytest.mark.parametrize("channels", [1, 2, 3, 4])

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 from landscape.errors import ItemError
-from landscape.imaging import Picture
 from landscape.pipelines.generate import generate, latents
 from landscape.pipelines.inpaint import context_windows, inpaint_pixels, prepare_hole
 from landscape.pipelines.tiling import pad_to_multiple, run_padded, run_tiled
@@ -104,20 +103,20 @@ def test_palette_snapping_counts_and_refuses_noise(loaded):
     palette = loaded["translate"].info.palette
     rgb = np.asarray(palette, np.uint8)[np.arange(8).repeat(8)].reshape(8, 8, 3).copy()
     rgb[0, 0] = np.clip(rgb[0, 0].astype(int) + 5, 0, 255)  # JPEG-like drift: snaps
-    labels, notes = labels_from_map(Picture(rgb, "PNG"), palette)
+    labels, notes = labels_from_map(rgb, palette)
     assert labels.ravel().tolist() == np.arange(8).repeat(8).tolist()
     assert "1 px within" in notes[0]
     noise = random_image(8, 8, 3)
     with pytest.raises(ItemError, match="far from every palette colour"):
-        labels_from_map(Picture(noise, "PNG"), palette)
+        labels_from_map(noise, palette)
 
 
 def test_index_maps_with_unknown_ids_are_refused(loaded):
     palette = loaded["translate"].info.palette
     ok = np.arange(8, dtype=np.uint8).reshape(2, 4, 1)
-    assert labels_from_map(Picture(ok, "PNG"), palette)[0].ravel().tolist() == list(range(8))
+    assert labels_from_map(ok, palette)[0].ravel().tolist() == list(range(8))
     with pytest.raises(ItemError, match="class id"):
-        labels_from_map(Picture(ok + 8, "PNG"), palette)
+        labels_from_map(ok + 8, palette)
 
 
 @pytest.mark.parametrize("channels,dtype", [(3, np.uint8), (1, np.uint8), (4, np.uint8), (3, np.uint16)])

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from landscape.errors import ItemError
-from landscape.imaging import Picture, to_8bit
+from landscape.imaging import to_8bit
 from landscape.pipelines.tiling import Progress, round_up, run_tiled
 from landscape.runtime import Model
 
@@ -17,10 +17,9 @@ DEFAULT_TOLERANCE = 24.0  # Euclidean RGB distance within which a colour snaps s
 MAX_OFF_PALETTE = 0.5  # fraction of far-off pixels beyond which a map is refused
 
 
-def labels_from_map(picture: Picture, palette: tuple[tuple[int, int, int], ...],
+def labels_from_map(pixels: np.ndarray, palette: tuple[tuple[int, int, int], ...],
                     tolerance: float = DEFAULT_TOLERANCE) -> tuple[np.ndarray, list[str]]:
-    """Decoded map -> (H, W) class indices and notes on what was snapped."""
-    pixels = picture.pixels
+    """Decoded map (H, W, C) -> (H, W) class indices and notes on what was snapped."""
     n_classes = len(palette)
     notes: list[str] = []
     if pixels.shape[2] in (1, 2):

@@ -102,7 +102,7 @@ class Reporter:
         # Work counted by the bar: the planned share of each item in flight, the work finished
         # items stand for, what the model reported of the items in flight, and the items to come.
         self.sheets = None  # landscape.sheets.Sheets, with --compare
-        self.device = "cpu"  # where the models run, once open_models has chosen
+        self.device = "cpu"  # where the models run, once say_device has said
         self.planned: dict[str, float] = {}
         self.work: Optional[Callable[["Item"], float]] = None
         self.total_items: Optional[int] = None
@@ -383,19 +383,27 @@ class Placement:
     precision: str = "auto"
 
 
-def open_models(reporter: Reporter, placement: Placement, *wanted: tuple[Any, Optional[Path]],
-                largest_input: Optional[int] = None) -> list[Any]:
-    """Choose the device once, open each (task, path) model on it, and say which device,
-    backend and precision run each model.
-    `largest_input`: the most pixels of any input, where known (session settings follow it)."""
-    from landscape.runtime import choose_device, load_model
+# Parameters of the API (landscape.api) whose flag is not the parameter's name.
+FLAGS = {"threshold": "--mask-threshold", "dilate": "--mask-dilate", "invert": "--mask-invert",
+         "masks": "--masks (or NAME_mask.png beside the image)"}
 
-    chosen = choose_device(placement.device, placement.threads, placement.backend, placement.precision)
-    reporter.device = chosen.name
-    models = [load_model(task, path, chosen, largest_input=largest_input, note=reporter.note) for task, path in wanted]
-    runs = ", ".join(f"{m.info.task} {m.backend} {m.precision}" for m in models)
-    reporter.note(f"device: {chosen.describe()}: {runs}")
-    return models
+
+def flag(name: str) -> str:
+    """An API parameter as its command-line flag, for the API's messages."""
+    return FLAGS.get(name, "--" + name.replace("_", "-"))
+
+
+def open_task(reporter: Reporter, placement: Placement, task_type: type, model: Optional[Path], **options: Any) -> Any:
+    """Open an API task (landscape.api.Upscaler, ...) on this run's placement: its notes go to
+    the reporter, its option errors name the flags."""
+    return task_type(model, device=placement.device, threads=placement.threads, backend=placement.backend,
+                     precision=placement.precision, note=reporter.note, spelling=flag, **options)
+
+
+def say_device(reporter: Reporter, *tasks: Any) -> None:
+    """Which device, backend and precision run each of this run's models."""
+    reporter.device = tasks[0].device.name
+    reporter.note(f"device: {tasks[0].device.describe()}: {', '.join(task.describe() for task in tasks)}")
 
 
 LOOK_AHEAD = 256  # items whose headers may be read before the run, to choose session settings

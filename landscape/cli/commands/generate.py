@@ -89,16 +89,18 @@ def _generate(*, count, seed, seeds, upscale, scale, output, batch_size, grid, w
         seed_list = range(seed, seed + count)  # never a list: -n may be 10^8
     if scale is not None and not upscale:
         raise UsageError("--scale needs --upscale")
-    common.check_positive("--batch-size", batch_size)
     common.resolve_format(fmt, quality)
     ext = "png" if fmt == "keep" else fmt
     from landscape.shard import parse_shard
 
     share = parse_shard(shard)
     reporter = common.Reporter("generate", json_mode=json_mode, quiet=quiet, null=null)
-    wanted = [("generate", model)] + ([("upscale", upscale_model)] if upscale else [])
-    models = common.open_models(reporter, common.Placement(device, threads, backend, precision), *wanted)
-    generator, upscaler = models[0], (models[1] if upscale else None)
+    from landscape.api import Generator
+
+    generator = common.open_task(reporter, common.Placement(device, threads, backend, precision), Generator, model,
+                                 upscale_model=upscale_model, batch_size=batch_size)
+    upscaler = generator.upscaler(scale) if upscale else None
+    common.say_device(reporter, generator, *([upscaler] if upscaler else []))
     if walk_seeds is not None:
         from landscape.pipelines.generate import walk_latents
 
@@ -117,13 +119,11 @@ def _generate(*, count, seed, seeds, upscale, scale, output, batch_size, grid, w
 
     prepare_output_dir(output)
     thumbs: dict[str, object] = {}
-    from landscape.pipelines.upscale import passes_for
-
-    passes = 0 if upscaler is None else passes_for(scale, upscaler.info.scale or 4)
+    passes = upscaler.passes if upscaler else 0
     from landscape import provenance
 
-    models = {"generate": generator, **({"upscale": upscaler} if upscaler else {})}
-    scale_done = (upscaler.info.scale or 4) ** passes if upscaler else None
+    models = {"generate": generator.model, **({"upscale": upscaler.model} if upscaler else {})}
+    scale_done = upscaler.scale if upscaler else None
 
     def record(item: common.Item) -> str:
         """What remakes this picture (the seed; for a walk frame, the walk and its number)."""
@@ -133,8 +133,7 @@ def _generate(*, count, seed, seeds, upscale, scale, output, batch_size, grid, w
             where = {"seed": item.source}
         return provenance.make("generate", models, scale=scale_done, format=ext, **where)
 
-    common.run_items(plan, _stages(generator, upscaler, passes, ext, quality, thumbs if grid else None, reporter.tick,
-                                   record),
+    common.run_items(plan, _stages(generator, upscaler, ext, quality, thumbs if grid else None, reporter.tick, record),
                      reporter, overwrite=overwrite, batch_size=batch_size, jobs=jobs,
                      work=(lambda item: passes) if passes > 1 else None, unit="pass")
     if grid is not None and thumbs:
@@ -186,37 +185,17 @@ def _check_walk(walk, frames, animation, fps, seeds, shard) -> Optional[list[int
     return walk_seeds
 
 
-def _stages(generator, upscaler, passes: int, ext: str, quality: int, thumbs: Optional[dict], tick, record):
+def _stages(generator, upscaler, ext: str, quality: int, thumbs: Optional[dict], tick, record):
     import numpy as np
 
     from landscape import provenance
     from landscape.imaging import encode, from_unit
-    from landscape.photo_meta import Meta
     from landscape.overlap import Stages
-    from landscape.pipelines.generate import generate_upscaled, images as run_images, latents, upscales_as_is
-    from landscape.pipelines.upscale import TileSettings, upscale_rgb, upscale_unit_batch
-    from landscape.runtime import Rescale
-
-    batched = passes >= 1 and upscales_as_is(generator, upscaler)
-    # On a GPU the generator's pictures go to the upscaler without a trip through the host.
-    on_device = batched and generator.device.name == "cuda"
-    rescale = Rescale(generator.device) if on_device else None
+    from landscape.photo_meta import Meta
 
     def infer(sources: list) -> list:
-        # A seed, or a walk frame's own latent.
-        z = np.stack([latents([s], generator.info.latent_dim or 0)[0] if isinstance(s, int) else s for s in sources])
-        if on_device:
-            images = generate_upscaled(generator, upscaler, rescale, z)
-        else:
-            images = run_images(generator, z)
-            if batched:
-                images = upscale_unit_batch(upscaler, images)
-        # The other passes (x16: 512 -> 2048) run tiled, one image at a time, to bound memory;
-        # the bar counts passes, and hears their tiles as fractions of one.
-        for _ in range(passes - 1 if batched else passes):
-            images = [upscale_rgb(upscaler, image, np.uint8, TileSettings(),
-                                  lambda px, area=image.shape[0] * image.shape[1]: tick(px / area)) for image in images]
-        return list(images)
+        # The bar counts passes, and hears the tiles of the tiled ones (x16) as fractions of one.
+        return generator.render(sources, upscaler, tick)
 
     def save(item: common.Item, pixels) -> common.Encoded:
         if pixels.dtype != np.uint8:  # quantised here, in a writer thread, not in the inference thread

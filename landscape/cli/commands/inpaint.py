@@ -46,17 +46,18 @@ def inpaint(
 
 def _inpaint(*, inputs, masks, mask_dilate, mask_threshold, mask_invert, output, model, recursive, null, fmt, quality,
              overwrite, dry_run, json_mode, quiet, max_pixels, max_bytes, device, threads, backend, precision, shard, jobs, strip_metadata, compare) -> int:
-    from landscape.errors import ItemError, UsageError
+    from landscape.errors import ItemError
     from landscape.inputs import collect, pair_masks
 
-    common.check_positive("--mask-dilate", mask_dilate, 0)
-    if not 0.0 < mask_threshold <= 1.0:
-        raise UsageError(f"--mask-threshold must be in (0, 1], got {mask_threshold}")
     common.check_positive("--max-pixels", max_pixels)
     common.check_positive("--max-bytes", max_bytes, 0)
     common.resolve_format(fmt, quality)
     reporter = common.Reporter("inpaint", json_mode=json_mode, quiet=quiet, null=null)
-    (inpainter,) = common.open_models(reporter, common.Placement(device, threads, backend, precision), ("inpaint", model))
+    from landscape.api import Inpainter
+
+    inpainter = common.open_task(reporter, common.Placement(device, threads, backend, precision), Inpainter, model,
+                                 dilate=mask_dilate, threshold=mask_threshold, invert=mask_invert)
+    common.say_device(reporter, inpainter)
     collected = collect(inputs, recursive=recursive, null_separated=null, exclude=output)
     for text in collected.notes:
         reporter.note(text)
@@ -80,43 +81,34 @@ def _inpaint(*, inputs, masks, mask_dilate, mask_threshold, mask_invert, output,
         return common.print_plan(common.Plan(items, len(items)), reporter, overwrite=overwrite)
     import numpy as np
 
-    from landscape.imaging import decode, encode, to_gray_unit
+    from landscape.imaging import decode, encode
     from landscape.outputs import prepare_output_dir
     from landscape.overlap import Stages
-    from landscape.pipelines.inpaint import inpaint_pixels
 
     prepare_output_dir(output)
     reporter.compare(compare, panels=3)
     from landscape import provenance
 
-    made_by = provenance.make("inpaint", {"inpaint": inpainter})
+    made_by = provenance.make("inpaint", {"inpaint": inpainter.model})
 
     def load(item: common.Item):
         image_path, mask_path = item.source
         picture = decode(image_path, max_pixels=max_pixels, max_bytes=max_bytes or None)
         pixels = picture.pixels
-        if mask_path is not None:
+        if mask_path is None:
+            pixels, hole = inpainter.alpha_holes(pixels)  # the filled result is opaque
+        else:
             try:
                 mask_picture = decode(mask_path, max_pixels=max_pixels, max_bytes=max_bytes or None)
             except ItemError as exc:
                 raise ItemError(f"mask {mask_path}: {exc}") from None
-            if mask_picture.pixels.shape[:2] != pixels.shape[:2]:
-                raise ItemError(f"mask {mask_path} is {mask_picture.width}x{mask_picture.height} but the image is "
-                                f"{picture.width}x{picture.height} (after EXIF orientation); masks are never resized")
-            hole = to_gray_unit(mask_picture) >= mask_threshold
-        elif picture.has_alpha:
-            hole = picture.pixels[:, :, -1] < (128 if pixels.dtype == np.uint8 else 32768)
-            pixels = pixels[:, :, :-1]  # the alpha was the mask: the filled result is opaque
-        else:
-            raise ItemError("no mask: pass --masks, put NAME_mask.png beside it, or give the image an alpha channel")
-        if mask_invert:
-            hole = ~hole
+            hole = inpainter.hole(mask_picture.pixels, pixels, f"mask {mask_path}")
         meta = None if strip_metadata else picture.meta.with_text(provenance.KEY, made_by)
         return picture.notes, pixels, hole, meta
 
     def infer(loaded):
         notes, pixels, hole, meta = loaded
-        filled = inpaint_pixels(inpainter, pixels, hole, dilate=mask_dilate)
+        filled = inpainter.fill(pixels, hole)
         shown = (pixels, hole) if compare else None
         if filled is None:
             return notes + ["mask is empty: image copied unchanged"], pixels, shown, meta

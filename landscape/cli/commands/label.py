@@ -6,7 +6,6 @@ import typer
 from typing_extensions import Annotated
 
 from landscape.cli.commands import common
-from landscape.errors import UsageError
 
 
 def label(
@@ -44,10 +43,12 @@ def _label(*, inputs, index, min_region, output, model, recursive, null, overwri
            threads, backend, precision, shard, jobs, compare) -> int:
     common.check_positive("--max-pixels", max_pixels)
     common.check_positive("--max-bytes", max_bytes, 0)
-    if not 0 <= min_region < 100:
-        raise UsageError(f"--min-region {min_region:g}: must be a percentage in [0, 100)")
     reporter = common.Reporter("label", json_mode=json_mode, quiet=quiet, null=null)
-    (labeller,) = common.open_models(reporter, common.Placement(device, threads, backend, precision), ("label", model))
+    from landscape.api import Labeller
+
+    labeller = common.open_task(reporter, common.Placement(device, threads, backend, precision), Labeller, model,
+                                min_region=min_region)
+    common.say_device(reporter, labeller)
     # Maps are always PNG: a lossy format would blur the class colours.
     items = common.collect_items(inputs, output, "png", reporter, recursive=recursive, null=null, shard=shard)
     if dry_run:
@@ -57,7 +58,6 @@ def _label(*, inputs, index, min_region, output, model, recursive, null, overwri
     from landscape.imaging import decode, encode, header_size, rgb_unit
     from landscape.outputs import prepare_output_dir
     from landscape.overlap import Stages
-    from landscape.pipelines.label import colourise, label as run_labeller, merge_small_regions
 
     prepare_output_dir(output)
     reporter.compare(compare, panels=2)
@@ -70,14 +70,14 @@ def _label(*, inputs, index, min_region, output, model, recursive, null, overwri
 
     def infer(loaded):
         notes, rgb = loaded
-        return notes, run_labeller(labeller, rgb, progress=reporter.tick), rgb if compare else None
+        return notes, labeller.raw_labels(rgb, reporter.tick), rgb if compare else None
 
     def save(item: common.Item, result) -> common.Encoded:
         notes, labels, rgb = result
-        labels = merge_small_regions(labels, round(labels.size * min_region / 100))
+        labels = labeller.merge(labels)
         if compare:
-            reporter.offer(item, [rgb, colourise(labels, labeller.info.palette)])
-        data, enc_notes = encode(labels[:, :, None] if index else colourise(labels, labeller.info.palette), "png")
+            reporter.offer(item, [rgb, labeller.colourise(labels)])
+        data, enc_notes = encode(labels[:, :, None] if index else labeller.colourise(labels), "png")
         return common.Encoded(data, notes + enc_notes)
 
     stages = Stages(load=load, infer=common.each(infer), save=save)

@@ -45,17 +45,16 @@ def translate(
 
 def _translate(*, inputs, upscale, tolerance, output, model, upscale_model, recursive, null, fmt, quality, overwrite,
                dry_run, json_mode, quiet, max_pixels, max_bytes, device, threads, backend, precision, shard, jobs, compare) -> int:
-    from landscape.errors import UsageError
-
-    if not 0 <= tolerance <= 442:
-        raise UsageError(f"--tolerance must be in 0..442, got {tolerance}")
     common.check_positive("--max-pixels", max_pixels)
     common.check_positive("--max-bytes", max_bytes, 0)
     common.resolve_format(fmt, quality)
     reporter = common.Reporter("translate", json_mode=json_mode, quiet=quiet, null=null)
-    wanted = [("translate", model)] + ([("upscale", upscale_model)] if upscale else [])
-    models = common.open_models(reporter, common.Placement(device, threads, backend, precision), *wanted)
-    translator, upscaler = models[0], (models[1] if upscale else None)
+    from landscape.api import Translator
+
+    translator = common.open_task(reporter, common.Placement(device, threads, backend, precision), Translator, model,
+                                  tolerance=tolerance, upscale_model=upscale_model)
+    upscaler = translator.upscaler() if upscale else None
+    common.say_device(reporter, translator, *([upscaler] if upscaler else []))
     items = common.collect_items(inputs, output, fmt, reporter, recursive=recursive, null=null, shard=shard)
     if dry_run:
         return common.print_plan(items, reporter, overwrite=overwrite)
@@ -65,26 +64,22 @@ def _translate(*, inputs, upscale, tolerance, output, model, upscale_model, recu
     from landscape.outputs import prepare_output_dir
     from landscape.overlap import Stages
     from landscape.pipelines.label import colourise
-    from landscape.pipelines.translate import labels_from_map, translate as run_translator
-    from landscape.pipelines.upscale import TileSettings, upscale_rgb
 
     prepare_output_dir(output)
     reporter.compare(compare, panels=2)
     from landscape import provenance
     from landscape.photo_meta import Meta
 
-    made_by = provenance.make("translate", {"translate": translator, **({"upscale": upscaler} if upscaler else {})})
+    made_by = provenance.make("translate", {"translate": translator.model, **({"upscale": upscaler.model} if upscaler else {})})
 
     def load(item: common.Item):
         picture = decode(item.source, max_pixels=max_pixels, max_bytes=max_bytes or None)
-        labels, notes = labels_from_map(picture, translator.info.palette, tolerance)
+        labels, notes = translator.labels(picture.pixels)
         return picture.notes + notes, labels
 
     def infer(loaded):
         notes, labels = loaded
-        photo = run_translator(translator, labels, progress=reporter.tick)
-        photo = upscale_rgb(upscaler, photo, np.uint8, TileSettings(), reporter.tick) if upscaler else photo
-        return notes, photo, labels if compare else None
+        return notes, translator.photo(labels, upscaler, reporter.tick), labels if compare else None
 
     def planned(item: common.Item) -> float:
         h, w, _ = header_size(item.source)

@@ -49,9 +49,6 @@ def upscale(
 
 def _upscale(*, inputs, scale, tile, tile_pad, output, batch_size, model, recursive, null, fmt, quality, overwrite,
              dry_run, json_mode, quiet, max_pixels, max_bytes, device, threads, backend, precision, shard, jobs, strip_metadata, compare) -> int:
-    common.check_positive("--tile", tile, 0)
-    common.check_positive("--tile-pad", tile_pad, 0)
-    common.check_positive("--batch-size", batch_size)
     common.check_positive("--max-pixels", max_pixels)
     common.check_positive("--max-bytes", max_bytes, 0)
     common.resolve_format(fmt, quality)
@@ -60,35 +57,32 @@ def _upscale(*, inputs, scale, tile, tile_pad, output, batch_size, model, recurs
     # Small pictures run with ONNX Runtime's memory arena (runtime.SessionTuning says why); a
     # --scale of several passes feeds the model bigger pictures than the inputs.
     largest, items = common.largest_input(items) if scale is None else (None, items)
-    (upscaler,) = common.open_models(reporter, common.Placement(device, threads, backend, precision), ("upscale", model),
-                                     largest_input=largest)
-    from landscape.pipelines.upscale import passes_for
+    from landscape.api import Upscaler
 
-    passes = passes_for(scale, upscaler.info.scale or 4)
-    if tile and tile % upscaler.info.size_multiple:
-        raise UsageError(f"--tile {tile} is not a multiple of the model's size multiple {upscaler.info.size_multiple}")
+    upscaler = common.open_task(reporter, common.Placement(device, threads, backend, precision), Upscaler, model,
+                                scale=scale, tile=tile, tile_pad=tile_pad, batch_size=batch_size, largest_input=largest)
+    common.say_device(reporter, upscaler)
     if dry_run:
         return common.print_plan(items, reporter, overwrite=overwrite)
     from landscape.imaging import decode, encode, header_size
     from landscape.outputs import prepare_output_dir
     from landscape.overlap import Stages
-    from landscape.pipelines.upscale import TileSettings, upscale_pixels, work
+    from landscape.pipelines.upscale import work
 
     prepare_output_dir(output)
     reporter.compare(compare, panels=2)
-    tiles = TileSettings(tile=tile, pad=tile_pad, batch=batch_size)
 
     from landscape import provenance
 
-    made_by = provenance.make("upscale", {"upscale": upscaler}, scale=(upscaler.info.scale or 4) ** passes)
+    made_by = provenance.make("upscale", {"upscale": upscaler.model}, scale=upscaler.scale)
 
     def infer(picture):
-        upscaled = upscale_pixels(upscaler, picture.pixels, tiles, passes, reporter.tick)
+        upscaled = upscaler.upscale_pixels(picture.pixels, reporter.tick)
         meta = None if strip_metadata else picture.meta.with_text(provenance.KEY, made_by)
         return picture.notes, upscaled, picture.pixels if compare else None, meta
 
     def planned(item: common.Item) -> float:
-        return work(*header_size(item.source), upscaler.info.scale or 4, passes)
+        return work(*header_size(item.source), upscaler.factor, upscaler.passes)
 
     def save(item: common.Item, result) -> common.Encoded:
         notes, pixels, original, meta = result

@@ -1,0 +1,427 @@
+"""The five tasks as objects: each opens its model once, then runs it on pictures in memory
+with the same pipelines the `landscape` commands run (the commands are built on these).
+
+    import landscape
+    up = landscape.Upscaler()          # the bundled model, on CUDA when it works, else the CPU
+    big = up(image)                    # (H, W[, C]) uint8/uint16 array or PIL image -> array, same dtype and channels
+    bigs = up([a, b])                  # a list -> a list
+
+An object is meant for one thread at a time; open one per thread to run in parallel. Errors
+are `landscape.LandscapeError`s carrying the command line's one-line messages: UsageError
+(an option), ModelError (a model file), ItemError (one picture).
+"""
+from __future__ import annotations
+
+import logging
+import os
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Optional, Sequence, Union
+
+import numpy as np
+
+from landscape.arrays import alpha_hole, check_same_size, hole_of, pixels_of
+from landscape.errors import UsageError
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
+
+    from landscape.pipelines.tiling import Progress
+    from landscape.runtime import Device, Model
+
+    Picture = Union[np.ndarray, PILImage]
+else:
+    Picture = Any
+
+ModelPath = Union[str, "os.PathLike[str]", None]
+Note = Callable[[str], None]
+MAX_SEED = 2**63 - 1
+_log = logging.getLogger("landscape")
+
+
+def _log_note(text: str) -> None:
+    _log.info(text)
+
+
+class _Task:
+    """One model, opened once on the device chosen by `device`, `threads`, `backend` and
+    `precision` (the command line's options of the same names)."""
+
+    task: ClassVar[str]
+
+    def __init__(self, model: ModelPath = None, *, device: str = "auto", threads: int = 0, backend: str = "auto",
+                 precision: str = "auto", largest_input: Optional[int] = None, note: Optional[Note] = None,
+                 placed: Optional["Device"] = None, spelling: Optional[Callable[[str], str]] = None) -> None:
+        from landscape.runtime import choose_device, load_model
+
+        self.note: Note = note or _log_note
+        # How an option is named in messages: as the parameter here, as the flag on the command line.
+        self.spell: Callable[[str], str] = spelling or str
+        self._check()
+        self.device: Device = placed or choose_device(device, threads, backend, precision)
+        self.model: Model = load_model(self.task, model, self.device, largest_input=largest_input, note=self.note)
+
+    @property
+    def info(self):
+        """The model's metadata (landscape.metadata.ModelInfo): task, scale, size, palette..."""
+        return self.model.info
+
+    def _check(self) -> None:
+        """Refuse bad options (UsageError) before the model is opened."""
+
+    def _at_least(self, name: str, value: int, minimum: int = 1) -> None:
+        if value < minimum:
+            raise UsageError(f"{self.spell(name)} must be >= {minimum}, got {value}")
+
+    def describe(self) -> str:
+        """Where and how the model runs, in the words of the command line's device note."""
+        return f"{self.model.info.task} {self.model.backend} {self.model.precision}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.model.path.name}: {self.device.name}, {self.model.backend}, {self.model.precision})"
+
+
+def _each(pictures: Any, one: Callable[[Any], Any]) -> Any:
+    """A list (or tuple) of pictures -> a list of results; one picture -> one result."""
+    if isinstance(pictures, (list, tuple)):
+        return [one(p) for p in pictures]
+    return one(pictures)
+
+
+def _back(pixels: np.ndarray, flat: bool) -> np.ndarray:
+    """A result in the layout its picture came in: (H, W) for a 2-D array."""
+    return pixels[:, :, 0] if flat and pixels.shape[2] == 1 else pixels
+
+
+class Upscaler(_Task):
+    """Super-resolution by the model's factor (x4 bundled) or a power of it (`scale`), tiled
+    over big pictures; gray stays gray, alpha goes through the model on its own, 16-bit
+    stays 16-bit."""
+
+    task = "upscale"
+
+    def __init__(self, model: ModelPath = None, *, scale: Optional[int] = None, tile: int = 256, tile_pad: int = 16,
+                 batch_size: int = 4, **placement: Any) -> None:
+        from landscape.pipelines.upscale import TileSettings, passes_for
+
+        self.tiles = TileSettings(tile=tile, pad=tile_pad, batch=batch_size)
+        super().__init__(model, **placement)
+        self.passes = passes_for(scale, self.factor, option=self.spell("scale"))
+        if tile and tile % self.model.info.size_multiple:
+            raise UsageError(f"{self.spell('tile')} {tile} is not a multiple of the model's size multiple "
+                             f"{self.model.info.size_multiple}")
+
+    def _check(self) -> None:
+        self._at_least("tile", self.tiles.tile, 0)
+        self._at_least("tile_pad", self.tiles.pad, 0)
+        self._at_least("batch_size", self.tiles.batch)
+
+    @property
+    def factor(self) -> int:
+        """The model's own factor (one pass)."""
+        return self.model.info.scale or 4
+
+    @property
+    def scale(self) -> int:
+        """The total factor of a call: the model's own, to the power of the passes."""
+        return self.factor**self.passes
+
+    def upscale_pixels(self, pixels: np.ndarray, progress: Optional["Progress"] = None) -> np.ndarray:
+        """Decoded pixels (H, W, C) uint8/uint16 -> (sH, sW, C), same dtype."""
+        from landscape.pipelines.upscale import upscale_pixels
+
+        return upscale_pixels(self.model, pixels, self.tiles, self.passes, progress)
+
+    def upscale_rgb(self, rgb: np.ndarray, progress: Optional["Progress"] = None) -> np.ndarray:
+        """(H, W, 3) float in [0, 1] (a generated or translated picture) -> (sH, sW, 3) uint8, pass by pass."""
+        from landscape.pipelines.upscale import upscale_rgb
+
+        for _ in range(self.passes):
+            rgb = upscale_rgb(self.model, rgb, np.uint8, self.tiles, progress)
+        return rgb
+
+    def __call__(self, pictures: Union[Picture, Sequence[Picture]]) -> Union[np.ndarray, list[np.ndarray]]:
+        def one(picture: Picture) -> np.ndarray:
+            pixels, flat = pixels_of(picture)
+            return _back(self.upscale_pixels(pixels), flat)
+
+        return _each(pictures, one)
+
+
+class Generator(_Task):
+    """New landscapes from seeds: picture i depends on its seed alone, whatever the batch.
+    With `upscale=True` the upscaler (bundled, or `upscale_model`) runs on the generator's
+    pictures in memory; it is opened on first use, on the generator's device."""
+
+    task = "generate"
+
+    def __init__(self, model: ModelPath = None, *, upscale_model: ModelPath = None, batch_size: int = 8,
+                 **placement: Any) -> None:
+        self.batch_size = batch_size
+        self.upscale_model = upscale_model
+        self._upscalers: dict[Optional[int], Upscaler] = {}
+        super().__init__(model, **placement)
+
+    def _check(self) -> None:
+        self._at_least("batch_size", self.batch_size)
+
+    def upscaler(self, scale: Optional[int] = None) -> Upscaler:
+        """The upscaler for a total factor `scale` (None: its own), opened once."""
+        if scale not in self._upscalers:
+            self._upscalers[scale] = Upscaler(self.upscale_model, scale=scale, placed=self.device, note=self.note,
+                                              spelling=self.spell)
+        return self._upscalers[scale]
+
+    def latents(self, seeds: Sequence[int]) -> np.ndarray:
+        from landscape.pipelines.generate import latents
+
+        return latents(list(seeds), self.model.info.latent_dim or 0)
+
+    def render(self, sources: Sequence[Union[int, np.ndarray]], upscaler: Optional[Upscaler] = None,
+               progress: Optional["Progress"] = None) -> list[np.ndarray]:
+        """One batch: seeds (or latents, for a walk's frames) -> pictures, float32 in [0, 1]
+        (H, W, 3) when the generator's one call made them, else uint8. The upscaler's first
+        pass runs on the whole batch when the sizes allow it (on a GPU the pictures stay on
+        the device between the models); further passes (x16) one picture at a time, tiled."""
+        from landscape.pipelines.generate import generate_upscaled, images, upscales_as_is
+        from landscape.pipelines.upscale import upscale_rgb, upscale_unit_batch
+        from landscape.runtime import Rescale
+
+        z = np.stack([self.latents([s])[0] if isinstance(s, (int, np.integer)) else s for s in sources])
+        if upscaler is None:
+            return list(images(self.model, z))
+        batched = upscales_as_is(self.model, upscaler.model)
+        if batched and self.device.name == "cuda":
+            out = generate_upscaled(self.model, upscaler.model, Rescale(self.device), z)
+        else:
+            out = images(self.model, z)
+            if batched:
+                out = upscale_unit_batch(upscaler.model, out)
+        pictures = list(out)
+        for _ in range(upscaler.passes - 1 if batched else upscaler.passes):
+            pictures = [upscale_rgb(upscaler.model, p, np.uint8, upscaler.tiles,
+                                    None if progress is None else lambda px, area=p.shape[0] * p.shape[1]: progress(px / area))
+                        for p in pictures]
+        return pictures
+
+    def _batches(self, sources: Sequence[Union[int, np.ndarray]], upscale: bool, scale: Optional[int]) -> list[np.ndarray]:
+        from landscape.imaging import from_unit
+
+        if scale is not None and not upscale:
+            raise UsageError("scale needs upscale=True")
+        upscaler = self.upscaler(scale) if upscale else None
+        out: list[np.ndarray] = []
+        for start in range(0, len(sources), self.batch_size):
+            out += [p if p.dtype == np.uint8 else from_unit(p) for p in self.render(sources[start : start + self.batch_size], upscaler)]
+        return out
+
+    def __call__(self, seeds: Iterable[int] = (0,), *, upscale: bool = False, scale: Optional[int] = None) -> list[np.ndarray]:
+        """Seeds -> (H, W, 3) uint8 pictures, equal to `landscape generate --seeds ...` [--upscale] [--scale]."""
+        seeds = [check_seed(s) for s in seeds]
+        return self._batches(seeds, upscale, scale)
+
+    def walk(self, seeds: Sequence[int], frames: int = 24, *, upscale: bool = False,
+             scale: Optional[int] = None) -> list[np.ndarray]:
+        """The frames of a walk through the seeds' latents (`landscape generate --walk`):
+        `frames` from each seed to the next, then the last seed's picture."""
+        from landscape.pipelines.generate import walk_latents
+
+        seeds = [check_seed(s) for s in seeds]
+        if len(seeds) < 2:
+            raise UsageError("a walk needs at least two seeds")
+        self._at_least("frames", frames)
+        return self._batches(list(walk_latents(seeds, frames, self.model.info.latent_dim or 0)), upscale, scale)
+
+
+def read(path: Union[str, "os.PathLike[str]"], *, max_pixels: int = 100_000_000) -> np.ndarray:
+    """A picture file as `landscape` reads it: (H, W, C) uint8/uint16, C = 1-4, EXIF orientation
+    applied. ItemError says why a file is refused."""
+    from landscape.errors import ItemError
+    from landscape.imaging import decode
+
+    try:
+        return decode(path, max_pixels=max_pixels).pixels
+    except ItemError as exc:
+        raise ItemError(f"{path}: {exc}") from None
+
+
+def write(path: Union[str, "os.PathLike[str]"], picture: Picture, *, quality: int = 95) -> None:
+    """Write pixels as the file's extension says (png, jpg, webp, bmp, tif), atomically: a
+    reader never sees half a file."""
+    from pathlib import Path
+
+    from landscape.imaging import encode
+    from landscape.outputs import atomic_write
+
+    fmt = {".jpeg": "jpg", ".tiff": "tif"}.get(Path(path).suffix.lower(), Path(path).suffix.lower().lstrip("."))
+    if fmt not in ("png", "jpg", "webp", "bmp", "tif"):
+        raise UsageError(f"{path}: the name must end in .png, .jpg, .webp, .bmp or .tif")
+    if not 1 <= quality <= 100:
+        raise UsageError(f"quality must be in 1..100, got {quality}")
+    atomic_write(Path(path), encode(pixels_of(picture)[0], fmt, quality=quality)[0])
+
+
+def check_seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) <= MAX_SEED:
+        raise UsageError(f"seeds must be integers in 0..{MAX_SEED}, got {seed!r}")
+    return int(seed)
+
+
+class Inpainter(_Task):
+    """Fill holes; pixels outside them stay as they are. A mask is a bool array (True =
+    hole) or a picture whose gray level at or above `threshold` of white marks the holes
+    (`invert`: below it). Without a mask, the picture's alpha marks them (transparent = hole)
+    and the result is opaque. `dilate` grows each hole by that many pixels, feathered."""
+
+    task = "inpaint"
+
+    def __init__(self, model: ModelPath = None, *, dilate: int = 0, threshold: float = 0.5, invert: bool = False,
+                 **placement: Any) -> None:
+        self.dilate, self.threshold, self.invert = dilate, threshold, invert
+        super().__init__(model, **placement)
+
+    def _check(self) -> None:
+        self._at_least("dilate", self.dilate, 0)
+        if not 0.0 < self.threshold <= 1.0:
+            raise UsageError(f"{self.spell('threshold')} must be in (0, 1], got {self.threshold}")
+
+    def hole(self, mask: Any, pixels: np.ndarray, mask_name: str = "mask") -> np.ndarray:
+        """The (H, W) holes a mask marks on these pixels (ItemError when the sizes differ)."""
+        hole = hole_of(mask, self.threshold, self.invert, mask_name)
+        check_same_size(hole, pixels, mask_name)
+        return hole
+
+    def alpha_holes(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(the colour without its alpha, the holes the alpha marks)."""
+        from landscape.errors import ItemError
+
+        if pixels.shape[2] not in (2, 4):
+            raise ItemError(f"no mask: pass {self.spell('masks')}, or give the image an alpha channel")
+        hole = alpha_hole(pixels)
+        return pixels[:, :, :-1], ~hole if self.invert else hole
+
+    def fill(self, pixels: np.ndarray, hole: np.ndarray) -> Optional[np.ndarray]:
+        """Decoded pixels + (H, W) holes -> the filled pixels, or None when there is no hole."""
+        from landscape.pipelines.inpaint import inpaint_pixels
+
+        return inpaint_pixels(self.model, pixels, hole, dilate=self.dilate)
+
+    def __call__(self, pictures: Union[Picture, Sequence[Picture]],
+                 masks: Union[Any, Sequence[Any], None] = None) -> Union[np.ndarray, list[np.ndarray]]:
+        if isinstance(pictures, (list, tuple)):
+            masks = [None] * len(pictures) if masks is None else masks
+            if not isinstance(masks, (list, tuple)) or len(masks) != len(pictures):
+                raise UsageError("a list of pictures needs a list of as many masks (or none: their alpha)")
+            return [self._one(p, m) for p, m in zip(pictures, masks)]
+        return self._one(pictures, masks)
+
+    def _one(self, picture: Picture, mask: Any) -> np.ndarray:
+        pixels, flat = pixels_of(picture)
+        if mask is None:
+            pixels, hole = self.alpha_holes(pixels)
+        else:
+            hole = self.hole(mask, pixels)
+        filled = self.fill(pixels, hole)
+        return _back(pixels.copy() if filled is None else filled, flat)
+
+
+class Translator(_Task):
+    """Segmentation maps -> landscape photos of the same size. A map is colour-coded in the
+    model's palette (`palette`; colours within `tolerance` snap to it) or holds class indices
+    ((H, W) or one channel)."""
+
+    task = "translate"
+
+    def __init__(self, model: ModelPath = None, *, tolerance: float = 24.0, upscale_model: ModelPath = None,
+                 **placement: Any) -> None:
+        self.tolerance = tolerance
+        self.upscale_model = upscale_model
+        self._upscaler: Optional[Upscaler] = None
+        super().__init__(model, **placement)
+
+    def _check(self) -> None:
+        if not 0 <= self.tolerance <= 442:
+            raise UsageError(f"{self.spell('tolerance')} must be in 0..442, got {self.tolerance}")
+
+    @property
+    def palette(self) -> tuple[tuple[int, int, int], ...]:
+        return self.model.info.palette
+
+    def upscaler(self) -> Upscaler:
+        if self._upscaler is None:
+            self._upscaler = Upscaler(self.upscale_model, placed=self.device, note=self.note, spelling=self.spell)
+        return self._upscaler
+
+    def labels(self, pixels: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """Decoded map -> ((H, W) class indices, notes on snapped colours)."""
+        from landscape.pipelines.translate import labels_from_map
+
+        return labels_from_map(pixels, self.palette, self.tolerance)
+
+    def photo(self, labels: np.ndarray, upscaler: Optional[Upscaler] = None,
+              progress: Optional["Progress"] = None) -> np.ndarray:
+        """(H, W) class indices -> the photo: (H, W, 3) float32 in [0, 1], or uint8 upscaled."""
+        from landscape.pipelines.translate import translate
+
+        photo = translate(self.model, labels, progress=progress)
+        return photo if upscaler is None else upscaler.upscale_rgb(photo, progress)
+
+    def __call__(self, maps: Union[Picture, Sequence[Picture]], *, upscale: bool = False) -> Union[np.ndarray, list[np.ndarray]]:
+        """Maps -> (H, W, 3) uint8 photos (4x with `upscale`), equal to `landscape translate`'s."""
+        from landscape.imaging import from_unit
+
+        upscaler = self.upscaler() if upscale else None
+
+        def one(picture: Picture) -> np.ndarray:
+            labels, notes = self.labels(pixels_of(picture, "map")[0])
+            for text in notes:
+                self.note(text)
+            photo = self.photo(labels, upscaler)
+            return photo if photo.dtype == np.uint8 else from_unit(photo)
+
+        return _each(maps, one)
+
+
+class Labeller(_Task):
+    """Photos -> (H, W) uint8 class-index maps of the same size, regions smaller than
+    `min_region` percent of the picture merged into their surroundings (0: none)."""
+
+    task = "label"
+
+    def __init__(self, model: ModelPath = None, *, min_region: float = 0.25, **placement: Any) -> None:
+        self.min_region = min_region
+        super().__init__(model, **placement)
+
+    def _check(self) -> None:
+        if not 0 <= self.min_region < 100:
+            raise UsageError(f"{self.spell('min_region')} {self.min_region:g}: must be a percentage in [0, 100)")
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.model.info.classes
+
+    @property
+    def palette(self) -> tuple[tuple[int, int, int], ...]:
+        return self.model.info.palette
+
+    def raw_labels(self, rgb: np.ndarray, progress: Optional["Progress"] = None) -> np.ndarray:
+        """(H, W, 3) float32 in [0, 1] (landscape.imaging.rgb_unit of decoded pixels) -> (H, W)
+        uint8: each pixel's own class, before merging."""
+        from landscape.pipelines.label import label
+
+        return label(self.model, rgb, progress=progress)
+
+    def merge(self, labels: np.ndarray) -> np.ndarray:
+        from landscape.pipelines.label import merge_small_regions
+
+        return merge_small_regions(labels, round(labels.size * self.min_region / 100))
+
+    def colourise(self, labels: np.ndarray) -> np.ndarray:
+        """(H, W) class indices -> (H, W, 3) uint8 in the palette `Translator` reads."""
+        from landscape.pipelines.label import colourise
+
+        return colourise(labels, self.palette)
+
+    def __call__(self, photos: Union[Picture, Sequence[Picture]]) -> Union[np.ndarray, list[np.ndarray]]:
+        """Photos -> maps, equal to `landscape label --index`'s."""
+        from landscape.imaging import rgb_unit
+
+        return _each(photos, lambda picture: self.merge(self.raw_labels(rgb_unit(pixels_of(picture, "photo")[0]))))
