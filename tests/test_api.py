@@ -198,3 +198,25 @@ def test_a_wheel_installs_one_top_level_name(tmp_path):
     members = zipfile.ZipFile(wheel).namelist()
     assert "landscape/py.typed" in members and "landscape/models/upscale.onnx" in members
     assert any(m.startswith("landscape/trainers/") for m in members) and any(m.startswith("landscape/export/") for m in members)
+
+
+def readme_example(section: str) -> str:
+    """The python block of a README section, as a reader would copy it."""
+    text = (REPO / "README.md").read_text().split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
+    return text.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def run_example(code: str, folder: Path) -> subprocess.CompletedProcess:
+    (folder / "samples").symlink_to(REPO / "samples")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=folder, timeout=600)
+
+
+def test_the_readme_python_example_runs(tmp_path):
+    code = readme_example("Use from Python") + (
+        "assert big.shape == (photo.shape[0] * 4, photo.shape[1] * 4, photo.shape[2]) and big.dtype == photo.dtype\n"
+        "assert [p.shape for p in pictures] == [(512, 512, 3)] * 3\n"
+        "assert filled.shape == photo.shape and index_map.shape == photo.shape[:2] and again.shape[:2] == photo.shape[:2]\n"
+        "assert 'torch' not in __import__('sys').modules\n")
+    res = run_example(code, tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert landscape.read(tmp_path / "lake_x4.png").shape == (960, 1280, 3)
