@@ -13,7 +13,8 @@ columns kept. Pictures of mixed sizes (a ragged batch) work; outputs of one size
 into one array, others form an object array (Ray's variable-shaped tensor column).
 
 Options of the task (`scale`, `tile`, `device`, `precision`, ...) go in `fn_constructor_kwargs`.
-Needs `pip install 'landscape[ray]'`.
+`threads` defaults to the CPUs Ray gave the actor (`num_cpus`), so that several actors on a
+node share its cores instead of each taking all of them. Needs `pip install 'landscape[ray]'`.
 """
 from __future__ import annotations
 
@@ -36,6 +37,21 @@ def column(values: list[np.ndarray]) -> np.ndarray:
     for i, value in enumerate(values):
         out[i] = value
     return out
+
+
+def placed(options: dict[str, Any]) -> dict[str, Any]:
+    """The task's options, with `threads` set to the actor's CPUs unless given."""
+    if "threads" in options:
+        return options
+    import ray
+
+    cpus = 0
+    if ray.is_initialized():  # else asking would start a local cluster
+        try:
+            cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 0)
+        except AssertionError:  # Ray's answer outside a worker (the driver): no allotment
+            pass
+    return {**options, "threads": max(1, round(cpus)) if cpus else 0}
 
 
 def _rows(batch: Batch, name: str) -> list[Any]:
@@ -63,7 +79,7 @@ class Upscale(_PictureMap):
     """`image` -> the upscaled picture (landscape.api.Upscaler's options)."""
 
     def __init__(self, model: api.ModelPath = None, *, column: str = "image", **options: Any) -> None:
-        super().__init__(api.Upscaler(model, **options), column)
+        super().__init__(api.Upscaler(model, **placed(options)), column)
 
 
 class Label(_PictureMap):
@@ -71,7 +87,7 @@ class Label(_PictureMap):
     the palette `Translate` reads (landscape.api.Labeller's options)."""
 
     def __init__(self, model: api.ModelPath = None, *, column: str = "image", colour: bool = False, **options: Any) -> None:
-        super().__init__(api.Labeller(model, **options), column)
+        super().__init__(api.Labeller(model, **placed(options)), column)
         self.colour = colour
 
     def run(self, picture: np.ndarray, batch: Batch, row: int) -> np.ndarray:
@@ -84,7 +100,7 @@ class Translate(_PictureMap):
     upscaler (landscape.api.Translator's options)."""
 
     def __init__(self, model: api.ModelPath = None, *, column: str = "image", upscale: bool = False, **options: Any) -> None:
-        super().__init__(api.Translator(model, **options), column)
+        super().__init__(api.Translator(model, **placed(options)), column)
         self.upscale = upscale
 
     def run(self, picture: np.ndarray, batch: Batch, row: int) -> np.ndarray:
@@ -97,7 +113,7 @@ class Inpaint(_PictureMap):
 
     def __init__(self, model: api.ModelPath = None, *, column: str = "image", mask_column: str = "mask",
                  **options: Any) -> None:
-        super().__init__(api.Inpainter(model, **options), column)
+        super().__init__(api.Inpainter(model, **placed(options)), column)
         self.mask_column = mask_column
 
     def run(self, picture: np.ndarray, batch: Batch, row: int) -> np.ndarray:
@@ -111,7 +127,7 @@ class Generate:
 
     def __init__(self, model: api.ModelPath = None, *, upscale: bool = False, scale: Optional[int] = None,
                  seed_column: Optional[str] = None, column: str = "image", **options: Any) -> None:
-        self.task = api.Generator(model, **options)
+        self.task = api.Generator(model, **placed(options))
         self.upscale, self.scale = upscale, scale
         self.seed_column, self.column = seed_column, column
 

@@ -84,3 +84,12 @@ def test_the_readme_ray_example_runs(tmp_path):
     assert res.returncode == 0 and "DONE" in res.stdout, res.stderr[-2000:]
     written = sorted((tmp_path / "upscaled-ray").glob("*.png"))
     assert len(written) == 3 and all(landscape.read(p).shape == (960, 1280, 3) for p in written)
+
+
+def test_actors_take_the_threads_ray_gave_them(cluster):
+    assert landscape.ray.placed({}) == {"threads": 0}  # outside an actor: one per core
+    assert landscape.ray.placed({"threads": 3}) == {"threads": 3}
+    on_one = ray.remote(num_cpus=1)(lambda: landscape.ray.placed({}))
+    on_two = ray.remote(num_cpus=2)(lambda: landscape.ray.placed({"tile": 64}))
+    assert ray.get(on_one.remote()) == {"threads": 1}
+    assert ray.get(on_two.remote()) == {"tile": 64, "threads": 2}
