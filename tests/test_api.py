@@ -220,3 +220,17 @@ def test_the_readme_python_example_runs(tmp_path):
     res = run_example(code, tmp_path)
     assert res.returncode == 0, res.stderr
     assert landscape.read(tmp_path / "lake_x4.png").shape == (960, 1280, 3)
+
+
+def test_inputs_are_never_modified(models):
+    photo = random_image(20, 24, 4, seed=9)
+    mask = np.zeros((20, 24), bool)
+    mask[4:10, 6:14] = True
+    kept = photo.copy(), mask.copy()
+    landscape.Upscaler(models["upscale"])(photo)
+    filled = landscape.Inpainter(models["inpaint"], dilate=2)(photo, mask)
+    unchanged = landscape.Inpainter(models["inpaint"])(photo, np.zeros((20, 24), bool))
+    landscape.Labeller(models["label"])(photo)
+    assert same(photo, kept[0]) and same(mask, kept[1])
+    assert unchanged is not photo and same(unchanged, photo)
+    assert same(filled[:, :, 3], photo[:, :, 3])  # a mask is given: the alpha is the picture's, untouched
