@@ -81,7 +81,7 @@ def forward_flops(t, tiny: bool) -> float:
 
 def launch(t, photos: Path, maps: Path, out: Path, seconds: float, tiny: bool, cuda: bool) -> subprocess.Popen:
     data = ["--data", str(photos)] + (["--maps", str(maps), "--class-map", "stanford"] if "--maps" in t.data else [])
-    argv = [sys.executable, "-m", f"trainers.{t.family}", *data, *t.args, *COMMON, *(t.tiny if tiny else ()),
+    argv = [sys.executable, "-m", f"landscape.trainers.{t.family}", *data, *t.args, *COMMON, *(t.tiny if tiny else ()),
             "--out", str(out), "--max-minutes", f"{seconds / 60:.3f}", "--log-every", "5" if tiny else "20",
             "--eval-every", "0", "--sample-every", "0", "--checkpoint-every", "0", "--device", "cuda" if cuda else "cpu"]
     return subprocess.Popen(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=open(out.with_suffix(".log"), "w"))

@@ -108,7 +108,7 @@ def recipe(t: Training, tiny: bool = False):
 
     from landscape.trainers.options import parse
 
-    config_type = getattr(importlib.import_module(f"trainers.{t.family}"), CONFIG_TYPES[t.family])
+    config_type = getattr(importlib.import_module(f"landscape.trainers.{t.family}"), CONFIG_TYPES[t.family])
     stand_in = ["--data", "x"] + (["--maps", "y"] if "--maps" in t.data else [])
     config, _ = parse(config_type, stand_in + list(t.args) + list(COMMON) + (list(t.tiny) if tiny else []), "plan", "")
     return config
@@ -458,10 +458,10 @@ def train(window: Window, data: Path, slim: Path, args: argparse.Namespace) -> N
         argv = trainer_argv(t, data, runs / t.run, slim=slim / f"{t.family}.safetensors", minutes=minutes, tiny=args.tiny,
                             device="cpu" if args.tiny else "cuda")
         log = window.results / f"train-{t.run}.log"
-        cmd = [sys.executable, "-m", f"trainers.{t.family}", *argv]
+        cmd = [sys.executable, "-m", f"landscape.trainers.{t.family}", *argv]
         if args.audit is not None:
             cmd = [sys.executable, str(Path(__file__).resolve()), "audit-run", str(args.audit / f"train-{t.run}.json"),
-                   "--", "-m", f"trainers.{t.family}", *argv]
+                   "--", "-m", f"landscape.trainers.{t.family}", *argv]
         procs[t] = (subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT, cwd=ROOT), log)
     window.note("trainings started", minutes=round(minutes, 2),
                 resumed=[t.run for t in PLAN if "--resume" in procs[t][0].args])

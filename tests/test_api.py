@@ -189,8 +189,14 @@ def test_import_is_quick_and_inference_pulls_no_torch(models):
 
 @pytest.mark.slow
 def test_a_wheel_installs_one_top_level_name(tmp_path):
+    import shutil
+
+    # Built from a copy: setuptools writes build/ and *.egg-info beside the sources.
+    source = tmp_path / "source"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".git", ".venv", "runs", ".cpu_data", ".gpu_data", "build",
+                                                                "*.egg-info", "__pycache__", "docs", "tests"))
     res = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                          str(tmp_path), str(REPO)], capture_output=True, text=True, timeout=600)
+                          str(tmp_path), str(source)], capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr
     (wheel,) = tmp_path.glob("landscape-*.whl")
     names = {name.split("/")[0] for name in zipfile.ZipFile(wheel).namelist()}

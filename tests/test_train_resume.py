@@ -75,7 +75,7 @@ def test_resume_can_extend_a_finished_run(photos, tmp_path):
 
 def torchrun(family, args, nproc=2):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-           "-m", f"trainers.{family}", *args]
+           "-m", f"landscape.trainers.{family}", *args]
     result = subprocess.run(cmd, env=ENV, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     return result

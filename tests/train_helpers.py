@@ -57,7 +57,7 @@ def make_pairs(root: Path, count: int = 12, colour: bool = False) -> tuple[Path,
 
 
 def run_trainer(family: str, data: Path, out: Path, *extra: str, steps: int = 3) -> tuple[int, Path]:
-    trainer = importlib.import_module(f"trainers.{family}")
+    trainer = importlib.import_module(f"landscape.trainers.{family}")
     argv = ["--data", str(data), "--out", str(out), "--steps", str(steps), *TINY_ARGS[family], *COMMON, *extra]
     return trainer.main(argv), out
 

@@ -39,7 +39,7 @@ FAMILIES = {
 def _forwarder(name: str, module: str, summary: str):
     def command(ctx: typer.Context) -> None:
         try:
-            trainer = importlib.import_module(f"trainers.{module}")
+            trainer = importlib.import_module(f"landscape.trainers.{module}")
         except ImportError as exc:
             print(f"landscape: {INSTALL_HINT} ({exc})", file=sys.stderr, flush=True)
             raise typer.Exit(1) from None
