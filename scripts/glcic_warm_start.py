@@ -5,8 +5,11 @@ transposed convolutions, whose uneven overlap printed a checkerboard; the networ
 by nearest resize + 3x3 convolution. Its only copy is the exported ONNX file, with batch norm
 folded into the convolutions. This writes that file as a slim state of the new network:
 
-- each folded convolution becomes the convolution plus an identity batch norm (scale 1,
-  shift = the folded bias), so the network computes what the file computes;
+- each folded convolution becomes the convolution plus a batch norm that gives back what the
+  file computes: its statistics are measured on training crops with holes (calibration), its
+  scale set to the measured deviation and its shift to the measured mean plus the folded bias.
+  Training normalises by each batch's statistics, so an identity batch norm (scale 1) would
+  rescale every channel to unit variance at the first training step and undo the warm start;
 - each transposed convolution becomes the 3x3 kernel that, after nearest x2 resizing, comes
   closest (least squares over the four output parities) to its 4x4 kernel; its batch norm,
   not folded in the file, is copied.
@@ -31,7 +34,8 @@ from onnx import numpy_helper
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from landscape.trainers.glcic import GLCICConfig  # noqa: E402
+from landscape.trainers.data import fixed_batch, image_split  # noqa: E402
+from landscape.trainers.glcic import GLCICConfig, MaskedCrops  # noqa: E402
 from landscape.trainers.networks import config_to_dict  # noqa: E402
 from landscape.trainers.networks.glcic import CompletionNetwork  # noqa: E402
 from landscape.trainers.options import parse, to_dict  # noqa: E402
@@ -85,12 +89,16 @@ def nearest_conv_kernel(transposed: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(v.transpose(3, 2, 0, 1)).astype(np.float32)
 
 
-def convert(onnx_path: Path, net: CompletionNetwork) -> None:
+CALIBRATION_CROPS = 64
+
+
+def convert(onnx_path: Path, net: CompletionNetwork, calibration: dict[str, torch.Tensor]) -> None:
     layers = onnx_layers(onnx_path)
     convs = [m for m in net.net.modules() if isinstance(m, torch.nn.Conv2d)]
     if len(convs) != len(layers):
         raise ValueError(f"{onnx_path}: {len(layers)} convolutions, the network has {len(convs)}")
     modules = list(net.net.modules())
+    folded: dict[torch.nn.BatchNorm2d, torch.Tensor] = {}
     with torch.no_grad():
         for conv, (op, weight, rest) in zip(convs, layers):
             bn = modules[modules.index(conv) + 1]
@@ -103,11 +111,39 @@ def convert(onnx_path: Path, net: CompletionNetwork) -> None:
             if conv.bias is not None:
                 conv.bias.copy_(torch.from_numpy(np.array(rest["bias"])))
                 continue
-            # Identity batch norm carrying the folded bias: running_var = 1 - eps makes the scale exactly 1.
+            # For now an identity (running_var = 1 - eps: scale exactly 1) carrying the folded bias,
+            # so that the network computes the file's function while its statistics are measured.
             bn.weight.fill_(1.0)
             bn.bias.copy_(torch.from_numpy(np.array(rest["bias"])))
             bn.running_mean.zero_()
             bn.running_var.fill_(1.0 - bn.eps)
+            folded[bn] = bn.bias.clone()
+    calibrate(net, folded, calibration)
+
+
+def calibrate(net: CompletionNetwork, folded: dict[torch.nn.BatchNorm2d, torch.Tensor],
+              batch: dict[str, torch.Tensor]) -> None:
+    """Set each folded layer's batch norm from the statistics of its input on `batch`, so that
+    normalising by them (training) and the stored ones (inference) both give the file's output."""
+    stats: dict[torch.nn.BatchNorm2d, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def measure(bn, inputs, _output):
+        x = inputs[0].double()
+        stats[bn] = (x.mean(dim=(0, 2, 3)), x.var(dim=(0, 2, 3), unbiased=False))
+
+    hooks = [bn.register_forward_hook(measure) for bn in folded]
+    net.eval()
+    with torch.no_grad():
+        net(batch["image"], batch["mask"])
+        for hook in hooks:
+            hook.remove()
+        for bn, bias in folded.items():
+            mean, var = stats[bn]
+            std = (var + bn.eps).sqrt()
+            bn.weight.copy_(std.float())
+            bn.bias.copy_((mean + bias.double()).float())
+            bn.running_mean.copy_(mean.float())
+            bn.running_var.copy_(var.float())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,7 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     trainer_args = [a for a in args.trainer_args if a != "--"]
     config, _ = parse(GLCICConfig, trainer_args, "python -m landscape.trainers.glcic", "")
     net = CompletionNetwork(config=config.generator())
-    convert(args.onnx, net)
+    crops = MaskedCrops(image_split(config.data, config.holdout, config.seed, print).train, config.resolution, config.seed,
+                        train=True, min_scale=config.min_scale, area=tuple(config.hole_area), kind=config.mask_kind)
+    convert(args.onnx, net, fixed_batch(crops, CALIBRATION_CROPS))
     saved = {"family": "glcic", "network": config_to_dict(config.generator()), "weights": "g",
              "data": f"warm start from {args.onnx.name}", "train": to_dict(config),
              "train_state": {"step": 0, "loop": {}, "world_size": 1}}
