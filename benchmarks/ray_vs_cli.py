@@ -72,8 +72,10 @@ def cli_run(task: str, src: Path, out: Path) -> float:
 
 
 def ray_run(task: str, src: Path, out: Path, batch: int) -> dict[str, float]:
+    # One actor of 1 CPU (a second would leave Ray's read and write tasks no CPU to start on), given
+    # every core's thread as the CLI has: its default, the actor's allotment, would run it on one.
     script = RAY_SIDE.format(cpus=os.cpu_count(), src=str(src), out=str(out), task="Upscale" if task == "upscale" else "Label",
-                             batch=batch, kwargs={}, mode=', mode="RGB"' if task == "label" else "")
+                             batch=batch, kwargs={"threads": os.cpu_count()}, mode=', mode="RGB"' if task == "label" else "")
     seconds, stdout = timed([sys.executable, "-c", script])
     return {"process_s": seconds, **json.loads(stdout.strip().splitlines()[-1])}
 
