@@ -7,7 +7,6 @@ refused with the reason.
 """
 from __future__ import annotations
 
-import io
 import mmap
 import os
 import warnings

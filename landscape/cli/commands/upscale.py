@@ -7,7 +7,6 @@ import typer
 from typing_extensions import Annotated
 
 from landscape.cli.commands import common
-from landscape.errors import UsageError
 
 
 def upscale(
