@@ -18,7 +18,10 @@ folded into the convolutions. This writes that file as a slim state of the new n
 
 The arguments after `--` are the trainer's (python -m landscape.trainers.glcic): they become the state's
 recipe, which `--resume` continues (only the options in landscape.trainers.options.SLIM_RESUMABLE may
-change then).
+change then). `--plan DATA` takes the GPU window's inpainter recipe instead (scripts/gpu_window.py),
+so that the window continues the bundled inpainter rather than starting afresh:
+
+    python scripts/glcic_warm_start.py --plan photos/landscapes -o runs/slim/glcic.safetensors
 """
 from __future__ import annotations
 
@@ -33,6 +36,7 @@ from onnx import numpy_helper
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
 
 from landscape.trainers.data import fixed_batch, image_split  # noqa: E402
 from landscape.trainers.glcic import GLCICConfig, MaskedCrops  # noqa: E402
@@ -150,9 +154,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--onnx", type=Path, default=BUNDLED)
     parser.add_argument("-o", "--output", type=Path, required=True)
+    parser.add_argument("--plan", metavar="DATA", help="the GPU window's inpainter recipe, on the photos in DATA")
     parser.add_argument("trainer_args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     trainer_args = [a for a in args.trainer_args if a != "--"]
+    if args.plan:
+        from gpu_window import COMMON, PLAN
+
+        plan = next(t for t in PLAN if t.family == "glcic")
+        trainer_args = ["--data", args.plan, *plan.args, *COMMON, *trainer_args]
     config, _ = parse(GLCICConfig, trainer_args, "python -m landscape.trainers.glcic", "")
     net = CompletionNetwork(config=config.generator())
     crops = MaskedCrops(image_split(config.data, config.holdout, config.seed, print).train, config.resolution, config.seed,

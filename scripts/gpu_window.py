@@ -80,8 +80,10 @@ PLAN: tuple[Training, ...] = (
               "--checkpoint-every", "3000", "--eval-every", "3000", "--sample-every", "0"),
              ("--resolution", "32", "--num-downs", "3", "--g-width", "4", "--d-width", "4", "--d-layers", "2",
               "--batch-size", "4", "--checkpoint-every", "2", "--eval-every", "2")),
+    # Width 64: the bundled inpainter's, which the window continues from runs/slim/glcic.safetensors
+    # (scripts/glcic_warm_start.py --plan) instead of starting afresh.
     Training("glcic", "inpaint", ("--data", "{data}/photos/landscapes"),
-             ("--g-width", "48", "--d-width", "64", "--batch-size", "32", "--steps", "30000", "--phase-ratios", "0.15",
+             ("--g-width", "64", "--d-width", "64", "--batch-size", "32", "--steps", "30000", "--phase-ratios", "0.15",
               "0.02", "--checkpoint-every", "500", "--eval-every", "500", "--sample-every", "0"),
              ("--resolution", "32", "--g-width", "4", "--d-width", "4", "--dilations", "2", "4", "--batch-size", "4",
               "--checkpoint-every", "2", "--eval-every", "2")),

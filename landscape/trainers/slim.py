@@ -38,7 +38,8 @@ class SlimRule:
     why: str = ""
 
 
-# Chosen against the 40 MB that all five states may take together (tests/test_slim_state.py).
+# Chosen against the 44 MB that all five states may take together (tests/test_gpu_window.py): they
+# come back from the GPU in one call of 64 MiB with the run records.
 SLIM_RULES: dict[str, SlimRule] = {
     "dcgan": SlimRule(("g_ema", "d"), {"g": "g_ema"},
                       "the EMA generator is the exported one and the live one restarts from it; the discriminator "
