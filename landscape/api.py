@@ -12,6 +12,7 @@ are `landscape.LandscapeError`s carrying the command line's one-line messages: U
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Optional, Sequence, Union
@@ -20,12 +21,13 @@ import numpy as np
 
 from landscape.arrays import alpha_hole, check_same_size, hole_of, pixels_of
 from landscape.errors import UsageError
+from landscape.pipelines.generate import MAX_SEED
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
 
     from landscape.pipelines.tiling import Progress
-    from landscape.runtime import Device, Model
+    from landscape.runtime import Device, Model, Rescale
 
     Picture = Union[np.ndarray, PILImage]
 else:
@@ -33,7 +35,6 @@ else:
 
 ModelPath = Union[str, "os.PathLike[str]", None]
 Note = Callable[[str], None]
-MAX_SEED = 2**63 - 1
 _log = logging.getLogger("landscape")
 
 
@@ -170,6 +171,13 @@ class Generator(_Task):
                                               spelling=self.spell)
         return self._upscalers[scale]
 
+    @functools.cached_property
+    def _rescale(self) -> "Rescale":
+        """The on-device range change between the two models (CUDA), made once."""
+        from landscape.runtime import Rescale
+
+        return Rescale(self.device)
+
     def latents(self, seeds: Sequence[int]) -> np.ndarray:
         from landscape.pipelines.generate import latents
 
@@ -183,14 +191,13 @@ class Generator(_Task):
         the device between the models); further passes (x16) one picture at a time, tiled."""
         from landscape.pipelines.generate import generate_upscaled, images, upscales_as_is
         from landscape.pipelines.upscale import upscale_rgb, upscale_unit_batch
-        from landscape.runtime import Rescale
 
         z = np.stack([self.latents([s])[0] if isinstance(s, (int, np.integer)) else s for s in sources])
         if upscaler is None:
             return list(images(self.model, z))
         batched = upscales_as_is(self.model, upscaler.model)
         if batched and self.device.name == "cuda":
-            out = generate_upscaled(self.model, upscaler.model, Rescale(self.device), z)
+            out = generate_upscaled(self.model, upscaler.model, self._rescale, z)
         else:
             out = images(self.model, z)
             if batched:
@@ -248,11 +255,11 @@ def write(path: Union[str, "os.PathLike[str]"], picture: Picture, *, quality: in
     reader never sees half a file."""
     from pathlib import Path
 
-    from landscape.imaging import encode
+    from landscape.imaging import EXTENSION_FORMAT, encode
     from landscape.outputs import atomic_write
 
-    fmt = {".jpeg": "jpg", ".tiff": "tif"}.get(Path(path).suffix.lower(), Path(path).suffix.lower().lstrip("."))
-    if fmt not in ("png", "jpg", "webp", "bmp", "tif"):
+    fmt = EXTENSION_FORMAT.get(Path(path).suffix.lower())
+    if fmt is None:
         raise UsageError(f"{path}: the name must end in .png, .jpg, .webp, .bmp or .tif")
     if not 1 <= quality <= 100:
         raise UsageError(f"quality must be in 1..100, got {quality}")

@@ -25,7 +25,9 @@ from landscape.png import encode_png
 
 # Decoding is limited to these on purpose: each further codec is attack surface.
 DECODE_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF")
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+# What each file extension we read and write names as a format.
+EXTENSION_FORMAT = {".png": "png", ".jpg": "jpg", ".jpeg": "jpg", ".webp": "webp", ".bmp": "bmp", ".tif": "tif", ".tiff": "tif"}
+IMAGE_EXTENSIONS = tuple(EXTENSION_FORMAT)
 OUTPUT_FORMATS = ("png", "jpg", "webp", "bmp", "tif")
 
 LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)  # BT.601

@@ -13,12 +13,9 @@ from PIL import Image
 
 import landscape
 from tests.conftest import random_image, write_png
+from tests.test_cli import lines
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def lines(text: str) -> list[str]:
-    return [line for line in text.splitlines() if line]
 
 
 def run_cli(cli, *args) -> list[Path]:

@@ -13,10 +13,6 @@ ray = pytest.importorskip("ray", reason="landscape[ray] is not installed")
 pytestmark = pytest.mark.slow
 
 
-def lines(text: str) -> list[str]:
-    return [line for line in text.splitlines() if line]
-
-
 @pytest.fixture(scope="module")
 def cluster():
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)

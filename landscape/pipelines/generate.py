@@ -6,6 +6,8 @@ import numpy as np
 
 from landscape.runtime import Model, Rescale
 
+MAX_SEED = 2**63 - 1
+
 
 def latents(seeds: list[int], dim: int) -> np.ndarray:
     """(len(seeds), dim) standard normal float32, row i drawn from seed i alone."""

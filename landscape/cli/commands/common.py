@@ -24,7 +24,6 @@ from landscape.errors import ItemError, LandscapeError, UsageError
 # 10000x10000 photos and refuses decompression bombs before they allocate gigabytes.
 DEFAULT_MAX_PIXELS = 100_000_000
 FORMATS = ("keep", "png", "jpg", "webp", "bmp", "tif")
-EXTENSION_FORMAT = {".png": "png", ".jpg": "jpg", ".jpeg": "jpg", ".webp": "webp", ".bmp": "bmp", ".tif": "tif", ".tiff": "tif"}
 
 Inputs = Annotated[list[str], typer.Argument(help="Image files, folders, globs, or - to read paths from stdin.", show_default=False)]
 Recursive = Annotated[bool, typer.Option("-r", "--recursive", help="Descend into sub-folders of folder inputs.")]
@@ -317,6 +316,8 @@ def resolve_format(fmt: str, quality: int) -> None:
 def output_extension(path: Path, fmt: str) -> str:
     if fmt != "keep":
         return fmt
+    from landscape.imaging import EXTENSION_FORMAT
+
     return EXTENSION_FORMAT.get(path.suffix.lower(), "png")
 
 

@@ -8,12 +8,13 @@ from typing_extensions import Annotated
 from landscape.cli.commands import common
 from landscape.errors import UsageError
 
-MAX_SEED = 2**63 - 1
 GRID_THUMB = 256
 
 
 def parse_seeds(spec: str) -> list[int]:
     """'0-99,120' -> [0, ..., 99, 120]; order kept, repeats dropped."""
+    from landscape.pipelines.generate import MAX_SEED
+
     seeds: list[int] = []
     for part in spec.split(","):
         part = part.strip()
@@ -83,6 +84,8 @@ def _generate(*, count, seed, seeds, upscale, scale, output, batch_size, grid, w
     elif seeds is not None:
         seed_list = parse_seeds(seeds)
     else:
+        from landscape.pipelines.generate import MAX_SEED
+
         common.check_positive("-n/--count", count, 0)
         if not 0 <= seed <= MAX_SEED - count:
             raise UsageError(f"--seed must be in 0..{MAX_SEED - count}")
@@ -248,7 +251,7 @@ def _write_grid(path: Path, thumbs: list, reporter: common.Reporter) -> None:
 
     import numpy as np
 
-    from landscape.imaging import encode
+    from landscape.imaging import EXTENSION_FORMAT, encode
     from landscape.outputs import atomic_write
 
     cols = math.ceil(math.sqrt(len(thumbs)))
@@ -259,7 +262,7 @@ def _write_grid(path: Path, thumbs: list, reporter: common.Reporter) -> None:
         r, c = divmod(i, cols)
         sheet[r * th : r * th + thumb.shape[0], c * tw : c * tw + thumb.shape[1]] = thumb
     ext = path.suffix.lower().lstrip(".")
-    fmt = common.EXTENSION_FORMAT.get("." + ext, "png")
+    fmt = EXTENSION_FORMAT.get("." + ext, "png")
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, encode(sheet, fmt)[0])
     reporter.note(f"grid of {len(thumbs)} images: {path}")
