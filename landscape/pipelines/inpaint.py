@@ -82,7 +82,8 @@ def context_windows(hole: np.ndarray, native: tuple[int, int]) -> tuple[list[Win
         win_h = min(h, max(native[0], int(CONTEXT * bh)))
         win_w = min(w, max(native[1], int(CONTEXT * bw)))
         shrunk = win_h > native[0] or win_w > native[1]
-        thin = 2 * float(half_width[labels == label].max()) <= THIN * min(native)
+        inside = (slice(y, y + bh), slice(x, x + bw))  # the component's box, not the whole picture per hole
+        thin = 2 * float(half_width[inside][labels[inside] == label].max()) <= THIN * min(native)
         if not (shrunk and thin):
             whole.append((_centred(y + bh / 2, x + bw / 2, win_h, win_w, h, w), frozenset([label])))
             continue
