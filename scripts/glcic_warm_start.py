@@ -1,9 +1,10 @@
-"""The bundled inpainter as a slim state of today's GLCIC network, for a run to continue it.
+"""An inpainter as a slim state of today's GLCIC network, for a run to continue it.
 
-The bundled inpainter was trained on a GPU (8,000 steps of batch 24) with GLCIC's 4x4 stride-2
-transposed convolutions, whose uneven overlap printed a checkerboard; the network now upsamples
-by nearest resize + 3x3 convolution. Its only copy is the exported ONNX file, with batch norm
-folded into the convolutions. This writes that file as a slim state of the new network:
+The first bundled inpainter was trained on a GPU (8,000 steps of batch 24) with GLCIC's 4x4
+stride-2 transposed convolutions, whose uneven overlap printed a checkerboard; the network now
+upsamples by nearest resize + 3x3 convolution. Its only copy was the exported ONNX file, with
+batch norm folded into the convolutions. This writes such a file (of a network without skips)
+as a slim state of the new network:
 
 - each folded convolution becomes the convolution plus a batch norm that gives back what the
   file computes: its statistics are measured on training crops with holes (calibration), its
@@ -22,6 +23,13 @@ change then). `--plan DATA` takes the GPU window's inpainter recipe instead (scr
 so that the window continues the bundled inpainter rather than starting afresh:
 
     python scripts/glcic_warm_start.py --plan photos/landscapes -o runs/slim/glcic.safetensors
+
+`--state STATE` starts instead from a slim state: it is written again with the recipe given
+(with `--plan`, the window's). A state of the network without skips (GLCIC's, as the inpainter
+continued on the CPU was trained at first) gets them at zero: the same function, which the run
+then teaches to use them.
+
+    python scripts/glcic_warm_start.py --state old.safetensors -o grown.safetensors -- --data photos/ ...
 """
 from __future__ import annotations
 
@@ -41,9 +49,10 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from landscape.trainers.data import fixed_batch, image_split  # noqa: E402
 from landscape.trainers.glcic import GLCICConfig, MaskedCrops  # noqa: E402
 from landscape.trainers.networks import config_to_dict  # noqa: E402
-from landscape.trainers.networks.glcic import CompletionNetwork  # noqa: E402
+from landscape.trainers.checkpoint import module_state  # noqa: E402
+from landscape.trainers.networks.glcic import CompletionConfig, CompletionNetwork, grow_skips  # noqa: E402
 from landscape.trainers.options import parse, to_dict  # noqa: E402
-from landscape.trainers.slim import write_slim_state  # noqa: E402
+from landscape.trainers.slim import read_slim_state, write_slim_state  # noqa: E402
 
 BUNDLED = ROOT / "landscape" / "models" / "inpaint.onnx"
 
@@ -150,10 +159,23 @@ def calibrate(net: CompletionNetwork, folded: dict[torch.nn.BatchNorm2d, torch.T
             bn.running_var.copy_(var.float())
 
 
+def from_state(state_path: Path, net: CompletionNetwork) -> None:
+    """Load a slim state into `net`; one without skips gets them at zero."""
+    tensors, saved = read_slim_state(state_path)
+    old = CompletionConfig(**saved["network"])
+    if (old.width, old.dilations) != (net.config.width, net.config.dilations) or (old.skips and not net.config.skips):
+        raise ValueError(f"{state_path}: a network of {saved['network']}, which the recipe's "
+                         f"{config_to_dict(net.config)} cannot continue")
+    state = {k: v.float() for k, v in module_state(tensors, "g").items()}
+    net.load_state_dict(state if old.skips == net.config.skips else grow_skips(state, old.width))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--onnx", type=Path, default=BUNDLED)
     parser.add_argument("-o", "--output", type=Path, required=True)
+    parser.add_argument("--state", type=Path, help="start from this slim state instead of the ONNX file "
+                        "(one without skips gets them at zero)")
     parser.add_argument("--plan", metavar="DATA", help="the GPU window's inpainter recipe, on the photos in DATA")
     parser.add_argument("trainer_args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
@@ -165,13 +187,19 @@ def main(argv: list[str] | None = None) -> int:
         trainer_args = ["--data", args.plan, *plan.args, *COMMON, *trainer_args]
     config, _ = parse(GLCICConfig, trainer_args, "python -m landscape.trainers.glcic", "")
     net = CompletionNetwork(config=config.generator())
-    crops = MaskedCrops(image_split(config.data, config.holdout, config.seed, print).train, config.resolution, config.seed,
-                        train=True, min_scale=config.min_scale, area=tuple(config.hole_area), kind=config.mask_kind)
-    convert(args.onnx, net, fixed_batch(crops, CALIBRATION_CROPS))
+    if args.state:
+        from_state(args.state, net)
+        source = args.state.name
+    else:
+        crops = MaskedCrops(image_split(config.data, config.holdout, config.seed, print).train, config.resolution,
+                            config.seed, train=True, min_scale=config.min_scale, area=tuple(config.hole_area),
+                            kind=config.mask_kind)
+        convert(args.onnx, net, fixed_batch(crops, CALIBRATION_CROPS))
+        source = args.onnx.name
     saved = {"family": "glcic", "network": config_to_dict(config.generator()), "weights": "g",
-             "data": f"warm start from {args.onnx.name}", "train": to_dict(config),
+             "data": f"warm start from {source}", "train": to_dict(config),
              "train_state": {"step": 0, "loop": {}, "world_size": 1}}
-    path = write_slim_state(args.output, "glcic", {"g": net.state_dict()}, saved, args.onnx.name)
+    path = write_slim_state(args.output, "glcic", {"g": net.state_dict()}, saved, source)
     print(path, file=sys.stderr)
     return 0
 

@@ -84,14 +84,29 @@ def test_multiscale_patchgan_judges_the_pair_halved_too():
     assert full[-1].shape == (1, 1, 30, 30) and half[-1].shape == (1, 1, 14, 14)
 
 
-def test_completion_network_keeps_size_and_ignores_hole_content():
-    net = CompletionNetwork(config=CompletionConfig(width=4)).eval()
+@pytest.mark.parametrize("skips", [False, True])
+def test_completion_network_keeps_size_and_ignores_hole_content(skips):
+    net = CompletionNetwork(config=CompletionConfig(width=4, skips=skips)).eval()
+    if skips:  # trained skips, not the zeros they start from
+        torch.nn.init.normal_(net.skip_full.weight), torch.nn.init.normal_(net.skip_half.weight)
     image, mask = torch.rand(1, 3, 40, 48) * 2 - 1, torch.zeros(1, 1, 40, 48)
     mask[..., 10:20, 10:30] = 1
     other = image.clone()
     other[..., 10:20, 10:30] = 0.7  # different content inside the hole
     assert net(image, mask).shape == (1, 3, 40, 48)
     assert torch.allclose(net(image, mask), net(other, mask))
+
+
+def test_skips_start_at_zero_and_learn():
+    from landscape.trainers.networks.glcic import grow_skips
+
+    plain = CompletionNetwork(config=CompletionConfig(width=8, dilations=(2, 4))).train()  # fewer layers: joins move
+    net = CompletionNetwork(config=CompletionConfig(width=8, dilations=(2, 4), skips=True)).train()
+    net.load_state_dict(grow_skips(plain.state_dict(), 8))
+    image, mask = torch.rand(2, 3, 32, 32) * 2 - 1, (torch.rand(2, 1, 32, 32) > 0.7).float()
+    assert torch.equal(net(image, mask), plain(image, mask))
+    net(image, mask).square().mean().backward()
+    assert net.skip_full.weight.grad.abs().sum() > 0 and net.skip_half.weight.grad.abs().sum() > 0
 
 
 def test_context_discriminator_has_global_and_local_branches():

@@ -32,6 +32,8 @@ class GLCICConfig(BaseConfig):
     g_width: int = opt(64, "completion network base channels")
     d_width: int = opt(64, "discriminator base channels")
     dilations: tuple[int, ...] = opt((2, 4, 8, 16), "dilation rates of the middle convolutions")
+    skips: bool = opt(True, "carry the encoder's full- and half-resolution features to the decoder (--no-skips: GLCIC "
+                      "as published, which fills thin holes from quarter-resolution features only)")
     hole_area: tuple[float, ...] = opt((0.1, 0.4), "share of the image the hole covers: min max")
     mask_kind: str = opt("mixed", "hole shapes: free-form strokes, rectangles, or mixed", MASK_KINDS)
     phase_ratios: tuple[float, ...] = opt((0.18, 0.02), "shares of --steps for phase 1 (completion, MSE only) and "
@@ -53,7 +55,7 @@ class GLCICConfig(BaseConfig):
             raise ValueError("--adv-weight and --d-rewarm-steps must be >= 0")
 
     def generator(self) -> CompletionConfig:
-        return CompletionConfig(width=self.g_width, resolution=self.resolution, dilations=self.dilations)
+        return CompletionConfig(width=self.g_width, resolution=self.resolution, dilations=self.dilations, skips=self.skips)
 
     def phase(self, step: int) -> str:
         completion = round(self.phase_ratios[0] * self.steps)
