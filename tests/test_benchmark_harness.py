@@ -42,3 +42,24 @@ def test_end_to_end_reads_the_rate_from_the_written_paths(tmp_path):
     assert rate > 0 and len(list((tmp_path / "out").glob("*.png"))) == 16
     with pytest.raises(SystemExit, match="CLI failed"):
         end_to_end.cli_rate("upscale", tmp_path / "missing", tmp_path / "o", 2, 1, threads=1, jobs="0")
+
+
+@pytest.mark.slow
+def test_the_cpu_training_breakdown_counts_per_image_and_measures_every_row(tmp_path):
+    pytest.importorskip("torch")
+    import torch
+    import train_cpu
+    from torch.utils.flop_counter import FlopCounterMode
+
+    data = train_cpu.synthetic(tmp_path, 8)
+    fam = train_cpu.Family("glcic", train_cpu.TINY["glcic"], data)
+    _, flops = fam.step(None, fresh_batches=False)
+    with FlopCounterMode(display=False) as one, torch.no_grad():
+        fam.net.eval()(torch.zeros(1, 3, 64, 64), torch.zeros(1, 1, 64, 64))
+    assert flops == pytest.approx(one.get_total_flops())  # per image, whatever the batch
+    out = tmp_path / "train_cpu.json"
+    assert train_cpu.main(["--tiny", "--seconds", "0.2", "--families", "esrgan", "--data", str(data), "--json", str(out)]) == 0
+    result = __import__("json").loads(out.read_text())
+    rows = result["families"]["esrgan"]["images_per_s"]
+    assert result["conv_ceiling_gflops"] > 0 and rows["generator step"] > 0 and rows["+ batch making"] > 0
+    assert result["families"]["esrgan"]["top_ops"]
