@@ -13,7 +13,10 @@ The model runs through the CLI's inpaint pipeline (context windows and compositi
 With `--size 0` the photos are used whole (612x408 mostly), so a large hole's window is bigger
 than the model's native size: the pipeline fills it shrunk and resizes the fill back.
 `--restore-with-upscaler` adds a row that brings the fill back with the bundled 4x upscaler
-(then an area resize to the window) instead of the pipeline's cubic resize.
+(then an area resize to the window) instead of the pipeline's cubic resize. `--coarse-to-fine`
+adds a row where that shrunk fill is only the coarse pass: the holes are then filled again at
+full resolution, cell by cell (half the native size, each in a native-size window whose other
+hole pixels hold the coarse fill or an earlier cell's), as a second pass would refine it.
 """
 from __future__ import annotations
 
@@ -95,6 +98,33 @@ class UpscalerRestore:
         return cv2.resize(src, size, interpolation=interpolation)
 
 
+def coarse_to_fine(model, rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """`pipeline._fill_window` with a fine pass at full resolution after a shrunk one."""
+    native = model.info.native_size
+    coarse = FILL_WINDOW(model, rgb, hole)
+    if hole.shape[0] <= native[0] and hole.shape[1] <= native[1]:
+        return coarse
+    canvas = rgb.copy()
+    canvas[hole] = coarse[hole]
+    h, w = hole.shape
+    ys, xs = np.nonzero(hole)
+    cell_h, cell_w = native[0] // 2, native[1] // 2
+    for top in range(int(ys.min()), int(ys.max()) + 1, cell_h):
+        for left in range(int(xs.min()), int(xs.max()) + 1, cell_w):
+            refill = np.zeros_like(hole)
+            refill[top:top + cell_h, left:left + cell_w] = hole[top:top + cell_h, left:left + cell_w]
+            if not refill.any():
+                continue
+            box = pipeline._centred(top + cell_h / 2, left + cell_w / 2, min(h, native[0]), min(w, native[1]), h, w)
+            rows, cols = slice(box.top, box.bottom), slice(box.left, box.right)
+            fine = FILL_WINDOW(model, canvas[rows, cols], refill[rows, cols])
+            canvas[rows, cols][refill[rows, cols]] = fine[refill[rows, cols]]
+    return canvas
+
+
+FILL_WINDOW = pipeline._fill_window
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, help="ONNX inpainter (default: the bundled one)")
@@ -103,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=256, help="centre crop side, pixels (0: whole photos)")
     parser.add_argument("--restore-with-upscaler", action="store_true",
                         help="add a row: shrunk fills brought back by the bundled upscaler instead of a cubic resize")
+    parser.add_argument("--coarse-to-fine", action="store_true",
+                        help="add a row: shrunk fills refined cell by cell at full resolution (see above)")
     parser.add_argument("--limit", type=int, default=0, help="only the first N held-out photos (0: all)")
     parser.add_argument("--shapes", choices=SHAPES, default="mixed", help="holes: mixed strokes and rectangles at ~10 and "
                         "~30 %%, thin strokes 6-20 px wide, or one box of 12-25 %% of the frame")
@@ -135,6 +167,15 @@ def main(argv: list[str] | None = None) -> int:
                 pipeline.cv2 = cv2
 
         methods["this model, upscaler restore"] = with_upscaler
+    if args.coarse_to_fine:
+        def refined(img, hole):
+            pipeline._fill_window = coarse_to_fine
+            try:
+                return inpaint_pixels(model, img, hole)
+            finally:
+                pipeline._fill_window = FILL_WINDOW
+
+        methods["coarse to fine"] = refined
     results: dict[str, dict[str, dict[str, float]]] = {}
     sheet_rows: list[list[np.ndarray]] = []
     for label, make_hole in holes_of(args.shapes).items():
