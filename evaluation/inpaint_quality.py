@@ -17,6 +17,8 @@ than the model's native size: the pipeline fills it shrunk and resizes the fill 
 adds a row where that shrunk fill is only the coarse pass: the holes are then filled again at
 full resolution, cell by cell (half the native size, each in a native-size window whose other
 hole pixels hold the coarse fill or an earlier cell's), as a second pass would refine it.
+`--by-distance` adds PSNR by distance from the hole's edge, where a fill from coarse features
+loses to Telea first.
 """
 from __future__ import annotations
 
@@ -82,6 +84,21 @@ def hole_scores(filled: np.ndarray, truth: np.ndarray, hole: np.ndarray) -> tupl
     return 10 * np.log10(255.0**2 / mse), float(np.abs(diff).mean())
 
 
+EDGE_BANDS = ((0, 2), (2, 4), (4, 6), (6, 8), (8, 11))  # px from the hole's edge
+
+
+def band_errors(filled: np.ndarray, truth: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """(bands, 2): summed squared error and pixel count in each band of distance from the edge."""
+    distance = cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, 3)
+    err = ((filled.astype(np.float64) - truth.astype(np.float64)) ** 2).mean(axis=-1) if filled.ndim == 3 else \
+        (filled.astype(np.float64) - truth.astype(np.float64)) ** 2
+    out = np.zeros((len(EDGE_BANDS), 2))
+    for i, (near, far) in enumerate(EDGE_BANDS):
+        band = hole & (distance > near) & (distance <= far)
+        out[i] = err[band].sum(), band.sum()
+    return out
+
+
 class UpscalerRestore:
     """OpenCV as the inpaint pipeline sees it, except that the cubic resize of a shrunk fill
     back to its window is done by `upscaler` (then an area resize to the window's size)."""
@@ -135,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="add a row: shrunk fills brought back by the bundled upscaler instead of a cubic resize")
     parser.add_argument("--coarse-to-fine", action="store_true",
                         help="add a row: shrunk fills refined cell by cell at full resolution (see above)")
+    parser.add_argument("--by-distance", action="store_true",
+                        help="also PSNR by distance from the hole's edge (0-2, 2-4, 4-6, 6-8, 8-11 px), pooled over the photos")
     parser.add_argument("--limit", type=int, default=0, help="only the first N held-out photos (0: all)")
     parser.add_argument("--shapes", choices=SHAPES, default="mixed", help="holes: mixed strokes and rectangles at ~10 and "
                         "~30 %%, thin strokes 6-20 px wide, or one box of 12-25 %% of the frame")
@@ -177,14 +196,18 @@ def main(argv: list[str] | None = None) -> int:
 
         methods["coarse to fine"] = refined
     results: dict[str, dict[str, dict[str, float]]] = {}
+    by_distance: dict[str, dict[str, np.ndarray]] = {}
     sheet_rows: list[list[np.ndarray]] = []
     for label, make_hole in holes_of(args.shapes).items():
         per_method: dict[str, list[tuple[float, float]]] = {m: [] for m in methods}
+        bands = by_distance.setdefault(label, {m: np.zeros((len(EDGE_BANDS), 2)) for m in methods})
         for i, photo in enumerate(photos):
             hole = make_hole(*photo.shape[:2], np.random.default_rng(i))
             filled = {method: fill(photo, hole) for method, fill in methods.items()}
             for method, picture in filled.items():
                 per_method[method].append(hole_scores(picture, photo, hole))
+                if args.by_distance:
+                    bands[method] += band_errors(picture, photo, hole)
             if args.sheet and len(sheet_rows) < args.sheet_rows:
                 shown = photo.copy()
                 shown[hole] = (255, 0, 255)
@@ -200,6 +223,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{label if i == 0 else '':<14} {method:<20} {r['psnr']:8.2f} {r['l1']:11.2f}")
         gain = rows["this model"]["psnr"] - rows["cv2 Telea"]["psnr"]
         print(f"{'':<14} {'model - Telea':<20} {gain:+8.2f}")
+    if args.by_distance:
+        print("PSNR dB by distance from the hole's edge (px), pooled: " + " ".join(f"{a}-{b}" for a, b in EDGE_BANDS))
+        for label, rows in by_distance.items():
+            for method, sums in rows.items():
+                psnr = 10 * np.log10(255.0**2 / np.maximum(sums[:, 0], 1e-10) * np.maximum(sums[:, 1], 1))
+                results[label][method]["psnr_by_distance"] = [float(x) for x in psnr]
+                print(f"{label:<14} {method:<20} " + " ".join(f"{x:6.2f}" for x in psnr))
     if args.sheet and sheet_rows:
         width = 360  # each panel, so that four fit a page at a photo's usual 3:2
         panel = lambda x: cv2.resize(x, (width, round(x.shape[0] * width / x.shape[1])), interpolation=cv2.INTER_AREA)  # noqa: E731
