@@ -15,14 +15,12 @@ as a slim state of the new network:
   closest (least squares over the four output parities) to its 4x4 kernel; its batch norm,
   not folded in the file, is copied.
 
-    python scripts/glcic_warm_start.py -o runs/slim/glcic.safetensors -- --data photos/ --batch-size 8 --steps 3000
+    python scripts/glcic_warm_start.py --onnx gpu-inpaint.onnx -o warm.safetensors -- --data photos/ --batch-size 8 --steps 3000
 
 The arguments after `--` are the trainer's (python -m landscape.trainers.glcic): they become the state's
 recipe, which `--resume` continues (only the options in landscape.trainers.options.SLIM_RESUMABLE may
 change then). `--plan DATA` takes the GPU window's inpainter recipe instead (scripts/gpu_window.py),
-so that the window continues the bundled inpainter rather than starting afresh:
-
-    python scripts/glcic_warm_start.py --plan photos/landscapes -o runs/slim/glcic.safetensors
+so that the window continues an inpainter rather than starting afresh.
 
 `--state STATE` starts instead from a slim state: it is written again with the recipe given
 (with `--plan`, the window's). A state of the network without skips (GLCIC's, as the inpainter
@@ -30,6 +28,7 @@ continued on the CPU was trained at first) gets them at zero: the same function,
 then teaches to use them.
 
     python scripts/glcic_warm_start.py --state old.safetensors -o grown.safetensors -- --data photos/ ...
+    python scripts/glcic_warm_start.py --state run/slim.safetensors --plan photos/landscapes -o runs/slim/glcic.safetensors
 """
 from __future__ import annotations
 
@@ -53,8 +52,6 @@ from landscape.trainers.checkpoint import module_state  # noqa: E402
 from landscape.trainers.networks.glcic import CompletionConfig, CompletionNetwork, grow_skips  # noqa: E402
 from landscape.trainers.options import parse, to_dict  # noqa: E402
 from landscape.trainers.slim import read_slim_state, write_slim_state  # noqa: E402
-
-BUNDLED = ROOT / "landscape" / "models" / "inpaint.onnx"
 
 
 def onnx_layers(path: Path) -> list[tuple[str, np.ndarray, dict[str, np.ndarray]]]:
@@ -172,10 +169,10 @@ def from_state(state_path: Path, net: CompletionNetwork) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--onnx", type=Path, default=BUNDLED)
+    start = parser.add_mutually_exclusive_group(required=True)
+    start.add_argument("--onnx", type=Path, help="an exported inpainter of a network without skips (batch norm folded)")
+    start.add_argument("--state", type=Path, help="a slim state (one without skips gets them at zero)")
     parser.add_argument("-o", "--output", type=Path, required=True)
-    parser.add_argument("--state", type=Path, help="start from this slim state instead of the ONNX file "
-                        "(one without skips gets them at zero)")
     parser.add_argument("--plan", metavar="DATA", help="the GPU window's inpainter recipe, on the photos in DATA")
     parser.add_argument("trainer_args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
