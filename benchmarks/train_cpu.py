@@ -38,6 +38,7 @@ sys.path.insert(0, str(REPO))
 
 from landscape.cpu import facts  # noqa: E402
 from landscape.trainers.data import image_split  # noqa: E402
+from train_throughput import synthetic  # noqa: E402  (benchmarks/ is on the path when run as a script)
 
 # The recipes measured: the inpainter's CPU run (runs/inpaint-cpu) and the upscaler's (the bundled
 # light RRDB), each with its trainer's options; --tiny shrinks them to the tests' sizes.
@@ -185,16 +186,6 @@ def top_ops(step: Callable[[], None], count: int) -> list[tuple[str, float]]:
     return [(e.key, e.self_cpu_time_total / total) for e in events[:count]]
 
 
-def synthetic(root: Path, count: int) -> Path:
-    import cv2
-
-    rng = np.random.default_rng(0)
-    for i in range(count):
-        img = cv2.GaussianBlur(rng.integers(0, 256, (240, 320, 3), dtype=np.uint8), (0, 0), 3)
-        cv2.imwrite(str(root / f"{i:03d}.jpg"), img)
-    return root
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, help="photos to train on (default: 16 synthetic ones)")
@@ -211,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     result: dict = {"cpu": cpu.model, "units": list(cpu.units), "threads": torch.get_num_threads(),
                     "amp": "bf16" if amp else "none", "families": {}}
     with tempfile.TemporaryDirectory() as tmp:
-        data = args.data or synthetic(Path(tmp), 16)
+        data = args.data or synthetic(Path(tmp), 16)[0]
         ceiling = conv_ceiling(16 if args.tiny else 64, 32 if args.tiny else 128, 8, amp, args.seconds)
         result["conv_ceiling_gflops"] = ceiling
         print(f"bare 3x3 conv stack, training: {ceiling:.0f} GFLOP/s")

@@ -26,6 +26,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from unittest import mock
 
 import cv2
 import numpy as np
@@ -87,16 +88,16 @@ def hole_scores(filled: np.ndarray, truth: np.ndarray, hole: np.ndarray) -> tupl
 EDGE_BANDS = ((0, 2), (2, 4), (4, 6), (6, 8), (8, 11))  # px from the hole's edge
 
 
-def band_errors(filled: np.ndarray, truth: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    """(bands, 2): summed squared error and pixel count in each band of distance from the edge."""
+def edge_bands(hole: np.ndarray) -> np.ndarray:
+    """(bands, H, W): the hole's pixels in each band of distance from its edge."""
     distance = cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, 3)
-    err = ((filled.astype(np.float64) - truth.astype(np.float64)) ** 2).mean(axis=-1) if filled.ndim == 3 else \
-        (filled.astype(np.float64) - truth.astype(np.float64)) ** 2
-    out = np.zeros((len(EDGE_BANDS), 2))
-    for i, (near, far) in enumerate(EDGE_BANDS):
-        band = hole & (distance > near) & (distance <= far)
-        out[i] = err[band].sum(), band.sum()
-    return out
+    return np.stack([hole & (distance > near) & (distance <= far) for near, far in EDGE_BANDS])
+
+
+def band_errors(filled: np.ndarray, truth: np.ndarray, bands: np.ndarray) -> np.ndarray:
+    """(bands, 2): summed squared error and pixel count in each of `edge_bands`' bands."""
+    err = ((filled.astype(np.float64) - truth.astype(np.float64)) ** 2).mean(axis=-1)
+    return np.array([(err[band].sum(), band.sum()) for band in bands])
 
 
 class UpscalerRestore:
@@ -175,26 +176,18 @@ def main(argv: list[str] | None = None) -> int:
         "cv2 Navier-Stokes": lambda img, hole: cv2.inpaint(img, hole.astype(np.uint8), 5, cv2.INPAINT_NS),
         "this model": lambda img, hole: inpaint_pixels(model, img, hole),
     }
+    def with_pipeline(name: str, value):
+        """The model through the pipeline with one of its parts swapped for the call."""
+        def fill(img, hole):
+            with mock.patch.object(pipeline, name, value):
+                return inpaint_pixels(model, img, hole)
+        return fill
+
     if args.restore_with_upscaler:
         restoring = UpscalerRestore(load_model("upscale", bundled_model("upscale"), model.device))
-
-        def with_upscaler(img, hole):
-            pipeline.cv2 = restoring
-            try:
-                return inpaint_pixels(model, img, hole)
-            finally:
-                pipeline.cv2 = cv2
-
-        methods["this model, upscaler restore"] = with_upscaler
+        methods["this model, upscaler restore"] = with_pipeline("cv2", restoring)
     if args.coarse_to_fine:
-        def refined(img, hole):
-            pipeline._fill_window = coarse_to_fine
-            try:
-                return inpaint_pixels(model, img, hole)
-            finally:
-                pipeline._fill_window = FILL_WINDOW
-
-        methods["coarse to fine"] = refined
+        methods["coarse to fine"] = with_pipeline("_fill_window", coarse_to_fine)
     results: dict[str, dict[str, dict[str, float]]] = {}
     by_distance: dict[str, dict[str, np.ndarray]] = {}
     sheet_rows: list[list[np.ndarray]] = []
@@ -204,10 +197,11 @@ def main(argv: list[str] | None = None) -> int:
         for i, photo in enumerate(photos):
             hole = make_hole(*photo.shape[:2], np.random.default_rng(i))
             filled = {method: fill(photo, hole) for method, fill in methods.items()}
+            bands_here = edge_bands(hole) if args.by_distance else None
             for method, picture in filled.items():
                 per_method[method].append(hole_scores(picture, photo, hole))
                 if args.by_distance:
-                    bands[method] += band_errors(picture, photo, hole)
+                    bands[method] += band_errors(picture, photo, bands_here)
             if args.sheet and len(sheet_rows) < args.sheet_rows:
                 shown = photo.copy()
                 shown[hole] = (255, 0, 255)

@@ -51,7 +51,7 @@ def test_the_cpu_training_breakdown_counts_per_image_and_measures_every_row(tmp_
     import train_cpu
     from torch.utils.flop_counter import FlopCounterMode
 
-    data = train_cpu.synthetic(tmp_path, 8)
+    data = train_cpu.synthetic(tmp_path, 8)[0]
     fam = train_cpu.Family("glcic", train_cpu.TINY["glcic"], data)
     _, flops = fam.step(None, fresh_batches=False)
     with FlopCounterMode(display=False) as one, torch.no_grad():
