@@ -153,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="add a row: shrunk fills brought back by the bundled upscaler instead of a cubic resize")
     parser.add_argument("--coarse-to-fine", action="store_true",
                         help="add a row: shrunk fills refined cell by cell at full resolution (see above)")
+    parser.add_argument("--raw-fill", action="store_true",
+                        help="add a row: the network's fill as it comes, without the seamless correction at the holes' edges")
     parser.add_argument("--by-distance", action="store_true",
                         help="also PSNR by distance from the hole's edge (0-2, 2-4, 4-6, 6-8, 8-11 px), pooled over the photos")
     parser.add_argument("--limit", type=int, default=0, help="only the first N held-out photos (0: all)")
@@ -183,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
                 return inpaint_pixels(model, img, hole)
         return fill
 
+    if args.raw_fill:
+        methods["raw fill"] = lambda img, hole: inpaint_pixels(model, img, hole, seamless=False)
     if args.restore_with_upscaler:
         restoring = UpscalerRestore(load_model("upscale", bundled_model("upscale"), model.device))
         methods["this model, upscaler restore"] = with_pipeline("cv2", restoring)

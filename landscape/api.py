@@ -276,13 +276,15 @@ class Inpainter(_Task):
     """Fill holes; pixels outside them stay as they are. A mask is a bool array (True =
     hole) or a picture whose gray level at or above `threshold` of white marks the holes
     (`invert`: below it). Without a mask, the picture's alpha marks them (transparent = hole)
-    and the result is opaque. `dilate` grows each hole by that many pixels, feathered."""
+    and the result is opaque. `dilate` grows each hole by that many pixels, feathered.
+    `seamless` (the default) bends each fill to meet the picture at the hole's edge, keeping
+    the fill's texture (Poisson blending); False writes the network's fill as it comes."""
 
     task = "inpaint"
 
     def __init__(self, model: ModelPath = None, *, dilate: int = 0, threshold: float = 0.5, invert: bool = False,
-                 **placement: Any) -> None:
-        self.dilate, self.threshold, self.invert = dilate, threshold, invert
+                 seamless: bool = True, **placement: Any) -> None:
+        self.dilate, self.threshold, self.invert, self.seamless = dilate, threshold, invert, seamless
         super().__init__(model, **placement)
 
     def _check(self) -> None:
@@ -309,7 +311,7 @@ class Inpainter(_Task):
         """Decoded pixels + (H, W) holes -> the filled pixels, or None when there is no hole."""
         from landscape.pipelines.inpaint import inpaint_pixels
 
-        return inpaint_pixels(self.model, pixels, hole, dilate=self.dilate)
+        return inpaint_pixels(self.model, pixels, hole, dilate=self.dilate, seamless=self.seamless)
 
     def __call__(self, pictures: Union[Picture, Sequence[Picture]],
                  masks: Union[Any, Sequence[Any], None] = None) -> Union[np.ndarray, list[np.ndarray]]:

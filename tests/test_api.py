@@ -98,6 +98,10 @@ def test_inpaint_equals_the_cli_with_masks_alpha_and_16bit(tmp_path, cli, models
     assert filled.shape == (24, 28, 3) and same(filled, landscape.read(tmp_path / "out" / "alpha.png"))
     photos = [landscape.read(folder / "rgb.png")] * 2
     assert all(same(f, landscape.read(tmp_path / "out" / "rgb.png")) for f in inpainter(photos, [hole, hole]))
+    raw = run_cli(cli, "inpaint", folder / "rgb.png", "-o", tmp_path / "raw", "--model", models["inpaint"], "--raw-fill")
+    raw_fill = landscape.Inpainter(models["inpaint"], seamless=False)(photos[0], hole > 0)
+    assert same(raw_fill, landscape.read(raw[0]))
+    assert not same(raw_fill, landscape.Inpainter(models["inpaint"])(photos[0], hole > 0))  # seamless by default
 
 
 def test_translate_equals_the_cli_for_colour_and_index_maps(tmp_path, cli, models):

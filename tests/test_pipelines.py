@@ -143,6 +143,26 @@ def test_inpaint_with_dilation_changes_only_the_grown_hole(loaded):
     assert np.array_equal(out[~hole], pixels[~hole])
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_seamless_fills_meet_the_photo_at_the_holes_edge(loaded, dtype):
+    """On a smooth ramp, whatever the (untrained) network paints, the seamless fill's pixels
+    next to the edge are close to the photo; the raw fill's are not; both change only holes."""
+    yy, xx = np.mgrid[:90, :120]
+    top = np.iinfo(dtype).max
+    pixels = np.stack([xx / 120, yy / 90, 0.5 + 0 * xx], -1) * top
+    pixels = pixels.astype(dtype)
+    mask = np.zeros((90, 120), bool)
+    mask[30:60, 40:90] = True
+    cv2.line(mask.view(np.uint8), (5, 80), (115, 70), 1, 3)
+    edge = mask & ~cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    errors = {}
+    for seamless in (True, False):
+        out = inpaint_pixels(loaded["inpaint"], pixels, mask, seamless=seamless)
+        assert np.array_equal(out[~mask], pixels[~mask])
+        errors[seamless] = np.abs(out[edge].astype(float) - pixels[edge]).mean() / top
+    assert errors[True] < 0.02 < errors[False]
+
+
 def test_inpaint_big_photo_uses_context_windows(loaded):
     pixels = random_image(200, 300)
     mask = np.zeros((200, 300), bool)

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from landscape.imaging import LUMA_WEIGHTS, from_unit, rgb_unit, to_unit
+from landscape.pipelines.seamless import seamless_fill
 from landscape.pipelines.tiling import pad_to_multiple, round_up
 from landscape.runtime import Model
 
@@ -134,16 +135,23 @@ def _fill_window(model: Model, rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
     return np.clip(fill, 0.0, 1.0)
 
 
-def inpaint_pixels(model: Model, pixels: np.ndarray, mask: np.ndarray, *, dilate: int = 0) -> np.ndarray | None:
+def inpaint_pixels(model: Model, pixels: np.ndarray, mask: np.ndarray, *, dilate: int = 0,
+                   seamless: bool = True) -> np.ndarray | None:
     """Decoded picture (H, W, C) + bool mask (H, W) -> the filled picture, same dtype and
-    channels (alpha untouched), or None when the mask holds no hole."""
+    channels (alpha untouched), or None when the mask holds no hole. `seamless` bends the
+    network's fill to meet the picture at each hole's edge (Poisson blending, seamless.py)."""
     hole, alpha = prepare_hole(mask, dilate)
     if not hole.any():
         return None
     gray = pixels.shape[2] in (1, 2)
     colour = pixels[:, :, :1] if gray else pixels[:, :, :3]
     rgb = rgb_unit(pixels)
-    out = pixels.copy()
+    # The fills of every window on the holes and the pixels around them, within the holes' box.
+    reach = cv2.dilate(hole.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    ys, xs = np.nonzero(reach)
+    top, left = int(ys.min()), int(xs.min())
+    area = (slice(top, int(ys.max()) + 1), slice(left, int(xs.max()) + 1))
+    fills = np.zeros(reach[area].shape + (colour.shape[2],), np.float32)
     windows, labels = context_windows(hole, model.info.native_size)
     for window in windows:
         box, core = window.box, window.core
@@ -151,12 +159,20 @@ def inpaint_pixels(model: Model, pixels: np.ndarray, mask: np.ndarray, *, dilate
         fill = _fill_window(model, rgb[rows, cols], hole[rows, cols])
         if gray:
             fill = (fill @ LUMA_WEIGHTS)[:, :, None]
-        # Written: this window's share of the holes, the core's pixels of the holes it owns.
+        # Written: this window's share of the holes (the core's pixels of the holes it owns),
+        # and the known pixels next to them, where the seam is measured.
         core_rows, core_cols = slice(core.top - box.top, core.bottom - box.top), slice(core.left - box.left, core.right - box.left)
         writes = np.zeros(hole[rows, cols].shape, bool)
         writes[core_rows, core_cols] = np.isin(labels[core.top:core.bottom, core.left:core.right], list(window.owns))
-        a = alpha[rows, cols][:, :, None]
-        blended = from_unit(a * fill + (1.0 - a) * to_unit(colour[rows, cols]), pixels.dtype)
-        target = out[rows, cols, : colour.shape[2]]
-        target[writes] = blended[writes]
+        writes = cv2.dilate(writes.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & (writes | ~hole[rows, cols])
+        ys, xs = np.nonzero(writes)
+        fills[ys + box.top - top, xs + box.left - left] = fill[ys, xs]
+    known = to_unit(colour[area])
+    if seamless:
+        fills = seamless_fill(fills, known, hole[area])
+    a = alpha[area][:, :, None]
+    blended = from_unit(a * fills + (1.0 - a) * known, pixels.dtype)
+    out = pixels.copy()
+    target = out[area][:, :, : colour.shape[2]]
+    target[hole[area]] = blended[hole[area]]
     return out

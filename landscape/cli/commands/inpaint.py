@@ -15,6 +15,8 @@ def inpaint(
     mask_dilate: Annotated[int, typer.Option("--mask-dilate", help="Grow each hole by PX pixels and feather the grown ring.")] = 0,
     mask_threshold: Annotated[float, typer.Option("--mask-threshold", help="Gray level (0-1) at or above which a mask pixel is a hole.")] = 0.5,
     mask_invert: Annotated[bool, typer.Option("--mask-invert", help="Masks mark what to keep (black = hole).")] = False,
+    seamless: Annotated[bool, typer.Option("--seamless/--raw-fill", help="Bend each fill to meet the photo at the hole's "
+                        "edge, keeping the fill's texture (Poisson blending); --raw-fill writes the model's fill as it comes.")] = True,
     output: common.Output = Path("inpainted"),
     model: common.ModelPath = None,
     recursive: common.Recursive = False,
@@ -44,7 +46,7 @@ def inpaint(
     common.execute(lambda: _inpaint(**args))
 
 
-def _inpaint(*, inputs, masks, mask_dilate, mask_threshold, mask_invert, output, model, recursive, null, fmt, quality,
+def _inpaint(*, inputs, masks, mask_dilate, mask_threshold, mask_invert, seamless, output, model, recursive, null, fmt, quality,
              overwrite, dry_run, json_mode, quiet, max_pixels, max_bytes, device, threads, backend, precision, shard, jobs, strip_metadata, compare) -> int:
     from landscape.errors import ItemError
     from landscape.inputs import collect, pair_masks
@@ -56,7 +58,7 @@ def _inpaint(*, inputs, masks, mask_dilate, mask_threshold, mask_invert, output,
     from landscape.api import Inpainter
 
     inpainter = common.open_task(reporter, common.Placement(device, threads, backend, precision), Inpainter, model,
-                                 dilate=mask_dilate, threshold=mask_threshold, invert=mask_invert)
+                                 dilate=mask_dilate, threshold=mask_threshold, invert=mask_invert, seamless=seamless)
     common.say_device(reporter, inpainter)
     collected = collect(inputs, recursive=recursive, null_separated=null, exclude=output)
     for text in collected.notes:
