@@ -1,5 +1,6 @@
 """Fills at 100 % zoom: 200 px crops around the hole of held-out photos, for texture a
-downscaled sheet hides (a grid, streaks). Columns: photo | holes | Telea | each model given.
+downscaled sheet hides (a grid, streaks). Columns: photo | holes | Telea | each model given
+(with --raw-fill: its fill as the network gives it, then the seamless one the CLI writes).
 
     python evaluation/inpaint_zoom.py --shapes one-box --models old.onnx landscape/models/inpaint.onnx -o zoom.png
 """
@@ -29,10 +30,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--photos", type=int, nargs="+", default=[1, 4, 7], help="indices into the held-out list")
     parser.add_argument("--data", type=Path, default=Path("../shared/data/landscapes"))
     parser.add_argument("--split", type=Path, default=Path("runs/inpaint/split.json"))
+    parser.add_argument("--raw-fill", action="store_true", help="also each model's fill without the seamless correction")
     parser.add_argument("-o", "--output", type=Path, required=True)
     args = parser.parse_args(argv)
     names = json.loads(args.split.read_text())["held_out"]
-    inpainters = [landscape.Inpainter(m) for m in args.models]
+    inpainters = [landscape.Inpainter(m, seamless=seamless) for m in args.models
+                  for seamless in ((False, True) if args.raw_fill else (True,))]
     rows = []
     for i in args.photos:
         photo = landscape.read(args.data / names[i])[:, :, :3]
@@ -46,7 +49,9 @@ def main(argv: list[str] | None = None) -> int:
         panels += [inpaint(photo, hole) for inpaint in inpainters]
         rows.append(np.hstack([p[top:top + CROP, left:left + CROP] for p in panels]))
     landscape.write(args.output, np.vstack(rows))
-    print(f"{args.output}: photo | holes | Telea | {' | '.join(str(m) for m in args.models)}")
+    columns = [f"{m}{', raw' if args.raw_fill and not i.seamless else ''}" for m, i in zip(
+        [m for m in args.models for _ in range(len(inpainters) // len(args.models))], inpainters)]
+    print(f"{args.output}: photo | holes | Telea | {' | '.join(columns)}")
     return 0
 
 
