@@ -167,12 +167,11 @@ def inpaint_pixels(model: Model, pixels: np.ndarray, mask: np.ndarray, *, dilate
         writes = cv2.dilate(writes.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & (writes | ~hole[rows, cols])
         ys, xs = np.nonzero(writes)
         fills[ys + box.top - top, xs + box.left - left] = fill[ys, xs]
-    known = to_unit(colour[area])
     if seamless:
-        fills = seamless_fill(fills, known, hole[area])
-    a = alpha[area][:, :, None]
-    blended = from_unit(a * fills + (1.0 - a) * known, pixels.dtype)
+        fills = seamless_fill(fills, colour[area], hole[area])
+    rows, cols = np.nonzero(hole[area])
+    a = alpha[area][rows, cols][:, None]
+    blended = from_unit(a * fills[rows, cols] + (1.0 - a) * to_unit(colour[area][rows, cols]), pixels.dtype)
     out = pixels.copy()
-    target = out[area][:, :, : colour.shape[2]]
-    target[hole[area]] = blended[hole[area]]
+    out[area][rows, cols, : colour.shape[2]] = blended
     return out

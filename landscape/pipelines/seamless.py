@@ -20,6 +20,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from landscape.imaging import to_unit
+
 STEPS = ((-1, 0), (1, 0), (0, -1), (0, 1))
 # At or below this many hole pixels a level is solved whole, from zero.
 COARSEST = 16384
@@ -149,10 +151,11 @@ def _harmonic(hole: np.ndarray, mismatch: np.ndarray, valid: np.ndarray) -> np.n
     return out
 
 
-def seamless_fill(fill: np.ndarray, known: np.ndarray, hole: np.ndarray) -> np.ndarray:
+def seamless_fill(fill: np.ndarray, picture: np.ndarray, hole: np.ndarray) -> np.ndarray:
     """(H, W, C) fill in [0, 1] (read on the hole and the pixels next to it), (H, W, C) picture
-    in [0, 1], (H, W) bool hole -> the fill bent to meet the picture at the hole's edge, in
-    [0, 1]; the hole's pixels of `fill` are updated in place, the others left as they are."""
+    (uint8, uint16 or float in [0, 1]; read next to the hole), (H, W) bool hole -> the fill bent
+    to meet the picture at the hole's edge, in [0, 1]; the hole's pixels of `fill` are updated
+    in place, the others left as they are."""
     if not hole.any() or hole.all():
         return fill
     ring = _ring(hole)
@@ -161,7 +164,9 @@ def seamless_fill(fill: np.ndarray, known: np.ndarray, hole: np.ndarray) -> np.n
     box = (slice(top, rows.max() + 1), slice(left, cols.max() + 1))
     mismatch = np.zeros(ring[box].shape + fill.shape[2:], np.float32)
     rows, cols = np.nonzero(ring[box])
-    mismatch[rows, cols] = known[box][rows, cols] - fill[box][rows, cols]
+    known = picture[box][rows, cols]
+    known = to_unit(known) if known.dtype.kind in "ui" else known
+    mismatch[rows, cols] = known - fill[box][rows, cols]
     correction = _harmonic(hole[box], mismatch, ring[box])
     rows, cols = np.nonzero(hole[box])
     region = fill[box]
