@@ -129,24 +129,26 @@ def _ring(hole: np.ndarray) -> np.ndarray:
 
 
 def _harmonic(hole: np.ndarray, mismatch: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """(h, w, C) correction, zero outside the hole, harmonic inside it, meeting `mismatch` (read
-    where `valid`) on the known pixels around it."""
-    valid = _spread(mismatch, valid, _ring(hole))
-    out = np.zeros(mismatch.shape, np.float32)
+    """(h, w, C): the correction on the hole pixels, harmonic there and meeting `mismatch` (read
+    where `valid`) on the known pixels around it, which hold that mismatch (a finer level
+    interpolates from them); other pixels are undefined. `mismatch` may be reused for it."""
+    ring = _ring(hole)
+    valid = _spread(mismatch, valid, ring)
     depth = cv2.distanceTransform(np.pad(hole, 1).astype(np.uint8), cv2.DIST_L2, 3)[1:-1, 1:-1]
     reach = float(depth.max())  # half the hole's width: CG converges in a few times that
     if reach <= BAND or hole.sum() <= COARSEST or min(hole.shape) < 8:
         problem = _Problem(hole, mismatch)
         solved = problem.solve(np.zeros(problem.rhs.shape, np.float32), int(8 * reach) + 30)
-        out[problem.rows, problem.cols] = solved.T
-        return out
+        mismatch[problem.rows, problem.cols] = solved.T
+        return mismatch
     coarse = _harmonic(*_halve(hole, mismatch, valid))
     h, w = hole.shape
     fine = cv2.resize(coarse, (2 * coarse.shape[1], 2 * coarse.shape[0]), interpolation=cv2.INTER_LINEAR)
-    out[hole] = fine.reshape(fine.shape[0], fine.shape[1], -1)[:h, :w][hole]
-    band = hole & (depth <= BAND)
-    mismatch[hole] = out[hole]  # the band's inner neighbours hold the interpolated solution
-    problem = _Problem(band, mismatch)
+    out = fine.reshape(fine.shape[0], fine.shape[1], -1)[:h, :w]
+    rows, cols = np.nonzero(ring)
+    out[rows, cols] = mismatch[rows, cols]
+    # Only the band along the edge is solved again; its inner neighbours keep the interpolation.
+    problem = _Problem(hole & (depth <= BAND), out)
     out[problem.rows, problem.cols] = problem.solve(out[problem.rows, problem.cols].T, BAND_ITERATIONS).T
     return out
 
@@ -160,15 +162,14 @@ def seamless_fill(fill: np.ndarray, picture: np.ndarray, hole: np.ndarray) -> np
         return fill
     ring = _ring(hole)
     rows, cols = np.nonzero(hole | ring)
-    top, left = rows.min(), cols.min()
-    box = (slice(top, rows.max() + 1), slice(left, cols.max() + 1))
+    box = (slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1))
     mismatch = np.zeros(ring[box].shape + fill.shape[2:], np.float32)
     rows, cols = np.nonzero(ring[box])
     known = picture[box][rows, cols]
     known = to_unit(known) if known.dtype.kind in "ui" else known
     mismatch[rows, cols] = known - fill[box][rows, cols]
     correction = _harmonic(hole[box], mismatch, ring[box])
-    rows, cols = np.nonzero(hole[box])
-    region = fill[box]
-    region[rows, cols] = np.clip(region[rows, cols] + correction[rows, cols], 0.0, 1.0)
+    region, inside = fill[box], hole[box][:, :, None]
+    np.add(region, correction, out=region, where=inside)
+    np.clip(region, 0.0, 1.0, out=region, where=inside)
     return fill
