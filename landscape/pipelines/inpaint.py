@@ -4,9 +4,11 @@ Each group of holes gets a context window around it; a window larger than the mo
 native size is resized down to it and the fill resized back. A thin hole (a stroke over a
 wire, a pole, a scratch) whose window would be shrunk is filled where it lies instead, at the
 picture's own resolution, by windows of the model's native size along it: shrinking would
-leave a stroke a pixel or two wide for the network, which fills such slivers with grey. Only
-hole pixels are written back: pixels outside the (dilated) holes stay byte-identical. When the
-holes are grown with `dilate`, the grown ring is feathered so the seam fades into the original.
+leave a stroke a pixel or two wide for the network, which fills such slivers with grey. The
+windows' fills are gathered, then bent together to meet the picture at the holes' edges
+(seamless.py), so that the cells along a stroke never show where they meet. Only hole pixels
+are written back: pixels outside the (dilated) holes stay byte-identical. When the holes are
+grown with `dilate`, the grown ring is feathered so the seam fades into the original.
 """
 from __future__ import annotations
 
