@@ -34,8 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-o", "--output", type=Path, required=True)
     args = parser.parse_args(argv)
     names = json.loads(args.split.read_text())["held_out"]
-    inpainters = [landscape.Inpainter(m, seamless=seamless) for m in args.models
-                  for seamless in ((False, True) if args.raw_fill else (True,))]
+    columns = [(f"{m}{'' if seamless else ', raw'}", landscape.Inpainter(m, seamless=seamless))
+               for m in args.models for seamless in ((False, True) if args.raw_fill else (True,))]
     rows = []
     for i in args.photos:
         photo = landscape.read(args.data / names[i])[:, :, :3]
@@ -46,12 +46,10 @@ def main(argv: list[str] | None = None) -> int:
         shown = photo.copy()
         shown[hole] = (255, 0, 255)
         panels = [photo, shown, cv2.inpaint(photo, hole.astype(np.uint8), 5, cv2.INPAINT_TELEA)]
-        panels += [inpaint(photo, hole) for inpaint in inpainters]
+        panels += [inpaint(photo, hole) for _, inpaint in columns]
         rows.append(np.hstack([p[top:top + CROP, left:left + CROP] for p in panels]))
     landscape.write(args.output, np.vstack(rows))
-    columns = [f"{m}{', raw' if args.raw_fill and not i.seamless else ''}" for m, i in zip(
-        [m for m in args.models for _ in range(len(inpainters) // len(args.models))], inpainters)]
-    print(f"{args.output}: photo | holes | Telea | {' | '.join(columns)}")
+    print(f"{args.output}: photo | holes | Telea | {' | '.join(name for name, _ in columns)}")
     return 0
 
 

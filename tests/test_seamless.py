@@ -1,14 +1,9 @@
 """Seamless fills: the harmonic correction against an exact solve, and what it must preserve."""
-import cv2
 import numpy as np
 import pytest
 
 from landscape.pipelines import seamless
 from landscape.pipelines.seamless import seamless_fill
-
-
-def _ring(hole: np.ndarray) -> np.ndarray:
-    return cv2.dilate(hole.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & ~hole
 
 
 def _exact(hole: np.ndarray, mismatch: np.ndarray) -> np.ndarray:
@@ -30,8 +25,8 @@ def test_the_correction_is_the_exact_harmonic_solution_on_holes_that_touch_the_e
     hole = np.zeros((30, 40), bool)
     hole[5:20, 3:30] = True
     hole[0:10, 35:40] = True  # touches the top and right edges: no condition there
-    mismatch = np.where(_ring(hole)[:, :, None], rng.normal(size=(30, 40, 3)), 0).astype(np.float32)
-    got = seamless._harmonic(hole, mismatch.copy(), _ring(hole))
+    mismatch = np.where(seamless._ring(hole)[:, :, None], rng.normal(size=(30, 40, 3)), 0).astype(np.float32)
+    got = seamless._harmonic(hole, mismatch.copy(), seamless._ring(hole))
     assert np.abs(got - _exact(hole, mismatch))[hole].max() < 1e-3
 
 
@@ -41,10 +36,10 @@ def test_every_pixel_around_the_hole_at_half_resolution_has_a_boundary_value(top
     ring pixel beyond it still gets a value, or the coarse start pulls that side to zero."""
     hole = np.zeros((60, 70), bool)
     hole[top:top + 21, left:left + 25] = True
-    mismatch = np.where(_ring(hole)[:, :, None], 1.0, 0.0).astype(np.float32)
-    hole2, mismatch2, valid2 = seamless._halve(hole, mismatch, _ring(hole))
-    assert valid2[_ring(hole2)].all()
-    assert np.allclose(mismatch2[_ring(hole2)], 1.0)
+    mismatch = np.where(seamless._ring(hole)[:, :, None], 1.0, 0.0).astype(np.float32)
+    hole2, mismatch2, valid2 = seamless._halve(hole, mismatch, seamless._ring(hole))
+    assert valid2[seamless._ring(hole2)].all()
+    assert np.allclose(mismatch2[seamless._ring(hole2)], 1.0)
 
 
 def test_a_large_hole_solved_from_half_resolution_agrees_with_the_exact_solution(monkeypatch):
@@ -58,8 +53,8 @@ def test_a_large_hole_solved_from_half_resolution_agrees_with_the_exact_solution
     monkeypatch.setattr(seamless, "BAND", 6)  # three levels
     yy, xx = np.mgrid[:h, :w]
     smooth = (np.sin(xx / 9.0) + np.cos(yy / 13.0))[:, :, None].astype(np.float32)
-    mismatch = np.where(_ring(hole)[:, :, None], smooth, 0).astype(np.float32)
-    error = np.where(hole[:, :, None], seamless._harmonic(hole, mismatch.copy(), _ring(hole)) - _exact(hole, mismatch), 0)
+    mismatch = np.where(seamless._ring(hole)[:, :, None], smooth, 0).astype(np.float32)
+    error = np.where(hole[:, :, None], seamless._harmonic(hole, mismatch.copy(), seamless._ring(hole)) - _exact(hole, mismatch), 0)
     assert np.abs(error).max() < 0.2 and np.sqrt((error[hole] ** 2).mean()) < 0.06  # of a mismatch that spans 4
 
 

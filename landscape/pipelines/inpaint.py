@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from landscape.imaging import LUMA_WEIGHTS, from_unit, rgb_unit, to_unit
-from landscape.pipelines.seamless import seamless_fill
+from landscape.pipelines.seamless import grown, seamless_fill
 from landscape.pipelines.tiling import pad_to_multiple, round_up
 from landscape.runtime import Model
 
@@ -149,7 +149,7 @@ def inpaint_pixels(model: Model, pixels: np.ndarray, mask: np.ndarray, *, dilate
     colour = pixels[:, :, :1] if gray else pixels[:, :, :3]
     rgb = rgb_unit(pixels)
     # The fills of every window on the holes and the pixels around them, within the holes' box.
-    reach = cv2.dilate(hole.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    reach = grown(hole)
     ys, xs = np.nonzero(reach)
     top, left = int(ys.min()), int(xs.min())
     area = (slice(top, int(ys.max()) + 1), slice(left, int(xs.max()) + 1))
@@ -166,7 +166,7 @@ def inpaint_pixels(model: Model, pixels: np.ndarray, mask: np.ndarray, *, dilate
         core_rows, core_cols = slice(core.top - box.top, core.bottom - box.top), slice(core.left - box.left, core.right - box.left)
         writes = np.zeros(hole[rows, cols].shape, bool)
         writes[core_rows, core_cols] = np.isin(labels[core.top:core.bottom, core.left:core.right], list(window.owns))
-        writes = cv2.dilate(writes.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & (writes | ~hole[rows, cols])
+        writes = grown(writes) & (writes | ~hole[rows, cols])
         ys, xs = np.nonzero(writes)
         fills[ys + box.top - top, xs + box.left - left] = fill[ys, xs]
     if seamless:

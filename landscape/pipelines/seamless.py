@@ -89,8 +89,8 @@ def _spread(mismatch: np.ndarray, valid: np.ndarray, where: np.ndarray) -> np.nd
     """Pixels of `where` that have no mismatch but a neighbour with one take the mean of those
     neighbours (a coarse ring pixel whose fine pixels lie just beyond the fine ring, say).
     `mismatch` is updated in place; returns where it is now valid."""
-    grown = where & ~valid & cv2.dilate(valid.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-    rows, cols = np.nonzero(grown)
+    filled = where & ~valid & grown(valid)
+    rows, cols = np.nonzero(filled)
     if not rows.size:
         return valid
     h, w = valid.shape
@@ -103,7 +103,7 @@ def _spread(mismatch: np.ndarray, valid: np.ndarray, where: np.ndarray) -> np.nd
             total += mismatch[ny, nx] * given[:, None]
             count += given
     mismatch[rows, cols] = total / count[:, None]
-    return valid | grown
+    return valid | filled
 
 
 def _halve(hole: np.ndarray, mismatch: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -124,8 +124,13 @@ def _halve(hole: np.ndarray, mismatch: np.ndarray, valid: np.ndarray) -> tuple[n
     return hole2, mismatch2, (weight > 0) & ~hole2
 
 
+def grown(mask: np.ndarray) -> np.ndarray:
+    """The mask and every pixel next to it (its 8 neighbours)."""
+    return cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+
+
 def _ring(hole: np.ndarray) -> np.ndarray:
-    return cv2.dilate(hole.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & ~hole
+    return grown(hole) & ~hole
 
 
 def _harmonic(hole: np.ndarray, mismatch: np.ndarray, valid: np.ndarray) -> np.ndarray:
