@@ -1,0 +1,101 @@
+"""Digests of what every command writes and prints on the sample folders, to show that a change
+of the code's shape leaves behaviour alone: the written files' sha256, the paths on stdout, the
+--help texts and the text outputs (info, models, palette, --dry-run).
+
+Float kernels differ between CPU kinds (AVX2, AVX-512, AMX) and between runtime versions, so the
+digests are kept per machine kind: `--record` adds this kind's entry to the file,
+`tests/test_output_digests.py` compares a run with it.
+
+    python -m scripts.output_digests --record      # before a restructuring
+    python -m pytest tests/test_output_digests.py  # after it
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "samples"
+DIGESTS = ROOT / "tests" / "data" / "output_digests.json"
+
+# (name, argv after `landscape`); OUT is the run's scratch folder, SAMPLES the sample folders.
+CASES = [
+    ("generate", ["generate", "-n", "3", "--seed", "5", "-o", "OUT/gen", "--grid", "OUT/gen_grid.png"]),
+    ("generate-upscale", ["generate", "-n", "1", "--seed", "2", "--upscale", "-o", "OUT/genup", "--format", "jpg"]),
+    ("generate-walk", ["generate", "--walk", "1,2", "--frames", "2", "-o", "OUT/walk", "--animation", "OUT/walk.gif"]),
+    ("upscale", ["upscale", "SAMPLES/photos", "-o", "OUT/up", "--compare", "OUT/up_sheet.png"]),
+    ("upscale-ort-jpg", ["upscale", "SAMPLES/photos/lake.png", "--backend", "onnxruntime", "--format", "jpg", "-o", "OUT/upo"]),
+    ("upscale-dry-run", ["upscale", "SAMPLES/photos", "-o", "OUT/up", "--dry-run"]),
+    ("inpaint", ["inpaint", "SAMPLES/photos", "--masks", "SAMPLES/masks", "-o", "OUT/inp", "--compare", "OUT/inp_sheet.png"]),
+    ("inpaint-raw", ["inpaint", "SAMPLES/photos/lake.png", "--masks", "SAMPLES/masks", "--raw-fill", "-o", "OUT/inpraw"]),
+    ("translate", ["translate", "SAMPLES/maps", "-o", "OUT/tr", "--compare", "OUT/tr_sheet.png"]),
+    ("label", ["label", "SAMPLES/photos", "-o", "OUT/lab", "--compare", "OUT/lab_sheet.png"]),
+    ("label-index", ["label", "SAMPLES/photos/lake.png", "-o", "OUT/labi", "--index", "--min-region", "1"]),
+    ("info-picture", ["info", "OUT/gen/seed000005.png"]),
+    ("palette", ["palette", "-o", "OUT/legend.png"]),
+    ("models", ["models"]),
+] + [(f"help-{name}", [*name.split(), "--help"]) for name in
+     ("", "generate", "translate", "inpaint", "upscale", "label", "palette", "models", "info", "export", "train",
+      "train dcgan")]
+
+
+def machine_kind() -> str:
+    """What decides the float kernels: the CPU's units and the runtimes' versions."""
+    from landscape.cpu import facts
+
+    versions = []
+    for dist in ("onnxruntime", "onnxruntime-gpu", "openvino"):
+        try:
+            versions.append(f"{dist}-{metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            pass
+    return " ".join([",".join(facts().units) or "none", *versions])
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def run_case(argv: list[str], out: Path) -> dict:
+    argv = [a.replace("OUT", str(out)).replace("SAMPLES", str(SAMPLES)) for a in argv]
+    before = {p for p in out.rglob("*") if p.is_file()}
+    env = {**os.environ, "COLUMNS": "100", "TERM": "dumb", "LANDSCAPE_CACHE": str(out / ".cache")}
+    env.pop("LANDSCAPE_BACKEND", None)
+    env.pop("LANDSCAPE_PRECISION", None)
+    done = subprocess.run([sys.executable, "-m", "landscape", *argv], capture_output=True, env=env, cwd=ROOT)
+    files = {str(p.relative_to(out)): _sha(p.read_bytes()) for p in sorted(out.rglob("*"))
+             if p.is_file() and p not in before and ".cache" not in p.parts}
+    return {"exit": done.returncode, "stdout": done.stdout.decode().replace(str(out), "OUT").replace(str(SAMPLES), "SAMPLES"),
+            "files": files}
+
+
+def run_all() -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        return {name: run_case(argv, Path(tmp)) for name, argv in CASES}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--record", action="store_true", help=f"Write this machine kind's digests into {DIGESTS}.")
+    args = parser.parse_args()
+    kind = machine_kind()
+    results = run_all()
+    if args.record:
+        recorded = json.loads(DIGESTS.read_text()) if DIGESTS.exists() else {}
+        recorded[kind] = results
+        DIGESTS.parent.mkdir(parents=True, exist_ok=True)
+        DIGESTS.write_text(json.dumps(recorded, indent=1, sort_keys=True) + "\n")
+        print(f"recorded {len(results)} cases for {kind}", file=sys.stderr)
+    else:
+        print(json.dumps({kind: results}, indent=1, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()
