@@ -39,8 +39,8 @@ TASKS = {pipeline: ("generate", "upscale") if pipeline == "generate --upscale" e
 
 # A child that applies a SessionTuning before running the CLI: how alternatives that the
 # product does not expose as options are measured end to end.
-_TUNED = ("import sys, json; from landscape import runtime; "
-          "runtime.TUNING = runtime.SessionTuning(**json.loads(sys.argv.pop(1))); "
+_TUNED = ("import sys, json; from landscape.runtime import sessions; "
+          "sessions.TUNING = sessions.SessionTuning(**json.loads(sys.argv.pop(1))); "
           "from landscape.cli.main import app; sys.argv[0] = 'landscape'; app()")
 # ru_maxrss of the measured child alone, reported by a parent that does nothing else.
 _RSS = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, "
@@ -168,7 +168,7 @@ def record_calls(pipeline: str, workdir: Path, *, models: Optional[dict[str, Pat
     """Run the CLI in this process on one picture (generate: one batch) and keep a copy of
     every array it feeds a model, so that model-only figures time exactly the CLI's work,
     shapes, padding and batching included. `models`: task -> ONNX file instead of the bundled."""
-    from landscape import runtime
+    from landscape.runtime import sessions
     from landscape.cli.main import app
 
     pictures = 8 if pipeline.startswith("generate") else 1  # the CLI's default generate batch
@@ -178,7 +178,7 @@ def record_calls(pipeline: str, workdir: Path, *, models: Optional[dict[str, Pat
     args = [a.format(src=src, out=workdir / f"record-{time.monotonic_ns()}", n=pictures) for a in COMMANDS[pipeline]]
     args += model_args(pipeline, models)
     calls: list[tuple[str, dict[str, np.ndarray]]] = []
-    backends = (runtime.OrtModel, runtime.OpenVinoModel)
+    backends = (sessions.OrtModel, sessions.OpenVinoModel)
     originals = {cls: cls.run for cls in backends}
 
     def recording(original):

@@ -1,6 +1,6 @@
 """Decode and encode speed of OpenCV and Pillow, and PNG size against compression level, on
-real pictures, one thread: what chose landscape.imaging's codecs, and the row filter and
-ISA-L level of landscape.png (the "landscape" rows) against libpng's.
+real pictures, one thread: what chose landscape.imaging.codec's codecs, and the row filter and
+ISA-L level of landscape.imaging.png (the "landscape" rows) against libpng's.
 
 Pictures are the photos in --images (default: samples/photos), resized to --side pixels on
 the long side (512: the size of `generate --upscale` and of a typical tile of work).
@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from landscape import png
+from landscape.imaging import png
 
 REPO = Path(__file__).resolve().parents[1]
 PNG_LEVELS = (0, 1, 2, 3, 6, 9)

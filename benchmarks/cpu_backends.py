@@ -34,8 +34,8 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.cli_runs import (COMMANDS, TASKS, per_second, record_calls, run_once,  # noqa: E402
                                  steady_state)
-from landscape.cpu import facts  # noqa: E402
-from landscape.runtime import choose_device, load_model  # noqa: E402
+from landscape.runtime.cpu import facts  # noqa: E402
+from landscape.runtime.sessions import choose_device, load_model  # noqa: E402
 
 PARTS = {"model", "cli", "jobs", "peer"}
 PEER_SIDE = (96, 128)  # height, width of the peer's inputs

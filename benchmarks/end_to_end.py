@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cli_runs import (COMMANDS, INPUT_SIDE, REPO, TASKS, ort_runner, per_second, pipeline_names, record_calls,  # noqa: E402
                       write_inputs)
 
-from landscape.runtime import choose_device, load_model  # noqa: E402
+from landscape.runtime.sessions import choose_device, load_model  # noqa: E402
 
 PIPELINES = tuple(COMMANDS)
 

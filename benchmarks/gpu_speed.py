@@ -126,20 +126,20 @@ def flops_per_image(net, inputs: list[torch.Tensor]) -> float:
 
 
 def measure_pipeline(task: str, models: Models, dev: torch.device, seconds: float, clock: Clock) -> dict:
-    from landscape import runtime
+    from landscape.runtime import sessions
 
     cuda = dev.type == "cuda"
-    device = runtime.choose_device("cuda" if cuda else "cpu", 0, "onnxruntime")
+    device = sessions.choose_device("cuda" if cuda else "cpu", 0, "onnxruntime")
     net32 = models.nets[task].to(dev)
     row: dict = {"pipeline": task, "variants": {}, "batch_sweep": {}}
     inputs_cpu = models.inputs(task, 1)
     row["gflop_per_image"] = flops_per_image(net32, [x.to(dev) for x in inputs_cpu]) / 1e9
 
     def ort_bound(path: Path, batch: int, graph: bool):
-        model = runtime.load_model(task, path, device, graph=graph)
+        model = sessions.load_model(task, path, device, graph=graph)
         feeds = {spec.name: x.numpy() for spec, x in zip(model.info.inputs, models.inputs(task, batch))}
         out_shape = model.run(**feeds).shape
-        call = runtime.FixedShapeCall(model, {k: v.shape for k, v in feeds.items()}, out_shape)
+        call = sessions.FixedShapeCall(model, {k: v.shape for k, v in feeds.items()}, out_shape)
         call(**feeds)  # the inputs now sit in the bound buffers; only the graph runs below
         return lambda: (model.session.run_with_iobinding(call.binding), call.binding.synchronize_outputs())
 
@@ -171,7 +171,7 @@ def measure_pipeline(task: str, models: Models, dev: torch.device, seconds: floa
 
 def measure_chain(models: Models, dev: torch.device, seconds: float) -> dict:
     """generate --upscale: the generator's pictures into the upscaler without leaving the device."""
-    from landscape import runtime
+    from landscape.runtime import sessions
     from landscape.pipelines.generate import generate_upscaled, latents
 
     cuda = dev.type == "cuda"
@@ -193,12 +193,12 @@ def measure_chain(models: Models, dev: torch.device, seconds: float) -> dict:
             z16 = z.half()
             row["variants"]["torch_fp16"] = rate(lambda: u16(g16(z16).add(1).div(2)), batch, seconds, cuda)
             row["variants"]["torch_fp16_graph"] = rate(torch_graph(lambda: u16(g16(z16).add(1).div(2))), batch, seconds, cuda)
-    device = runtime.choose_device("cuda" if cuda else "cpu", 0, "onnxruntime")
+    device = sessions.choose_device("cuda" if cuda else "cpu", 0, "onnxruntime")
     seeds = list(range(batch))
     for precision in ("fp32", "fp16"):
-        gen = runtime.load_model("generate", models.files["generate", precision], device)
-        up = runtime.load_model("upscale", models.files["upscale", precision], device)
-        rescale = runtime.Rescale(device)
+        gen = sessions.load_model("generate", models.files["generate", precision], device)
+        up = sessions.load_model("upscale", models.files["upscale", precision], device)
+        rescale = sessions.Rescale(device)
         # Latents in, upscaled pictures out: the chain as the CLI runs it on a GPU.
         z = latents(seeds, gen.info.latent_dim)
         row["variants"][f"ort_{precision}"] = rate(lambda: generate_upscaled(gen, up, rescale, z), batch, seconds, cuda)
@@ -210,15 +210,15 @@ def cli_against_models(pipeline: str, models: Models, cuda: bool, workdir: Path,
     import onnxruntime as ort
 
     from cli_runs import ort_runner, per_second
-    from landscape import runtime
+    from landscape.runtime import sessions
 
     tasks = ("generate", "upscale") if pipeline == "generate --upscale" else (pipeline,)
     files = {t: models.files[t, "fp16"] for t in tasks}
     steady = steady_state(pipeline, workdir, images, threads=0, models=files, device="cuda" if cuda else "cpu")
     calls = record_calls(pipeline, workdir, models=files)
-    device = runtime.choose_device("cuda" if cuda else "cpu", 0, "onnxruntime")
-    sessions = {t: ort.InferenceSession(str(files[t]), runtime.session_options(device, task=t),
-                                        providers=runtime.providers_for(device, t)) for t in tasks}
+    device = sessions.choose_device("cuda" if cuda else "cpu", 0, "onnxruntime")
+    sessions = {t: ort.InferenceSession(str(files[t]), sessions.session_options(device, task=t),
+                                        providers=sessions.providers_for(device, t)) for t in tasks}
     model_rate = per_second(ort_runner(sessions, calls), calls.pictures, 2.0)
     return {"pipeline": pipeline, "cli_img_s": steady.rate, "model_img_s": model_rate, "cli_over_model": steady.rate / model_rate,
             "cli_start_s": steady.start}

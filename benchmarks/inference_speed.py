@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cli_runs import TASKS, ort_runner, per_second, pipeline_names, record_calls, steady_state  # noqa: E402
 
 from landscape.export.exporter import export_checkpoint  # noqa: E402
-from landscape.runtime import bundled_dir, choose_device, read_info, read_manifest, session_options  # noqa: E402
+from landscape.runtime.sessions import bundled_dir, choose_device, read_info, read_manifest, session_options  # noqa: E402
 from landscape.trainers.checkpoint import prefixed, save_checkpoint  # noqa: E402
 from landscape.trainers.networks import build_network, config_to_dict, make_config  # noqa: E402
 

@@ -20,7 +20,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cli_runs import record_calls  # noqa: E402
 
-from landscape.runtime import bundled_model, choose_device, session_options  # noqa: E402
+from landscape.runtime.sessions import bundled_model, choose_device, session_options  # noqa: E402
 
 
 def matmul_gflops(threads: int) -> float:

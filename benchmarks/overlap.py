@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cli_runs import COMMANDS, TASKS, pipeline_names, steady_state  # noqa: E402
 
-from landscape.runtime import TUNING  # noqa: E402
+from landscape.runtime.sessions import TUNING  # noqa: E402
 
 PIPELINES = tuple(COMMANDS)
 JOBS = ("0", "1:1", "2:2")

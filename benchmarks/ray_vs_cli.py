@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", nargs="+", default=["upscale", "label"], choices=("upscale", "label"))
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    from landscape.cpu import facts
+    from landscape.runtime.cpu import facts
 
     print(f"cpu: {facts().describe()}; {os.cpu_count()} cores", flush=True)
     results = {}

@@ -17,11 +17,11 @@ import time
 import cv2
 import numpy as np
 
-from landscape.cpu import facts
-from landscape.imaging import rgb_unit
+from landscape.runtime.cpu import facts
+from landscape.imaging.codec import rgb_unit
 from landscape.pipelines.inpaint import inpaint_pixels
 from landscape.pipelines.seamless import seamless_fill
-from landscape.runtime import choose_device, load_model
+from landscape.runtime.sessions import choose_device, load_model
 
 
 def picture(h: int, w: int) -> np.ndarray:

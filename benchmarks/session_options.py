@@ -1,6 +1,6 @@
 """Which ONNX Runtime session settings the CLI should use, by measurement, on the shipped models.
 
-Each alternative differs from the current default (`landscape.runtime.TUNING`) in one
+Each alternative differs from the current default (`landscape.runtime.sessions.TUNING`) in one
 setting: graph optimisation level, the CPU memory arena, intra-op thread spinning, intra-op
 threads. For each it measures, every figure in a fresh process:
 
@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cli_runs import pipeline_names, record_calls, steady_state  # noqa: E402
 
-from landscape.runtime import TUNING, SessionTuning, bundled_model  # noqa: E402
+from landscape.runtime.sessions import TUNING, SessionTuning, bundled_model  # noqa: E402
 
 PIPELINES = ("generate", "upscale", "translate", "inpaint", "label")
 CLI_SECONDS = 20.0
@@ -58,7 +58,7 @@ def alternatives(task: str, threads: int) -> list[tuple[str, SessionTuning, int]
 def model_only(task: str, tuning: SessionTuning, threads: int, seconds: float, workdir: Path) -> dict:
     """In this process (a fresh child): open, first call, steady rate, on the arrays the CLI
     feeds the model for the benchmark's inputs; the peak RSS that running it added."""
-    from landscape.runtime import choose_device, session_options
+    from landscape.runtime.sessions import choose_device, session_options
 
     import onnxruntime as ort
 

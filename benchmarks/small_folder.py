@@ -52,7 +52,7 @@ def write_photos(folder: Path) -> str:
 
 def cli_choice(threads: int, backend: str) -> tuple[str, str]:
     """The backend and precision the CLI runs the bundled upscaler with."""
-    from landscape.runtime import choose_device, load_model
+    from landscape.runtime.sessions import choose_device, load_model
 
     model = load_model("upscale", None, choose_device("cpu", threads, backend))
     return model.backend, model.precision
@@ -61,7 +61,7 @@ def cli_choice(threads: int, backend: str) -> tuple[str, str]:
 def bare_runner(threads: int, backend: str, precision: str):
     """x -> output of the bundled upscaler, in the backend's own API with its default
     settings but for the thread count (and OpenVINO's precision hint, which must be set)."""
-    from landscape.runtime import bundled_model
+    from landscape.runtime.sessions import bundled_model
 
     path = str(bundled_model("upscale"))
     if backend == "openvino":
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--cli-args", default="", help="extra options for the CLI runs (compare settings)")
     args = parser.parse_args(argv)
-    from landscape.cpu import facts
+    from landscape.runtime.cpu import facts
 
     backend, precision = cli_choice(args.threads, args.backend)
     print(f"cpu: {facts().describe()}; the CLI runs the upscaler with {backend} {precision}", flush=True)

@@ -16,10 +16,10 @@ import cv2
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cli_runs import write_inputs  # noqa: E402
 
-from landscape.imaging import decode, encode, from_unit, rgb_unit  # noqa: E402
+from landscape.imaging.codec import decode, encode, from_unit, rgb_unit  # noqa: E402
 from landscape.pipelines.label import colourise, label, merge_small_regions  # noqa: E402
 from landscape.pipelines.translate import labels_from_map, translate  # noqa: E402
-from landscape.runtime import choose_device, load_model  # noqa: E402
+from landscape.runtime.sessions import choose_device, load_model  # noqa: E402
 
 MIN_REGION_PCT = 0.25  # `landscape label`'s default --min-region
 TOLERANCE = 24.0  # `landscape translate`'s default --tolerance

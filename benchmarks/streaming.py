@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-folder", type=int, default=5, help="largest power of ten of files in the folder")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    from landscape.cpu import facts
+    from landscape.runtime.cpu import facts
 
     print(f"cpu: {facts().describe()}", flush=True)
     report = {"cpu": facts().model, "units": list(facts().units), "generate": [], "upscale": []}

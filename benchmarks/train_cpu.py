@@ -36,7 +36,7 @@ from torch.utils.flop_counter import FlopCounterMode
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from landscape.cpu import facts  # noqa: E402
+from landscape.runtime.cpu import facts  # noqa: E402
 from landscape.trainers.data import image_split  # noqa: E402
 from train_throughput import synthetic  # noqa: E402  (benchmarks/ is on the path when run as a script)
 

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from landscape.cpu import facts
-from landscape.imaging import decode, from_unit, rgb_unit
+from landscape.runtime.cpu import facts
+from landscape.imaging.codec import decode, from_unit, rgb_unit
 from landscape.pipelines.generate import generate
 from landscape.pipelines.label import label
 from landscape.pipelines.upscale import upscale_unit_batch
-from landscape.runtime import choose_device, load_model
+from landscape.runtime.sessions import choose_device, load_model
 
 
 def psnr_u8(a: np.ndarray, b: np.ndarray) -> float:

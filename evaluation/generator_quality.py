@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from landscape.pipelines.generate import generate
-from landscape.runtime import BACKENDS, PRECISIONS, bundled_model, choose_device, load_model
+from landscape.runtime.sessions import BACKENDS, PRECISIONS, bundled_model, choose_device, load_model
 from landscape.trainers.data import apply_crop, center_crop, read_rgb
 from landscape.trainers.metrics import sliced_wasserstein
 

@@ -34,7 +34,7 @@ import numpy as np
 from landscape.pipelines import inpaint as pipeline
 from landscape.pipelines.inpaint import inpaint_pixels
 from landscape.pipelines.upscale import upscale_unit_batch
-from landscape.runtime import BACKENDS, PRECISIONS, bundled_model, choose_device, load_model
+from landscape.runtime.sessions import BACKENDS, PRECISIONS, bundled_model, choose_device, load_model
 from landscape.trainers.data import apply_crop, center_crop, read_rgb
 from landscape.trainers.masks import random_mask
 

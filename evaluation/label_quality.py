@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from landscape.imaging import decode, rgb_unit
+from landscape.imaging.codec import decode, rgb_unit
 from landscape.pipelines.label import label
-from landscape.runtime import BACKENDS, PRECISIONS, bundled_model, choose_device, load_model
+from landscape.runtime.sessions import BACKENDS, PRECISIONS, bundled_model, choose_device, load_model
 from landscape.trainers.maps import load_table
 from landscape.trainers.palette import LANDSCAPE_CLASSES
 from landscape.trainers.segmenter import confusion, scores

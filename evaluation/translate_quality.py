@@ -27,10 +27,10 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from landscape.imaging import decode, rgb_unit
+from landscape.imaging.codec import decode, rgb_unit
 from landscape.pipelines.label import colourise, label, merge_small_regions
 from landscape.pipelines.translate import translate
-from landscape.runtime import BACKENDS, PRECISIONS, bundled_model, choose_device, load_model
+from landscape.runtime.sessions import BACKENDS, PRECISIONS, bundled_model, choose_device, load_model
 from landscape.trainers.data import shrink_to_short_side
 from landscape.trainers.maps import load_table
 from landscape.trainers.palette import LANDSCAPE_CLASSES

@@ -25,7 +25,7 @@ import torch
 from PIL import Image
 
 from landscape.pipelines.upscale import TileSettings, upscale_pixels
-from landscape.runtime import BACKENDS, PRECISIONS, bundled_model, choose_device, load_model
+from landscape.runtime.sessions import BACKENDS, PRECISIONS, bundled_model, choose_device, load_model
 from landscape.trainers.degrade import bicubic_down
 from landscape.trainers.metrics import psnr, ssim, to_y
 

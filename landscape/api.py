@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Optional, S
 
 import numpy as np
 
-from landscape.arrays import alpha_hole, check_same_size, hole_of, pixels_of
+from landscape.imaging.arrays import alpha_hole, check_same_size, hole_of, pixels_of
 from landscape.errors import UsageError
 from landscape.pipelines.generate import MAX_SEED
 
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
 
     from landscape.pipelines.tiling import Progress
-    from landscape.runtime import Device, Model, Rescale
+    from landscape.runtime.sessions import Device, Model, Rescale
 
     Picture = Union[np.ndarray, PILImage]
 else:
@@ -51,7 +51,7 @@ class _Task:
     def __init__(self, model: ModelPath = None, *, device: str = "auto", threads: int = 0, backend: str = "auto",
                  precision: str = "auto", largest_input: Optional[int] = None, note: Optional[Note] = None,
                  placed: Optional["Device"] = None, spelling: Optional[Callable[[str], str]] = None) -> None:
-        from landscape.runtime import choose_device, load_model
+        from landscape.runtime.sessions import choose_device, load_model
 
         self.note: Note = note or _log_note
         # How an option is named in messages: as the parameter here, as the flag on the command line.
@@ -62,7 +62,7 @@ class _Task:
 
     @property
     def info(self):
-        """The model's metadata (landscape.metadata.ModelInfo): task, scale, size, palette..."""
+        """The model's metadata (landscape.runtime.model_contract.ModelInfo): task, scale, size, palette..."""
         return self.model.info
 
     def _check(self) -> None:
@@ -125,6 +125,12 @@ class Upscaler(_Task):
         """The total factor of a call: the model's own, to the power of the passes."""
         return self.factor**self.passes
 
+    def work(self, height: int, width: int, channels: int) -> int:
+        """Input pixels the model sees for a picture of this size: the unit of a progress bar."""
+        from landscape.pipelines.upscale import work
+
+        return work(height, width, channels, self.factor, self.passes)
+
     def upscale_pixels(self, pixels: np.ndarray, progress: Optional["Progress"] = None) -> np.ndarray:
         """Decoded pixels (H, W, C) uint8/uint16 -> (sH, sW, C), same dtype."""
         from landscape.pipelines.upscale import upscale_pixels
@@ -174,7 +180,7 @@ class Generator(_Task):
     @functools.cached_property
     def _rescale(self) -> "Rescale":
         """The on-device range change between the two models (CUDA), made once."""
-        from landscape.runtime import Rescale
+        from landscape.runtime.sessions import Rescale
 
         return Rescale(self.device)
 
@@ -182,6 +188,13 @@ class Generator(_Task):
         from landscape.pipelines.generate import latents
 
         return latents(list(seeds), self.model.info.latent_dim or 0)
+
+    def walk_latents(self, seeds: Sequence[int], frames: int) -> np.ndarray:
+        """The latents of a walk through the seeds: `frames` from each seed to the next (spherical
+        interpolation), then the last seed's."""
+        from landscape.pipelines.generate import walk_latents
+
+        return walk_latents(seeds, frames, self.model.info.latent_dim or 0)
 
     def render(self, sources: Sequence[Union[int, np.ndarray]], upscaler: Optional[Upscaler] = None,
                progress: Optional["Progress"] = None) -> list[np.ndarray]:
@@ -210,7 +223,7 @@ class Generator(_Task):
         return pictures
 
     def _batches(self, sources: Sequence[Union[int, np.ndarray]], upscale: bool, scale: Optional[int]) -> list[np.ndarray]:
-        from landscape.imaging import from_unit
+        from landscape.imaging.codec import from_unit
 
         if scale is not None and not upscale:
             raise UsageError("scale needs upscale=True")
@@ -229,20 +242,18 @@ class Generator(_Task):
              scale: Optional[int] = None) -> list[np.ndarray]:
         """The frames of a walk through the seeds' latents (`landscape generate --walk`):
         `frames` from each seed to the next, then the last seed's picture."""
-        from landscape.pipelines.generate import walk_latents
-
         seeds = [check_seed(s) for s in seeds]
         if len(seeds) < 2:
             raise UsageError("a walk needs at least two seeds")
         self._at_least("frames", frames)
-        return self._batches(list(walk_latents(seeds, frames, self.model.info.latent_dim or 0)), upscale, scale)
+        return self._batches(list(self.walk_latents(seeds, frames)), upscale, scale)
 
 
 def read(path: Union[str, "os.PathLike[str]"], *, max_pixels: int = 100_000_000) -> np.ndarray:
     """A picture file as `landscape` reads it: (H, W, C) uint8/uint16, C = 1-4, EXIF orientation
     applied. ItemError says why a file is refused."""
     from landscape.errors import ItemError
-    from landscape.imaging import decode
+    from landscape.imaging.codec import decode
 
     try:
         return decode(path, max_pixels=max_pixels).pixels
@@ -255,8 +266,8 @@ def write(path: Union[str, "os.PathLike[str]"], picture: Picture, *, quality: in
     reader never sees half a file."""
     from pathlib import Path
 
-    from landscape.imaging import EXTENSION_FORMAT, encode
-    from landscape.outputs import atomic_write
+    from landscape.imaging.codec import EXTENSION_FORMAT, encode
+    from landscape.imaging.outputs import atomic_write
 
     fmt = EXTENSION_FORMAT.get(Path(path).suffix.lower())
     if fmt is None:
@@ -332,7 +343,21 @@ class Inpainter(_Task):
         return _back(pixels.copy() if filled is None else filled, flat)
 
 
-class Translator(_Task):
+class _Mapped(_Task):
+    """A task whose maps use the model's classes and colours."""
+
+    @property
+    def palette(self) -> tuple[tuple[int, int, int], ...]:
+        return self.model.info.palette
+
+    def colourise(self, labels: np.ndarray) -> np.ndarray:
+        """(H, W) class indices -> (H, W, 3) uint8 in the model's palette (the one `Translator` reads)."""
+        from landscape.pipelines.label import colourise
+
+        return colourise(labels, self.palette)
+
+
+class Translator(_Mapped):
     """Segmentation maps -> landscape photos of the same size. A map is colour-coded in the
     model's palette (`palette`; colours within `tolerance` snap to it) or holds class indices
     ((H, W) or one channel)."""
@@ -349,10 +374,6 @@ class Translator(_Task):
     def _check(self) -> None:
         if not 0 <= self.tolerance <= 442:
             raise UsageError(f"{self.spell('tolerance')} must be in 0..442, got {self.tolerance}")
-
-    @property
-    def palette(self) -> tuple[tuple[int, int, int], ...]:
-        return self.model.info.palette
 
     def upscaler(self) -> Upscaler:
         if self._upscaler is None:
@@ -375,7 +396,7 @@ class Translator(_Task):
 
     def __call__(self, maps: Union[Picture, Sequence[Picture]], *, upscale: bool = False) -> Union[np.ndarray, list[np.ndarray]]:
         """Maps -> (H, W, 3) uint8 photos (4x with `upscale`), equal to `landscape translate`'s."""
-        from landscape.imaging import from_unit
+        from landscape.imaging.codec import from_unit
 
         upscaler = self.upscaler() if upscale else None
 
@@ -389,7 +410,7 @@ class Translator(_Task):
         return _each(maps, one)
 
 
-class Labeller(_Task):
+class Labeller(_Mapped):
     """Photos -> (H, W) uint8 class-index maps of the same size, regions smaller than
     `min_region` percent of the picture merged into their surroundings (0: none)."""
 
@@ -407,12 +428,8 @@ class Labeller(_Task):
     def classes(self) -> tuple[str, ...]:
         return self.model.info.classes
 
-    @property
-    def palette(self) -> tuple[tuple[int, int, int], ...]:
-        return self.model.info.palette
-
     def raw_labels(self, rgb: np.ndarray, progress: Optional["Progress"] = None) -> np.ndarray:
-        """(H, W, 3) float32 in [0, 1] (landscape.imaging.rgb_unit of decoded pixels) -> (H, W)
+        """(H, W, 3) float32 in [0, 1] (landscape.imaging.codec.rgb_unit of decoded pixels) -> (H, W)
         uint8: each pixel's own class, before merging."""
         from landscape.pipelines.label import label
 
@@ -423,14 +440,8 @@ class Labeller(_Task):
 
         return merge_small_regions(labels, round(labels.size * self.min_region / 100))
 
-    def colourise(self, labels: np.ndarray) -> np.ndarray:
-        """(H, W) class indices -> (H, W, 3) uint8 in the palette `Translator` reads."""
-        from landscape.pipelines.label import colourise
-
-        return colourise(labels, self.palette)
-
     def __call__(self, photos: Union[Picture, Sequence[Picture]]) -> Union[np.ndarray, list[np.ndarray]]:
         """Photos -> maps, equal to `landscape label --index`'s."""
-        from landscape.imaging import rgb_unit
+        from landscape.imaging.codec import rgb_unit
 
         return _each(photos, lambda picture: self.merge(self.raw_labels(rgb_unit(pixels_of(picture, "photo")[0]))))

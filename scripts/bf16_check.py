@@ -1,4 +1,4 @@
-"""Measure each bundled model's bf16 output against its fp32 output (landscape.bf16_check)
+"""Measure each bundled model's bf16 output against its fp32 output (landscape.runtime.bf16_check)
 and record the verdict in the model's metadata, so that `--precision auto` knows at once
 whether bf16 may run it; the manifest's sha256 follows the rewritten files.
 
@@ -19,10 +19,10 @@ import onnx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from landscape import bf16_check  # noqa: E402
-from landscape.cpu import facts  # noqa: E402
-from landscape.outputs import atomic_write  # noqa: E402
-from landscape.runtime import MANIFEST, bundled_dir, read_info, read_manifest, sha256_file  # noqa: E402
+from landscape.runtime import bf16_check  # noqa: E402
+from landscape.runtime.cpu import facts  # noqa: E402
+from landscape.imaging.outputs import atomic_write  # noqa: E402
+from landscape.runtime.sessions import MANIFEST, bundled_dir, read_info, read_manifest, sha256_file  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

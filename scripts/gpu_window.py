@@ -380,7 +380,7 @@ def install(args: argparse.Namespace) -> int:
     if wheels:
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile",
                         "--upgrade", "--target", str(args.site), *map(str, wheels)], check=True)
-    report = subprocess.run([sys.executable, "-c", "from landscape.runtime import choose_device; "
+    report = subprocess.run([sys.executable, "-c", "from landscape.runtime.sessions import choose_device; "
                              "print(choose_device('auto').describe())"],
                             env={**os.environ, "PYTHONPATH": str(args.site)}, capture_output=True, text=True, cwd=ROOT)
     result = {"site": str(args.site), "wheels": [w.name for w in wheels], "device": report.stdout.strip(),
@@ -713,7 +713,7 @@ CARRIED = {"isal", "onnxconverter_common", "landscape_window_probe"}
 TRANSITIVE_HERE = {"pydantic", "pydantic_core", "annotated_types", "typing_inspection", "torchgen", "cython_runtime"}
 PROJECT = {"landscape", "tests", "cli_runs", "inference_speed", "gpu_speed", "gpu_window"}
 # Imported where installed and done without where not: the exporter's bf16 check tries
-# OpenVINO (landscape.openvino_backend.available) and records "not installed" without it.
+# OpenVINO (landscape.runtime.openvino_backend.available) and records "not installed" without it.
 OPTIONAL_HERE = {"openvino", "openvino_telemetry"}
 
 

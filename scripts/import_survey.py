@@ -78,7 +78,7 @@ def builders() -> dict:
 
 def survey(name: str, build, folder: Path) -> dict:
     from landscape.export.imported import export_published
-    from landscape.runtime import read_info
+    from landscape.runtime.sessions import read_info
 
     row = {"architecture": name}
     try:

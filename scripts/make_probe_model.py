@@ -1,8 +1,8 @@
 """Write the two tiny graphs the runtime ships beside the models:
 
-- landscape/probe.onnx: a 1x1 Identity the runtime opens to learn whether CUDA really
+- landscape/runtime/data/probe.onnx: a 1x1 Identity the runtime opens to learn whether CUDA really
   works (a listed provider is not proof);
-- landscape/rescale.onnx: y = clip(x * scale + shift, low, high), which takes one model's
+- landscape/runtime/data/rescale.onnx: y = clip(x * scale + shift, low, high), which takes one model's
   output to the next model's input range on the device, so that a chain such as
   `generate --upscale` never copies its pictures to the host between the two models.
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import onnx
 from onnx import TensorProto, helper
 
-OUT = Path(__file__).resolve().parents[1] / "landscape"
+OUT = Path(__file__).resolve().parents[1] / "landscape" / "runtime" / "data"
 
 
 def save(graph, name: str) -> None:

@@ -48,7 +48,7 @@ CASES = [
 
 def machine_kind() -> str:
     """What decides the float kernels: the CPU's units and the runtimes' versions."""
-    from landscape.cpu import facts
+    from landscape.runtime.cpu import facts
 
     versions = []
     for dist in ("onnxruntime", "onnxruntime-gpu", "openvino"):

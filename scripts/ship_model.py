@@ -21,7 +21,7 @@ import numpy as np
 
 from landscape.export.exporter import ExportError, export_checkpoint
 from landscape.pipelines.translate import onehot
-from landscape.runtime import MANIFEST, bundled_dir, choose_device, load_model, sha256_file
+from landscape.runtime.sessions import MANIFEST, bundled_dir, choose_device, load_model, sha256_file
 
 
 def _onehot_map(info) -> np.ndarray:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from landscape import bf16_check, cpu, openvino_backend, runtime
+from landscape.runtime import bf16_check, cpu, openvino_backend, sessions
 from landscape.errors import OpenVinoRefusal, UsageError
 from tests.conftest import random_image, write_png
 
@@ -131,7 +131,7 @@ def test_a_file_neither_backend_reads_gets_one_error(tmp_path, cli):
 def test_bf16_without_the_units_is_a_usage_error(monkeypatch, tmp_path, cli, models):
     monkeypatch.setattr(cpu, "facts", lambda: NO_BF16)
     with pytest.raises(UsageError, match="no bf16 units"):
-        runtime.choose_device("cpu", 1, "auto", "bf16")
+        sessions.choose_device("cpu", 1, "auto", "bf16")
     write_png(tmp_path / "in" / "a.png", random_image(20, 20))
     res = cli("upscale", tmp_path / "in", "-o", tmp_path / "out", "--precision", "bf16", "--model", models["upscale"])
     assert res.exit_code == 2
@@ -142,7 +142,7 @@ def test_bf16_without_the_units_is_a_usage_error(monkeypatch, tmp_path, cli, mod
 @needs_openvino
 def test_auto_is_fp32_without_the_units(monkeypatch, models):
     monkeypatch.setattr(cpu, "facts", lambda: NO_BF16)
-    model = runtime.load_model("upscale", models["upscale"], runtime.choose_device("cpu", 1))
+    model = sessions.load_model("upscale", models["upscale"], sessions.choose_device("cpu", 1))
     assert (model.backend, model.precision) == ("openvino", "fp32") and "no bf16 units" in model.why
 
 
@@ -150,24 +150,24 @@ def test_auto_is_fp32_without_the_units(monkeypatch, models):
 @needs_openvino
 def test_auto_follows_the_bf16_check(monkeypatch, models):
     """bf16 where the model's check passed; fp32, saying why, where it failed."""
-    device = runtime.choose_device("cpu", 1)
-    passed = runtime.load_model("upscale", None, device)
+    device = sessions.choose_device("cpu", 1)
+    passed = sessions.load_model("upscale", None, device)
     assert passed.precision == "bf16" and ">=" in passed.why
     failing = {"metric": "psnr_db", "value": 12.0, "floor": 40.0, "passed": False}
     monkeypatch.setattr(bf16_check, "recorded", lambda info: failing)
-    failed = runtime.load_model("upscale", models["upscale"], device)
+    failed = sessions.load_model("upscale", models["upscale"], device)
     assert failed.precision == "fp32" and "12.0 dB" in failed.why
 
 
 def test_impossible_combinations_are_usage_errors():
     with pytest.raises(UsageError, match="--backend must be"):
-        runtime.choose_device("cpu", 1, "tensorrt")
+        sessions.choose_device("cpu", 1, "tensorrt")
     with pytest.raises(UsageError, match="--precision must be"):
-        runtime.choose_device("cpu", 1, "auto", "int4")
+        sessions.choose_device("cpu", 1, "auto", "int4")
     with pytest.raises(UsageError, match="ONNX Runtime's CPU kernels have no bf16"):
-        runtime.choose_device("cpu", 1, "onnxruntime", "bf16")
+        sessions.choose_device("cpu", 1, "onnxruntime", "bf16")
     with pytest.raises(UsageError, match="runs on the CPU"):
-        runtime.choose_device("cuda", 1, "openvino")
+        sessions.choose_device("cuda", 1, "openvino")
 
 
 def test_environment_variables_choose_the_backend(tmp_path, cli, models, monkeypatch):
@@ -201,7 +201,7 @@ def test_cpu_units_from_cpuinfo(text, units, bf16):
 
 
 def test_bf16_verdicts():
-    from landscape.metadata import ModelInfo, TensorSpec
+    from landscape.runtime.model_contract import ModelInfo, TensorSpec
 
     label = ModelInfo("label", "segmenter", (TensorSpec("image", ()),), (TensorSpec("logits", ()),), (64, 64), 8, True)
     logits = np.random.default_rng(0).random((1, 8, 32, 32))
@@ -219,7 +219,7 @@ def test_bf16_verdicts():
 
 @needs_openvino
 def test_export_records_the_bf16_check(models):
-    info = runtime.read_info(models["upscale"])
+    info = sessions.read_info(models["upscale"])
     record = info.raw[bf16_check.METADATA_KEY]
     if cpu.facts().has_bf16:
         assert record["metric"] == "psnr_db" and isinstance(record["passed"], bool)
@@ -229,7 +229,7 @@ def test_export_records_the_bf16_check(models):
 
 @needs_openvino
 def test_repeated_shapes_get_fixed_compilations(models):
-    model = runtime.load_model("upscale", models["upscale"], runtime.choose_device("cpu", 1, "openvino", "fp32"))
+    model = sessions.load_model("upscale", models["upscale"], sessions.choose_device("cpu", 1, "openvino", "fp32"))
     x = np.random.default_rng(0).random((1, 3, 16, 24), np.float32)
     first, second, third = (model.run(image=x) for _ in range(3))
     assert len(model.compiled.fixed) == 1

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from landscape import runtime
-from landscape.metadata import TASKS
+from landscape.runtime import sessions
+from landscape.runtime.model_contract import TASKS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -18,7 +18,7 @@ SIZE_BUDGET_BYTES = 60 * 1000 * 1000
 MAIN_JOB_TASKS = ("generate", "upscale")
 WORKFLOW_TASKS = ("label", "translate", "inpaint")
 
-MANIFEST = runtime.read_manifest()
+MANIFEST = sessions.read_manifest()
 
 
 def test_the_main_job_models_ship():
@@ -30,21 +30,21 @@ def test_the_main_job_models_ship():
 
 @pytest.mark.parametrize("entry", MANIFEST, ids=[e["task"] for e in MANIFEST])
 def test_bundled_file_matches_manifest_and_has_a_card(entry):
-    folder = runtime.bundled_dir()
+    folder = sessions.bundled_dir()
     path = folder / entry["file"]
-    assert runtime.sha256_file(path) == entry["sha256"]
-    assert runtime.bundled_model(entry["task"]) == path
+    assert sessions.sha256_file(path) == entry["sha256"]
+    assert sessions.bundled_model(entry["task"]) == path
     card = (folder / entry["card"]).read_text()
     # A card names its file, the data and its terms, and held-out figures.
     for needle in (entry["file"], "Data", "terms", "Metrics", "Hardware"):
         assert needle in card, f"{entry['card']} lacks {needle!r}"
-    info = runtime.read_info(path)
+    info = sessions.read_info(path)
     assert info.task == entry["task"]
     assert info.raw["training"]["step"] > 0, "a bundled model must be trained"
 
 
 def test_bundled_models_fit_the_size_budget():
-    folder = runtime.bundled_dir()
+    folder = sessions.bundled_dir()
     assert sum((folder / e["file"]).stat().st_size for e in MANIFEST) < SIZE_BUDGET_BYTES
 
 

@@ -191,12 +191,12 @@ def test_models_are_checked_before_any_image(tmp_path, cli, models, photos, monk
     junk = cli("upscale", photos, "-o", out, "--model", tmp_path / "junk.onnx")
     assert junk.exit_code == 2 and len(lines(junk.stderr)) == 1
     # A bundle without a translate model: without --model the command says so before reading a map.
-    from landscape import runtime
+    from landscape.runtime import sessions
 
     empty = tmp_path / "bundle"
     empty.mkdir()
     (empty / "manifest.json").write_text('{"schema_version": 1, "models": []}')
-    monkeypatch.setattr(runtime, "bundled_dir", lambda: empty)
+    monkeypatch.setattr(sessions, "bundled_dir", lambda: empty)
     nothing = cli("translate", photos, "-o", out)
     assert nothing.exit_code == 2 and "no bundled model for 'translate'" in nothing.stderr and "--model" in nothing.stderr
     assert not out.exists()

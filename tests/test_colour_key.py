@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from landscape.imaging import decode
+from landscape.imaging.codec import decode
 
 
 def chunk(kind: bytes, data: bytes) -> bytes:
@@ -71,7 +71,7 @@ def test_a_keyed_rgb_png_decodes_with_its_key_as_alpha(tmp_path):
 def test_upscale_treats_the_key_exactly_as_an_alpha_channel(bits, models, cli, tmp_path):
     """The keyed file and the same picture written with an explicit alpha channel upscale to
     the same bytes, alpha channel included."""
-    from landscape.imaging import encode
+    from landscape.imaging.codec import encode
 
     samples, key = gray_case(bits, seed=2)
     keyed = keyed_png(tmp_path / "keyed" / "k.png", samples, bits, key)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from landscape import sheets
+from landscape.cli import sheets
 from tests.conftest import random_image, write_png
 
 

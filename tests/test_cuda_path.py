@@ -7,50 +7,50 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from landscape import runtime
+from landscape.runtime import sessions
 from landscape.pipelines.generate import generate, generate_upscaled, latents, upscales_as_is
 from landscape.pipelines.upscale import upscale_unit_batch
 
-CUDA = runtime.Device("cuda", ("CUDAExecutionProvider", "CPUExecutionProvider"), 4)
+CUDA = sessions.Device("cuda", ("CUDAExecutionProvider", "CPUExecutionProvider"), 4)
 
 
 @pytest.fixture(scope="module")
 def cpu():
     """ONNX Runtime's CPU provider, standing in for its CUDA provider."""
-    return runtime.choose_device("cpu", 2, "onnxruntime")
+    return sessions.choose_device("cpu", 2, "onnxruntime")
 
 
 def test_cuda_options_search_convolutions_exhaustively_only_where_shapes_repeat():
     for task in ("generate", "upscale"):
-        assert runtime.cuda_provider_options(task)["cudnn_conv_algo_search"] == "EXHAUSTIVE"
+        assert sessions.cuda_provider_options(task)["cudnn_conv_algo_search"] == "EXHAUSTIVE"
     for task in ("translate", "label", "inpaint"):
-        assert runtime.cuda_provider_options(task)["cudnn_conv_algo_search"] == "HEURISTIC"
-    options = runtime.cuda_provider_options("generate")
+        assert sessions.cuda_provider_options(task)["cudnn_conv_algo_search"] == "HEURISTIC"
+    options = sessions.cuda_provider_options("generate")
     assert options["arena_extend_strategy"] == "kSameAsRequested" and "enable_cuda_graph" not in options
-    assert runtime.cuda_provider_options("generate", graph=True)["enable_cuda_graph"] == "1"
-    tuned = runtime.SessionTuning(prefer_nhwc=True, cuda_arena_same_as_requested=False, copy_in_default_stream=False)
-    options = runtime.cuda_provider_options("label", tuned)
+    assert sessions.cuda_provider_options("generate", graph=True)["enable_cuda_graph"] == "1"
+    tuned = sessions.SessionTuning(prefer_nhwc=True, cuda_arena_same_as_requested=False, copy_in_default_stream=False)
+    options = sessions.cuda_provider_options("label", tuned)
     assert options["prefer_nhwc"] == "1" and options["arena_extend_strategy"] == "kNextPowerOfTwo"
     assert options["do_copy_in_default_stream"] == "0"
     assert all(isinstance(v, str) for v in options.values())  # ONNX Runtime takes string values
 
 
 def test_providers_carry_the_options_on_cuda_and_nothing_on_the_cpu(cpu):
-    providers = runtime.providers_for(CUDA, "upscale")
-    assert providers[0] == ("CUDAExecutionProvider", runtime.cuda_provider_options("upscale"))
+    providers = sessions.providers_for(CUDA, "upscale")
+    assert providers[0] == ("CUDAExecutionProvider", sessions.cuda_provider_options("upscale"))
     assert providers[1] == "CPUExecutionProvider"
-    assert runtime.providers_for(cpu, "upscale") == ["CPUExecutionProvider"]
+    assert sessions.providers_for(cpu, "upscale") == ["CPUExecutionProvider"]
 
 
 def test_a_machine_without_cuda_chooses_the_cpu_quietly(capfd, monkeypatch):
-    monkeypatch.setattr(runtime, "_nvidia_driver_present", lambda: False)
-    assert runtime.choose_device("auto").name == "cpu"
+    monkeypatch.setattr(sessions, "_nvidia_driver_present", lambda: False)
+    assert sessions.choose_device("auto").name == "cpu"
     captured = capfd.readouterr()
     assert captured.err == "" and captured.out == ""
 
 
 def test_io_binding_gives_what_a_plain_run_gives_and_chains_outputs(models, cpu):
-    upscaler = runtime.load_model("upscale", models["upscale"], cpu)
+    upscaler = sessions.load_model("upscale", models["upscale"], cpu)
     x = np.random.default_rng(0).random((2, 3, 12, 16), np.float32)
     plain = upscaler.run(image=x)
     assert np.array_equal(upscaler.run_bound({"image": x}, keep_on_device=False), plain)
@@ -62,27 +62,27 @@ def test_io_binding_gives_what_a_plain_run_gives_and_chains_outputs(models, cpu)
 
 
 def test_rescale_maps_one_range_to_another_and_clips(cpu):
-    ort = runtime._ort()
-    rescale = runtime.Rescale(cpu)
+    ort = sessions._ort()
+    rescale = sessions.Rescale(cpu)
     x = np.array([-1.0, 0.0, 0.5, 1.0, 3.0], np.float32).reshape(1, 1, 1, 5)
     out = rescale.between(ort.OrtValue.ortvalue_from_numpy(x), (-1.0, 1.0), (0.0, 1.0)).numpy()
     assert np.allclose(out.ravel(), [0.0, 0.5, 0.75, 1.0, 1.0])
 
 
 def test_generate_then_upscale_on_the_device_equals_the_host_chain(models, cpu):
-    generator = runtime.load_model("generate", models["generate"], cpu)
-    upscaler = runtime.load_model("upscale", models["upscale"], cpu)
+    generator = sessions.load_model("generate", models["generate"], cpu)
+    upscaler = sessions.load_model("upscale", models["upscale"], cpu)
     assert upscales_as_is(generator, upscaler)
     seeds = [0, 7, 42]
     host = upscale_unit_batch(upscaler, generate(generator, seeds))
-    device = generate_upscaled(generator, upscaler, runtime.Rescale(cpu), latents(seeds, 8))
+    device = generate_upscaled(generator, upscaler, sessions.Rescale(cpu), latents(seeds, 8))
     assert device.shape == host.shape == (3, 64, 64, 3)
     assert np.abs(device - host).max() < 1e-5
 
 
 def test_fixed_shape_calls_update_their_bound_buffers(models, cpu):
-    generator = runtime.load_model("generate", models["generate"], cpu, graph=True)  # no graph on the CPU: plain binding
-    call = runtime.FixedShapeCall(generator, {"z": (4, 8)}, (4, 3, 16, 16))
+    generator = sessions.load_model("generate", models["generate"], cpu, graph=True)  # no graph on the CPU: plain binding
+    call = sessions.FixedShapeCall(generator, {"z": (4, 8)}, (4, 3, 16, 16))
     for seed in (1, 2):
         z = np.random.default_rng(seed).standard_normal((4, 8)).astype(np.float32)
         assert np.allclose(call(z=z), generator.run(z=z), atol=1e-6)
@@ -104,8 +104,8 @@ def test_generate_upscale_cli_uses_the_device_chain_on_cuda(models, cli, tmp_pat
         return real(*args)
 
     monkeypatch.setattr("landscape.pipelines.generate.generate_upscaled", spy)
-    monkeypatch.setattr(runtime, "_cuda_works", lambda: True)
-    monkeypatch.setattr(runtime, "providers_for", lambda device, task, tuning=None, graph=False: ["CPUExecutionProvider"])
+    monkeypatch.setattr(sessions, "_cuda_works", lambda: True)
+    monkeypatch.setattr(sessions, "providers_for", lambda device, task, tuning=None, graph=False: ["CPUExecutionProvider"])
     chained = cli("generate", "--seeds", "3,4", "--upscale", "--model", models["generate"], "--upscale-model",
                   models["upscale"], "-o", tmp_path / "chain", "--device", "cuda")
     assert chained.exit_code == 0 and calls == [2]

@@ -9,7 +9,7 @@ import pytest
 
 from landscape.export.exporter import ExportError, export_checkpoint
 from landscape.export.specs import SPECS
-from landscape import metadata
+from landscape.runtime import model_contract
 from landscape.errors import UsageError
 from tests.conftest import make_checkpoint
 from landscape.trainers.checkpoint import CheckpointError, load_checkpoint, module_state, read_config
@@ -25,7 +25,7 @@ def test_export_is_verified_and_carries_metadata(tmp_path, family, fp16):
     assert report.path.exists() and report.max_abs_diff < (SPECS[family].fp16_atol if fp16 else SPECS[family].fp32_atol)
     model = onnx.load(str(report.path))
     props = {p.key: p.value for p in model.metadata_props}
-    info = metadata.parse(props, "model.onnx")
+    info = model_contract.parse(props, "model.onnx")
     assert info.task == FAMILY_TASK[family] and info.family == family
     raw = info.raw
     assert raw["precision"] == ("fp16" if fp16 else "fp32")
@@ -46,7 +46,7 @@ def test_exported_model_has_dynamic_batch_and_size(tmp_path, family):
     ckpt = make_checkpoint(family, tmp_path / "ckpt.safetensors")
     path = export_checkpoint(ckpt, tmp_path / "model.onnx").path
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    info = metadata.parse(session.get_modelmeta().custom_metadata_map, str(path))
+    info = model_contract.parse(session.get_modelmeta().custom_metadata_map, str(path))
     m = info.size_multiple
     h, w = (m * 3, m * 2) if info.dynamic_hw else (0, 0)
     feeds = {}

@@ -92,7 +92,7 @@ def test_a_full_disk_stops_the_batch_and_keeps_what_was_written(folder, models, 
         opened.append(fd)
         return f if len(opened) <= 3 else FullDisk(f)
 
-    monkeypatch.setattr("landscape.outputs.os.fdopen", fdopen)
+    monkeypatch.setattr("landscape.imaging.outputs.os.fdopen", fdopen)
     out = tmp_path / "out"
     res = cli("upscale", folder, "-o", out, "--model", models["upscale"])
     monkeypatch.undo()

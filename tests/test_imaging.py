@@ -7,7 +7,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from landscape.errors import ItemError
-from landscape.imaging import decode as decode_limited, encode, gray_unit, orient
+from landscape.imaging.codec import decode as decode_limited, encode, gray_unit, orient
 from tests.conftest import random_image, write_png
 
 

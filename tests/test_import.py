@@ -123,7 +123,7 @@ def test_the_metadata_names_the_architecture_and_the_source(imported, cli):
     assert result.exit_code == 0
     row = given(result.stdout)
     assert row["task"] == "upscale" and row["family"] == "ESRGAN" and row["scale"] == 4
-    from landscape.runtime import sha256_file
+    from landscape.runtime.sessions import sha256_file
 
     assert row["training"]["source_file"] == weights.name and row["training"]["source_sha256"] == sha256_file(weights)
     assert row["parity"]["exporter"] == "torchscript" and row["parity"]["fp32_max_abs_diff"] < 2e-3

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from landscape.errors import UsageError
-from landscape.inputs import collect, pair_masks
+from landscape.cli.inputs import collect, pair_masks
 
 
 def touch(path: Path) -> Path:

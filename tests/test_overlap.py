@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from landscape.cli.commands.common import Encoded, Item, Reporter
+from landscape.cli.batch import Encoded, Item
+from landscape.cli.reporting import Reporter
 from landscape.errors import ItemError, UsageError
-from landscape.overlap import Jobs, Stages, parse_jobs, run_stages
+from landscape.cli.stages import Jobs, Stages, parse_jobs, run_stages
 from tests.conftest import random_image, tree_digest, write_png
 
 

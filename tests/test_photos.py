@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms, PngImagePlugin
 
-from landscape import provenance
+from landscape.cli import provenance
 from tests.conftest import random_image, write_png
 
 REPO = Path(__file__).resolve().parents[1]
@@ -106,7 +106,7 @@ def test_bmp_says_once_what_it_drops(tmp_path, cli, models):
 
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_every_exif_orientation_is_applied_and_cleared(tmp_path, cli, models, orientation):
-    from landscape.imaging import orient
+    from landscape.imaging.codec import orient
 
     src, stored = phone_jpeg(tmp_path / "in" / "o.jpg", orientation)
     res = cli("inpaint", src, "--masks", _mask_for(tmp_path, orient(stored, orientation).shape[:2]), "-o",

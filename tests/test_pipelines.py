@@ -9,7 +9,7 @@ from landscape.pipelines.inpaint import context_windows, inpaint_pixels, prepare
 from landscape.pipelines.tiling import pad_to_multiple, run_padded, run_tiled
 from landscape.pipelines.translate import labels_from_map, translate
 from landscape.pipelines.upscale import TileSettings, upscale_pixels, upscale_rgb
-from landscape.runtime import choose_device, load_model
+from landscape.runtime.sessions import choose_device, load_model
 from tests.conftest import random_image
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from landscape import png
+from landscape.imaging import png
 from tests.conftest import random_image
 
 

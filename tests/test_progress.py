@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from landscape.cli.commands import common
+from landscape.cli import batch, reporting
 from landscape.pipelines.tiling import run_tiled
 from landscape.pipelines.upscale import work
 from tests.conftest import random_image, write_png
@@ -28,15 +28,15 @@ def test_work_counts_every_pass_and_the_alpha_plane():
 
 @pytest.fixture()
 def terminal(monkeypatch):
-    monkeypatch.setattr(common, "stderr_is_terminal", lambda: True)
+    monkeypatch.setattr(reporting, "stderr_is_terminal", lambda: True)
 
 
 def items(n):
-    return [common.Item(label=f"p{i}", output=None) for i in range(n)]
+    return [batch.Item(label=f"p{i}", output=None) for i in range(n)]
 
 
 def test_ticks_move_the_bar_and_finished_items_settle_it(terminal):
-    reporter = common.Reporter("t")
+    reporter = reporting.Reporter("t")
     reporter.progress(3, work=lambda item: 100.0, unit="px")
     for item in items(3):
         reporter.begin(item)
@@ -54,8 +54,8 @@ def test_ticks_move_the_bar_and_finished_items_settle_it(terminal):
 
 
 def test_without_a_terminal_nothing_is_read_or_counted(monkeypatch):
-    monkeypatch.setattr(common, "stderr_is_terminal", lambda: False)
-    reporter = common.Reporter("t")
+    monkeypatch.setattr(reporting, "stderr_is_terminal", lambda: False)
+    reporter = reporting.Reporter("t")
 
     def never(item):
         raise AssertionError("work estimated without a terminal")
@@ -72,7 +72,7 @@ def test_without_a_terminal_nothing_is_read_or_counted(monkeypatch):
 def test_the_total_is_estimated_from_the_items_begun(terminal):
     """Work is measured as items start, never for the whole plan first: the total is the work
     so far plus the items to come at the mean so far."""
-    reporter = common.Reporter("t")
+    reporter = reporting.Reporter("t")
     measured = []
     reporter.progress(10, work=lambda item: measured.append(item.label) or 100.0 * (1 + len(measured) % 2), unit="px")
     assert measured == [] and reporter.bar.total is None
@@ -87,13 +87,13 @@ def test_the_total_is_estimated_from_the_items_begun(terminal):
 def test_one_big_upscale_moves_the_bar_before_it_is_written(models, cli, tmp_path, monkeypatch, terminal):
     write_png(tmp_path / "in" / "big.png", random_image(150, 170))
     seen = []
-    real_tick = common.Reporter.tick
+    real_tick = reporting.Reporter.tick
 
     def tick(self, amount):
         real_tick(self, amount)
         seen.append((self.bar.n, self.counts["written"]))
 
-    monkeypatch.setattr(common.Reporter, "tick", tick)
+    monkeypatch.setattr(reporting.Reporter, "tick", tick)
     result = cli("upscale", tmp_path / "in", "--model", models["upscale"], "-o", tmp_path / "out", "--tile", 48, "-b", 1)
     assert result.exit_code == 0, result.output
     assert len(seen) == 16 and all(written == 0 for _, written in seen)  # 4x4 tiles, one per call

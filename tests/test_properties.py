@@ -12,11 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from landscape.cli.commands.common import plan_outputs
-from landscape.inputs import pair_masks
+from landscape.cli.batch import plan_outputs
+from landscape.cli.inputs import pair_masks
 from landscape.pipelines.tiling import pad_to_multiple, run_padded, run_tiled
 from landscape.pipelines.upscale import TileSettings, upscale_rgb
-from landscape.runtime import choose_device, load_model
+from landscape.runtime.sessions import choose_device, load_model
 
 MULTIPLES = (1, 2, 4, 8, 16, 32, 64)
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from landscape.runtime import read_info
+from landscape.runtime.sessions import read_info
 from tests.bad_inputs import Case, build, corpus
 from tests.conftest import tree_digest
 

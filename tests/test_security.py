@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from landscape.errors import ModelError
-from landscape.external_data import check_external_data, external_locations
+from landscape.runtime.external_data import check_external_data, external_locations
 from tests.conftest import random_image, write_png
 
 REPO = Path(__file__).resolve().parents[1]

@@ -58,7 +58,7 @@ def test_colour_jitter_is_seeded_and_bounded():
 
 def test_exported_labeller_writes_maps(trained, tmp_path, cli):
     from landscape.export.exporter import export_checkpoint
-    from landscape.runtime import read_info
+    from landscape.runtime.sessions import read_info
 
     photos, _, run = trained
     report = export_checkpoint(run / "checkpoints" / "step_0000040.safetensors", tmp_path / "label.onnx")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from landscape.errors import UsageError
-from landscape.shard import in_shard, parse_shard
+from landscape.cli.shard import in_shard, parse_shard
 from tests.conftest import random_image, write_png
 
 

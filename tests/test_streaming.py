@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from benchmarks.streaming import fill_folder, first_output, small_png
-from landscape.cli.commands import common
-from landscape.imaging import default_max_bytes
+from landscape.cli import options
+from landscape.imaging.codec import default_max_bytes
 from tests.conftest import random_image, write_png
 
 REPO = Path(__file__).resolve().parents[1]
@@ -76,7 +76,7 @@ def test_a_large_non_image_costs_milliseconds(tmp_path):
     """A 700 MB file (under the size bound) that is not a picture is refused from its first
     bytes, without reading the rest."""
     from landscape.errors import ItemError
-    from landscape.imaging import decode
+    from landscape.imaging.codec import decode
 
     path = tmp_path / "video.png"
     with open(path, "wb") as f:
@@ -85,7 +85,7 @@ def test_a_large_non_image_costs_milliseconds(tmp_path):
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
     with pytest.raises(ItemError, match="not an image"):
-        decode(path, max_pixels=common.DEFAULT_MAX_PIXELS)
+        decode(path, max_pixels=options.DEFAULT_MAX_PIXELS)
     assert time.perf_counter() - start < 0.1
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 20_000  # KB
 

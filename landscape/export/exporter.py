@@ -15,9 +15,9 @@ import torch
 from landscape.export.specs import SPECS, ExportSpec, ParityCase
 from landscape import __version__
 from landscape.errors import LandscapeError, UsageError
-from landscape.metadata import SCHEMA_VERSION, encode, parse
-from landscape.outputs import atomic_write
-from landscape.runtime import sha256_file
+from landscape.runtime.model_contract import SCHEMA_VERSION, encode, parse
+from landscape.imaging.outputs import atomic_write
+from landscape.runtime.sessions import sha256_file
 from landscape.trainers.checkpoint import CheckpointError
 from landscape.trainers.networks import config_to_dict, get_family, network_from_checkpoint
 
@@ -82,10 +82,10 @@ def _to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
 
 
 def set_metadata(model: onnx.ModelProto, metadata: dict) -> None:
-    """Replace the file's metadata_props with ours (landscape/metadata.py reads them),
-    with the verdict of the model's bf16 check against fp32 (landscape.bf16_check), which
+    """Replace the file's metadata_props with ours (landscape/runtime/model_contract.py reads them),
+    with the verdict of the model's bf16 check against fp32 (landscape.runtime.bf16_check), which
     decides whether `--precision auto` may run it in bf16."""
-    from landscape import bf16_check
+    from landscape.runtime import bf16_check
 
     def write(values: dict) -> None:
         del model.metadata_props[:]

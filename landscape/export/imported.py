@@ -25,9 +25,9 @@ import torch
 from landscape.export.exporter import ExportError, ExportReport, _max_diff, _ort_session, _to_fp16, set_metadata
 from landscape import __version__
 from landscape.errors import UsageError
-from landscape.metadata import SCHEMA_VERSION
-from landscape.outputs import atomic_write
-from landscape.runtime import sha256_file
+from landscape.runtime.model_contract import SCHEMA_VERSION
+from landscape.imaging.outputs import atomic_write
+from landscape.runtime.sessions import sha256_file
 
 WEIGHT_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin", ".safetensors")
 PARITY_SEED = 1234

@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 import torch
 
-from landscape.metadata import TensorSpec
+from landscape.runtime.model_contract import TensorSpec
 
 # (batch, height, width) for image networks; (batch, 0, 0) for latent-input ones.
 ParityCase = tuple[int, int, int]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from landscape.runtime import Model, Rescale
+from landscape.runtime.sessions import Model, Rescale
 
 MAX_SEED = 2**63 - 1
 

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from landscape.imaging import LUMA_WEIGHTS, from_unit, rgb_unit, to_unit
+from landscape.imaging.codec import LUMA_WEIGHTS, from_unit, rgb_unit, to_unit
 from landscape.pipelines.seamless import grown, seamless_fill
 from landscape.pipelines.tiling import pad_to_multiple, round_up
-from landscape.runtime import Model
+from landscape.runtime.sessions import Model
 
 CONTEXT = 2.0  # a window spans at least this many times the hole's extent
 # A hole is thin when its widest point is at most this share of the model's native side

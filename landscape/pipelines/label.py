@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 from landscape.pipelines.tiling import Progress, round_up, run_tiled
-from landscape.runtime import Model
+from landscape.runtime.sessions import Model
 
 
 def label(model: Model, rgb_hwc: np.ndarray, *, tile: int = 512, pad: int = 32, batch: int = 1,

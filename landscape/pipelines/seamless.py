@@ -20,7 +20,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from landscape.imaging import to_unit
+from landscape.imaging.codec import to_unit
 
 STEPS = ((-1, 0), (1, 0), (0, -1), (0, 1))
 # At or below this many hole pixels a level is solved whole, from zero.

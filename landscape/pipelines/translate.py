@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 from landscape.errors import ItemError
-from landscape.imaging import to_8bit
+from landscape.imaging.codec import to_8bit
 from landscape.pipelines.tiling import Progress, round_up, run_tiled
-from landscape.runtime import Model
+from landscape.runtime.sessions import Model
 
 DEFAULT_TOLERANCE = 24.0  # Euclidean RGB distance within which a colour snaps silently
 MAX_OFF_PALETTE = 0.5  # fraction of far-off pixels beyond which a map is refused

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from landscape.imaging import LUMA_WEIGHTS, from_unit, max_value, rgb_pixels, to_unit
+from landscape.imaging.codec import LUMA_WEIGHTS, from_unit, max_value, rgb_pixels, to_unit
 from landscape.pipelines.tiling import Progress, run_tiled
-from landscape.runtime import Model
+from landscape.runtime.sessions import Model
 
 
 EMIT_ROWS = 64

@@ -90,7 +90,7 @@ def _fast_bf16(device: torch.device) -> bool:
     AVX512-BF16 units (elsewhere oneDNN emulates bf16, slower than fp32)."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
-    from landscape.cpu import facts  # torch-free and import-free: the CPU's flags
+    from landscape.runtime.cpu import facts  # torch-free and import-free: the CPU's flags
 
     return device.type == "cpu" and facts().has_bf16
 

@@ -1,50 +1,51 @@
 """`landscape export`: a checkpoint of ours, or published weights, -> verified ONNX (needs the
 `train` extras)."""
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import typer
 from typing_extensions import Annotated
 
-from landscape.cli.commands import common
+from landscape.cli import options
 from landscape.errors import LandscapeError, UsageError
 
 INSTALL_HINT = "landscape export needs PyTorch, onnx and spandrel: pip install 'landscape[train]'"
 TASKS = ("upscale", "inpaint")
 
 
-def export(
+@dataclass(frozen=True)
+class ExportOptions:
     weights: Annotated[Path, typer.Argument(help="A landscape checkpoint (.safetensors with its config), or published "
                                             "weights: .pth/.pt/.ckpt/.bin state dicts (BasicSR wrappers included) or "
-                                            ".safetensors of a super-resolution or inpainting network.", show_default=False)],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the .onnx file.", show_default=False)],
+                                            ".safetensors of a super-resolution or inpainting network.", show_default=False)]
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the .onnx file.", show_default=False)]
     task: Annotated[Optional[str], typer.Option("--task", help="For published weights: the task they must be for "
-                                                "(upscale or inpaint); a mismatch is an error.", show_default=False)] = None,
-    fp16: Annotated[bool, typer.Option("--fp16", help="Write fp16 weights (float32 inputs/outputs), checked against fp32.")] = False,
-    opset: Annotated[int, typer.Option("--opset", help="ONNX opset version (the torch.export route uses at least 18).")] = 17,
-) -> None:
+                                                "(upscale or inpaint); a mismatch is an error.", show_default=False)] = None
+    fp16: Annotated[bool, typer.Option("--fp16", help="Write fp16 weights (float32 inputs/outputs), checked against fp32.")] = False
+    opset: Annotated[int, typer.Option("--opset", help="ONNX opset version (the torch.export route uses at least 18).")] = 17
+
+
+@options.command(ExportOptions)
+def export(opts: ExportOptions) -> int:
     """Export to ONNX, verified against PyTorch at two sizes, with the metadata the commands read.
 
     Example: landscape export RealESRGAN_x4plus.pth -o realesrgan.onnx --fp16
     """
-    common.execute(lambda: _export(weights, output, task, fp16, opset))
-
-
-def _export(weights: Path, output: Path, task, fp16, opset) -> int:
-    if task is not None and task not in TASKS:
-        raise UsageError(f"--task must be one of {', '.join(TASKS)}, got {task!r}")
+    if opts.task is not None and opts.task not in TASKS:
+        raise UsageError(f"--task must be one of {', '.join(TASKS)}, got {opts.task!r}")
     try:
         from landscape.export.exporter import export_checkpoint
         from landscape.export.imported import export_published, is_published_weights
     except ImportError as exc:
         raise LandscapeError(f"{INSTALL_HINT} ({exc})") from None
-    if is_published_weights(weights):
-        report = export_published(weights, output, task=task, fp16=fp16, opset=opset)
+    if is_published_weights(opts.weights):
+        report = export_published(opts.weights, opts.output, task=opts.task, fp16=opts.fp16, opset=opts.opset)
     else:
-        if task is not None:
+        if opts.task is not None:
             raise UsageError("--task is for published weights; a landscape checkpoint names its own task")
-        report = export_checkpoint(weights, output, fp16=fp16, opset=opset)
+        report = export_checkpoint(opts.weights, opts.output, fp16=opts.fp16, opset=opts.opset)
     print(report.summary(), file=sys.stderr, flush=True)
     print(report.path, flush=True)
     return 0

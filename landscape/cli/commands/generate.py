@@ -1,11 +1,15 @@
 """`landscape generate`: new landscapes from seeds, optionally upscaled in the same pass."""
+from __future__ import annotations
+
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
 import typer
 from typing_extensions import Annotated
 
-from landscape.cli.commands import common
+from landscape.cli import batch, options
+from landscape.cli.reporting import Reporter, say_device
 from landscape.errors import UsageError
 
 GRID_THUMB = 256
@@ -13,7 +17,7 @@ GRID_THUMB = 256
 
 def parse_seeds(spec: str) -> list[int]:
     """'0-99,120' -> [0, ..., 99, 120]; order kept, repeats dropped."""
-    from landscape.pipelines.generate import MAX_SEED
+    from landscape.api import MAX_SEED
 
     seeds: list[int] = []
     for part in spec.split(","):
@@ -35,116 +39,112 @@ def parse_seeds(spec: str) -> list[int]:
     return list(dict.fromkeys(seeds))
 
 
-def generate(
-    count: Annotated[int, typer.Option("-n", "--count", help="How many images (seeds SEED .. SEED+N-1).")] = 8,
-    seed: Annotated[int, typer.Option("--seed", help="First seed; image i uses seed SEED+i.")] = 0,
-    seeds: Annotated[Optional[str], typer.Option("--seeds", help="Explicit seeds, e.g. 0-99,120 (instead of -n/--seed).", show_default=False)] = None,
-    upscale: Annotated[bool, typer.Option("--upscale", help="Chain the super-resolution model in memory (bundled: 4x).")] = False,
+@dataclass(frozen=True)
+class GenerateOptions(options.Placed):
+    count: Annotated[int, typer.Option("-n", "--count", help="How many images (seeds SEED .. SEED+N-1).")] = 8
+    seed: Annotated[int, typer.Option("--seed", help="First seed; image i uses seed SEED+i.")] = 0
+    seeds: Annotated[Optional[str], typer.Option("--seeds", help="Explicit seeds, e.g. 0-99,120 (instead of -n/--seed).", show_default=False)] = None
+    upscale: Annotated[bool, typer.Option("--upscale", help="Chain the super-resolution model in memory (bundled: 4x).")] = False
     scale: Annotated[Optional[int], typer.Option("--scale", help="With --upscale: the total factor, the upscaler's own "
-                                                 "(default) or a power of it (x4 model: 4 or 16).", show_default=False)] = None,
-    output: common.Output = Path("generated"),
-    batch_size: common.BatchSize = 8,
-    grid: Annotated[Optional[Path], typer.Option("--grid", help="Also write a contact sheet of this run's images to FILE.", show_default=False)] = None,
+                                                 "(default) or a power of it (x4 model: 4 or 16).", show_default=False)] = None
+    output: options.Output = Path("generated")
+    batch_size: options.BatchSize = 8
+    grid: Annotated[Optional[Path], typer.Option("--grid", help="Also write a contact sheet of this run's images to FILE.", show_default=False)] = None
     walk: Annotated[Optional[str], typer.Option("--walk", help="A latent walk through these seeds' latents (e.g. 3,7,12), "
-                                                 "by spherical interpolation: frames walk-0000.png, ...", show_default=False)] = None,
-    frames: Annotated[int, typer.Option("--frames", help="With --walk: frames from each seed to the next.")] = 24,
+                                                "by spherical interpolation: frames walk-0000.png, ...", show_default=False)] = None
+    frames: Annotated[int, typer.Option("--frames", help="With --walk: frames from each seed to the next.")] = 24
     animation: Annotated[Optional[Path], typer.Option("--animation", help="With --walk: also write the frames as an "
-                                                       "animated .webp or .gif.", show_default=False)] = None,
-    fps: Annotated[float, typer.Option("--fps", help="With --animation: frames per second.")] = 12.0,
-    model: common.ModelPath = None,
-    upscale_model: common.UpscaleModel = None,
-    fmt: common.Format = "png",
-    quality: common.Quality = 95,
-    overwrite: common.Overwrite = False,
-    dry_run: common.DryRun = False,
-    json_mode: common.Json = False,
-    quiet: common.Quiet = False,
-    null: common.Null = False,
-    device: common.Device = "auto",
-    threads: common.Threads = 0,
-    backend: common.Backend = "auto",
-    precision: common.Precision = "auto",
-    shard: common.ShardOption = None,
-    jobs: common.Jobs = "auto",
-) -> None:
+                                                      "animated .webp or .gif.", show_default=False)] = None
+    fps: Annotated[float, typer.Option("--fps", help="With --animation: frames per second.")] = 12.0
+    model: options.ModelPath = None
+    upscale_model: options.UpscaleModel = None
+    fmt: options.Format = "png"
+    quality: options.Quality = 95
+    overwrite: options.Overwrite = False
+    dry_run: options.DryRun = False
+    json_mode: options.Json = False
+    quiet: options.Quiet = False
+    null: options.Null = False
+    device: options.Device = "auto"
+    threads: options.Threads = 0
+    backend: options.Backend = "auto"
+    precision: options.Precision = "auto"
+    shard: options.ShardOption = None
+    jobs: options.Jobs = "auto"
+
+
+@options.command(GenerateOptions)
+def generate(opts: GenerateOptions) -> int:
     """Generate landscapes; each file is named after its seed and can be remade alone. --walk
     makes the frames of a walk through seeds instead.
 
     Example: landscape generate -n 100 --upscale -o out/
     """
-    args = dict(locals())  # the parameters, by name, before anything else is bound
-    common.execute(lambda: _generate(**args))
-
-
-def _generate(*, count, seed, seeds, upscale, scale, output, batch_size, grid, walk, frames, animation, fps, model,
-              upscale_model, fmt, quality, overwrite, dry_run, json_mode, quiet, null, device, threads, backend, precision, shard, jobs) -> int:
-    walk_seeds = _check_walk(walk, frames, animation, fps, seeds, shard)
+    walk_seeds = _check_walk(opts)
     if walk_seeds is not None:
         seed_list = walk_seeds
-    elif seeds is not None:
-        seed_list = parse_seeds(seeds)
+    elif opts.seeds is not None:
+        seed_list = parse_seeds(opts.seeds)
     else:
-        from landscape.pipelines.generate import MAX_SEED
+        from landscape.api import MAX_SEED
 
-        common.check_positive("-n/--count", count, 0)
-        if not 0 <= seed <= MAX_SEED - count:
-            raise UsageError(f"--seed must be in 0..{MAX_SEED - count}")
-        seed_list = range(seed, seed + count)  # never a list: -n may be 10^8
-    if scale is not None and not upscale:
+        options.check_positive("-n/--count", opts.count, 0)
+        if not 0 <= opts.seed <= MAX_SEED - opts.count:
+            raise UsageError(f"--seed must be in 0..{MAX_SEED - opts.count}")
+        seed_list = range(opts.seed, opts.seed + opts.count)  # never a list: -n may be 10^8
+    if opts.scale is not None and not opts.upscale:
         raise UsageError("--scale needs --upscale")
-    common.resolve_format(fmt, quality)
-    ext = "png" if fmt == "keep" else fmt
-    from landscape.shard import parse_shard
+    options.resolve_format(opts.fmt, opts.quality)
+    ext = "png" if opts.fmt == "keep" else opts.fmt
+    from landscape.cli.shard import parse_shard
 
-    share = parse_shard(shard)
-    reporter = common.Reporter("generate", json_mode=json_mode, quiet=quiet, null=null)
+    share = parse_shard(opts.shard)
+    reporter = Reporter("generate", json_mode=opts.json_mode, quiet=opts.quiet, null=opts.null)
     from landscape.api import Generator
 
-    generator = common.open_task(reporter, common.Placement(device, threads, backend, precision), Generator, model,
-                                 upscale_model=upscale_model, batch_size=batch_size)
-    upscaler = generator.upscaler(scale) if upscale else None
-    common.say_device(reporter, generator, *([upscaler] if upscaler else []))
+    generator = batch.open_task(reporter, opts.placement, Generator, opts.model, upscale_model=opts.upscale_model,
+                                batch_size=opts.batch_size)
+    upscaler = generator.upscaler(opts.scale) if opts.upscale else None
+    say_device(reporter, generator, *([upscaler] if upscaler else []))
     if walk_seeds is not None:
-        from landscape.pipelines.generate import walk_latents
-
-        path = walk_latents(walk_seeds, frames, generator.info.latent_dim or 0)
+        path = generator.walk_latents(walk_seeds, opts.frames)
         frame_numbers = shard_seeds(range(len(path)), share)
-        items = [common.Item(label=f"walk frame {i}", output=output / f"walk-{i:04d}.{ext}", source=path[i])
+        items = [batch.Item(label=f"walk frame {i}", output=opts.output / f"walk-{i:04d}.{ext}", source=path[i])
                  for i in frame_numbers]
-        plan = common.Plan(items, len(items))
+        plan = batch.Plan(items, len(items))
     else:
         seed_list = shard_seeds(seed_list, share)
-        plan = common.Plan((common.Item(label=f"seed {s}", output=output / f"seed{s:06d}.{ext}", source=s)
+        plan = batch.Plan((batch.Item(label=f"seed {s}", output=opts.output / f"seed{s:06d}.{ext}", source=s)
                             for s in seed_list), len(seed_list))
-    if dry_run:
-        return common.print_plan(plan, reporter, overwrite=overwrite)
-    from landscape.outputs import prepare_output_dir
+    if opts.dry_run:
+        return batch.print_plan(plan, reporter, overwrite=opts.overwrite)
+    from landscape.imaging.outputs import prepare_output_dir
 
-    prepare_output_dir(output)
+    prepare_output_dir(opts.output)
     thumbs: dict[str, object] = {}
     passes = upscaler.passes if upscaler else 0
-    from landscape import provenance
+    from landscape.cli import provenance
 
     models = {"generate": generator.model, **({"upscale": upscaler.model} if upscaler else {})}
     scale_done = upscaler.scale if upscaler else None
 
-    def record(item: common.Item) -> str:
+    def record(item: batch.Item) -> str:
         """What remakes this picture (the seed; for a walk frame, the walk and its number)."""
         if walk_seeds is not None:
-            where = {"walk": {"seeds": walk_seeds, "frames": frames, "frame": int(item.label.rsplit(" ", 1)[1])}}
+            where = {"walk": {"seeds": walk_seeds, "frames": opts.frames, "frame": int(item.label.rsplit(" ", 1)[1])}}
         else:
             where = {"seed": item.source}
         return provenance.make("generate", models, scale=scale_done, format=ext, **where)
 
-    common.run_items(plan, _stages(generator, upscaler, ext, quality, thumbs if grid else None, reporter.tick, record),
-                     reporter, overwrite=overwrite, batch_size=batch_size, jobs=jobs,
-                     work=(lambda item: passes) if passes > 1 else None, unit="pass")
-    if grid is not None and thumbs:
+    batch.run_items(plan, _stages(generator, upscaler, ext, opts.quality, thumbs if opts.grid else None, reporter.tick, record),
+                    reporter, overwrite=opts.overwrite, batch_size=opts.batch_size, jobs=opts.jobs,
+                    work=(lambda item: passes) if passes > 1 else None, unit="pass")
+    if opts.grid is not None and thumbs:
         # In the plan's order, not the order the writers finished in.
         labels = [item.label for item in items] if walk_seeds is not None else (f"seed {s}" for s in seed_list)
-        _write_grid(grid, [thumbs[label] for label in labels if label in thumbs], reporter)
-    if animation is not None:
-        _write_animation(animation, [item.output for item in items], fps, reporter)
+        _write_grid(opts.grid, [thumbs[label] for label in labels if label in thumbs], reporter)
+    if opts.animation is not None:
+        _write_animation(opts.animation, [item.output for item in items], opts.fps, reporter)
     return reporter.finish(device=generator.device.name, seeds=_seeds_summary(seed_list))
 
 
@@ -166,24 +166,24 @@ def _seeds_summary(seeds: Sequence[int]):
     return list(seeds)
 
 
-def _check_walk(walk, frames, animation, fps, seeds, shard) -> Optional[list[int]]:
+def _check_walk(opts: GenerateOptions) -> Optional[list[int]]:
     """The walk's seeds, or None without --walk; its options' usage errors either way."""
-    if walk is None:
-        if animation is not None:
+    if opts.walk is None:
+        if opts.animation is not None:
             raise UsageError("--animation needs --walk")
         return None
-    walk_seeds = parse_seeds(walk)
+    walk_seeds = parse_seeds(opts.walk)
     if len(walk_seeds) < 2:
         raise UsageError("--walk needs at least two seeds, e.g. 3,7,12")
-    if seeds is not None:
+    if opts.seeds is not None:
         raise UsageError("--walk and --seeds cannot be combined: a walk's frames are named walk-NNNN")
-    common.check_positive("--frames", frames)
-    if not 0 < fps <= 100:
-        raise UsageError(f"--fps must be in (0, 100], got {fps:g}")
-    if animation is not None:
-        if animation.suffix.lower() not in (".webp", ".gif"):
-            raise UsageError(f"--animation {animation}: the file must end in .webp or .gif")
-        if shard is not None:
+    options.check_positive("--frames", opts.frames)
+    if not 0 < opts.fps <= 100:
+        raise UsageError(f"--fps must be in (0, 100], got {opts.fps:g}")
+    if opts.animation is not None:
+        if opts.animation.suffix.lower() not in (".webp", ".gif"):
+            raise UsageError(f"--animation {opts.animation}: the file must end in .webp or .gif")
+        if opts.shard is not None:
             raise UsageError("--animation needs every frame: it cannot be combined with --shard")
     return walk_seeds
 
@@ -191,34 +191,35 @@ def _check_walk(walk, frames, animation, fps, seeds, shard) -> Optional[list[int
 def _stages(generator, upscaler, ext: str, quality: int, thumbs: Optional[dict], tick, record):
     import numpy as np
 
-    from landscape import provenance
-    from landscape.imaging import encode, from_unit
-    from landscape.overlap import Stages
-    from landscape.photo_meta import Meta
+    from landscape.cli import provenance
+    from landscape.imaging.codec import encode, from_unit
+    from landscape.cli.stages import Stages
+    from landscape.cli.sheets import thumbnail
+    from landscape.imaging.photo_meta import Meta
 
     def infer(sources: list) -> list:
         # The bar counts passes, and hears the tiles of the tiled ones (x16) as fractions of one.
         return generator.render(sources, upscaler, tick)
 
-    def save(item: common.Item, pixels) -> common.Encoded:
+    def save(item: batch.Item, pixels) -> batch.Encoded:
         if pixels.dtype != np.uint8:  # quantised here, in a writer thread, not in the inference thread
             pixels = from_unit(pixels)
         # PNG and JPEG carry how the picture was made (a text chunk, a comment).
         meta = Meta(text={provenance.KEY: record(item)}) if ext in ("png", "jpg") else None
         data, notes = encode(pixels, ext, quality=quality, meta=meta)
         if thumbs is not None:
-            thumbs[item.label] = _thumbnail(pixels)
-        return common.Encoded(data, notes)
+            thumbs[item.label] = thumbnail(pixels, GRID_THUMB)
+        return batch.Encoded(data, notes)
 
     return Stages(infer=infer, save=save)
 
 
-def _write_animation(path: Path, frames: list[Path], fps: float, reporter: common.Reporter) -> None:
+def _write_animation(path: Path, frames: list[Path], fps: float, reporter: Reporter) -> None:
     """The walk's frames, read back in order from the files this run wrote or kept, as one
     animated picture (Pillow; written atomically)."""
     from PIL import Image
 
-    from landscape.outputs import atomic_write
+    from landscape.imaging.outputs import atomic_write
 
     present = [f for f in frames if f.exists()]
     if len(present) < len(frames):
@@ -236,33 +237,12 @@ def _write_animation(path: Path, frames: list[Path], fps: float, reporter: commo
     reporter.note(f"animation of {len(pictures)} frames: {path}")
 
 
-def _thumbnail(pixels):
-    import cv2
+def _write_grid(path: Path, thumbs: list, reporter: Reporter) -> None:
+    from landscape.cli.sheets import grid
+    from landscape.imaging.codec import EXTENSION_FORMAT, encode
+    from landscape.imaging.outputs import atomic_write
 
-    h, w = pixels.shape[:2]
-    factor = min(1.0, GRID_THUMB / max(h, w))
-    if factor == 1.0:
-        return pixels
-    return cv2.resize(pixels, (round(w * factor), round(h * factor)), interpolation=cv2.INTER_AREA)
-
-
-def _write_grid(path: Path, thumbs: list, reporter: common.Reporter) -> None:
-    import math
-
-    import numpy as np
-
-    from landscape.imaging import EXTENSION_FORMAT, encode
-    from landscape.outputs import atomic_write
-
-    cols = math.ceil(math.sqrt(len(thumbs)))
-    rows = math.ceil(len(thumbs) / cols)
-    th, tw = max(t.shape[0] for t in thumbs), max(t.shape[1] for t in thumbs)
-    sheet = np.full((rows * th, cols * tw, 3), 255, np.uint8)
-    for i, thumb in enumerate(thumbs):
-        r, c = divmod(i, cols)
-        sheet[r * th : r * th + thumb.shape[0], c * tw : c * tw + thumb.shape[1]] = thumb
-    ext = path.suffix.lower().lstrip(".")
-    fmt = EXTENSION_FORMAT.get("." + ext, "png")
+    fmt = EXTENSION_FORMAT.get(path.suffix.lower(), "png")
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, encode(sheet, fmt)[0])
+    atomic_write(path, encode(grid(thumbs), fmt)[0])
     reporter.note(f"grid of {len(thumbs)} images: {path}")

@@ -4,13 +4,14 @@ made and the command that remakes it."""
 import json
 import platform
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import typer
 from typing_extensions import Annotated
 
-from landscape.cli.commands import common
+from landscape.cli import options
 from landscape import __version__
 
 PACKAGES = ("onnxruntime-gpu", "onnxruntime", "openvino", "numpy", "pillow", "opencv-python-headless", "typer", "torch", "onnx")
@@ -25,29 +26,33 @@ def _version(dist: str) -> str | None:
         return None
 
 
-def info(
+@dataclass(frozen=True)
+class InfoOptions:
     pictures: Annotated[Optional[list[Path]], typer.Argument(help="Pictures made by landscape: print how each was made "
-                                                           "and, for generated ones, the command that remakes it.",
-                                                           show_default=False)] = None,
-    json_mode: common.Json = False,
-    device: common.Device = "auto",
-    backend: common.Backend = "auto",
-    precision: common.Precision = "auto",
-) -> None:
+                                                            "and, for generated ones, the command that remakes it.",
+                                                            show_default=False)] = None
+    json_mode: options.Json = False
+    device: options.Device = "auto"
+    backend: options.Backend = "auto"
+    precision: options.Precision = "auto"
+
+
+@options.command(InfoOptions)
+def info(opts: InfoOptions) -> int:
     """Show versions, providers, the CPU's units, and for each bundled model the device, backend
     and precision that these options choose, and why.
 
     Example: landscape info --json    (or: landscape info generated/seed000007.png)
     """
-    if pictures:
-        common.execute(lambda: _pictures(pictures, json_mode))
-    common.execute(lambda: _info(json_mode, common.Placement(device, 0, backend, precision)))
+    if opts.pictures:
+        return _pictures(opts.pictures, opts.json_mode)
+    return _info(opts.json_mode, options.Placement(opts.device, 0, opts.backend, opts.precision))
 
 
 def _pictures(pictures: list[Path], json_mode: bool) -> int:
-    """How each picture was made, from the record it carries (landscape.provenance)."""
-    from landscape import provenance
-    from landscape.runtime import read_manifest
+    """How each picture was made, from the record it carries (landscape.cli.provenance)."""
+    from landscape.cli import provenance
+    from landscape.runtime.sessions import read_manifest
 
     bundled = {e["file"]: e["sha256"] for e in read_manifest()}
     failed = 0
@@ -82,11 +87,11 @@ def _pictures(pictures: list[Path], json_mode: bool) -> int:
     return 1 if failed else 0
 
 
-def _info(json_mode, placement: common.Placement) -> int:
+def _info(json_mode, placement: options.Placement) -> int:
     import onnxruntime
 
-    from landscape.cpu import facts
-    from landscape.runtime import choose_device, cuda_problem, load_model, read_manifest
+    from landscape.runtime.cpu import facts
+    from landscape.runtime.sessions import choose_device, cuda_problem, load_model, read_manifest
 
     device = choose_device(placement.device, placement.threads, placement.backend, placement.precision)
     notes: list[str] = []

@@ -1,72 +1,73 @@
 """`landscape inpaint`: fill the masked holes of photos; nothing outside the holes changes."""
+from __future__ import annotations
+
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import typer
 from typing_extensions import Annotated
 
-from landscape.cli.commands import common
+from landscape.cli import batch, options
+from landscape.cli.reporting import Reporter, say_device
 
 
-def inpaint(
-    inputs: common.Inputs,
+@dataclass(frozen=True)
+class InpaintOptions(options.FolderRun):
+    inputs: options.Inputs
     masks: Annotated[Optional[Path], typer.Option("--masks", "-m", help="Mask folder (paired by name) or one mask for all. "
-                     "Default: NAME_mask*.png beside each image, else the image's alpha. White = hole.", show_default=False)] = None,
-    mask_dilate: Annotated[int, typer.Option("--mask-dilate", help="Grow each hole by PX pixels and feather the grown ring.")] = 0,
-    mask_threshold: Annotated[float, typer.Option("--mask-threshold", help="Gray level (0-1) at or above which a mask pixel is a hole.")] = 0.5,
-    mask_invert: Annotated[bool, typer.Option("--mask-invert", help="Masks mark what to keep (black = hole).")] = False,
+                     "Default: NAME_mask*.png beside each image, else the image's alpha. White = hole.", show_default=False)] = None
+    mask_dilate: Annotated[int, typer.Option("--mask-dilate", help="Grow each hole by PX pixels and feather the grown ring.")] = 0
+    mask_threshold: Annotated[float, typer.Option("--mask-threshold", help="Gray level (0-1) at or above which a mask pixel is a hole.")] = 0.5
+    mask_invert: Annotated[bool, typer.Option("--mask-invert", help="Masks mark what to keep (black = hole).")] = False
     seamless: Annotated[bool, typer.Option("--seamless/--raw-fill", help="Bend each fill to meet the photo at the hole's "
-                        "edge, keeping the fill's texture (Poisson blending); --raw-fill writes the model's fill as it comes.")] = True,
-    output: common.Output = Path("inpainted"),
-    model: common.ModelPath = None,
-    recursive: common.Recursive = False,
-    null: common.Null = False,
-    fmt: common.Format = "keep",
-    quality: common.Quality = 95,
-    overwrite: common.Overwrite = False,
-    dry_run: common.DryRun = False,
-    json_mode: common.Json = False,
-    quiet: common.Quiet = False,
-    max_pixels: common.MaxPixels = common.DEFAULT_MAX_PIXELS,
-    max_bytes: common.MaxBytes = 0,
-    device: common.Device = "auto",
-    threads: common.Threads = 0,
-    backend: common.Backend = "auto",
-    precision: common.Precision = "auto",
-    shard: common.ShardOption = None,
-    jobs: common.Jobs = "auto",
-    strip_metadata: common.StripMetadata = False,
-    compare: common.Compare = None,
-) -> None:
+                        "edge, keeping the fill's texture (Poisson blending); --raw-fill writes the model's fill as it comes.")] = True
+    output: options.Output = Path("inpainted")
+    model: options.ModelPath = None
+    recursive: options.Recursive = False
+    null: options.Null = False
+    fmt: options.Format = "keep"
+    quality: options.Quality = 95
+    overwrite: options.Overwrite = False
+    dry_run: options.DryRun = False
+    json_mode: options.Json = False
+    quiet: options.Quiet = False
+    max_pixels: options.MaxPixels = options.DEFAULT_MAX_PIXELS
+    max_bytes: options.MaxBytes = 0
+    device: options.Device = "auto"
+    threads: options.Threads = 0
+    backend: options.Backend = "auto"
+    precision: options.Precision = "auto"
+    shard: options.ShardOption = None
+    jobs: options.Jobs = "auto"
+    strip_metadata: options.StripMetadata = False
+    compare: options.Compare = None
+
+
+@options.command(InpaintOptions)
+def inpaint(opts: InpaintOptions) -> int:
     """Fill holes in photos. Masks are paired by file name, never by order.
 
     Example: landscape inpaint samples/photos --masks samples/masks -o out/
     """
-    args = dict(locals())  # the parameters, by name, before anything else is bound
-    common.execute(lambda: _inpaint(**args))
-
-
-def _inpaint(*, inputs, masks, mask_dilate, mask_threshold, mask_invert, seamless, output, model, recursive, null, fmt, quality,
-             overwrite, dry_run, json_mode, quiet, max_pixels, max_bytes, device, threads, backend, precision, shard, jobs, strip_metadata, compare) -> int:
     from landscape.errors import ItemError
-    from landscape.inputs import collect, pair_masks
+    from landscape.cli.inputs import collect, pair_masks
 
-    common.check_positive("--max-pixels", max_pixels)
-    common.check_positive("--max-bytes", max_bytes, 0)
-    common.resolve_format(fmt, quality)
-    reporter = common.Reporter("inpaint", json_mode=json_mode, quiet=quiet, null=null)
+    opts.check_limits()
+    options.resolve_format(opts.fmt, opts.quality)
+    reporter = Reporter("inpaint", json_mode=opts.json_mode, quiet=opts.quiet, null=opts.null)
     from landscape.api import Inpainter
 
-    inpainter = common.open_task(reporter, common.Placement(device, threads, backend, precision), Inpainter, model,
-                                 dilate=mask_dilate, threshold=mask_threshold, invert=mask_invert, seamless=seamless)
-    common.say_device(reporter, inpainter)
-    collected = collect(inputs, recursive=recursive, null_separated=null, exclude=output)
+    inpainter = batch.open_task(reporter, opts.placement, Inpainter, opts.model,
+                                 dilate=opts.mask_dilate, threshold=opts.mask_threshold, invert=opts.mask_invert, seamless=opts.seamless)
+    say_device(reporter, inpainter)
+    collected = collect(opts.inputs, recursive=opts.recursive, null_separated=opts.null, exclude=opts.output)
     for text in collected.notes:
         reporter.note(text)
-    pairing = pair_masks(collected.paths, masks)
+    pairing = pair_masks(collected.paths, opts.masks)
     # Sharded after pairing, so that an image and its NAME_mask companion stay together.
-    images, problems = common.shard_share(collected, shard, pairing.images)
-    items = common.plan_outputs(images, output, fmt, problems)
+    images, problems = batch.shard_share(collected, opts.shard, pairing.images)
+    items = batch.plan_outputs(images, opts.output, opts.fmt, problems)
     for item in items:
         if item.source is not None:
             item.source = (item.source, pairing.masks.get(item.source))
@@ -76,53 +77,53 @@ def _inpaint(*, inputs, masks, mask_dilate, mask_threshold, mask_invert, seamles
     notes += [f"{p}: mask without an image" for p in pairing.orphans]
     for text in notes:
         reporter.note(text)
-    if dry_run:
+    if opts.dry_run:
         for item in items:
             if item.source is not None and item.error is None:
                 item.label = f"{item.source[0]} + {item.source[1] or 'alpha channel (if any)'}"
-        return common.print_plan(common.Plan(items, len(items)), reporter, overwrite=overwrite)
+        return batch.print_plan(batch.Plan(items, len(items)), reporter, overwrite=opts.overwrite)
     import numpy as np
 
-    from landscape.imaging import decode, encode
-    from landscape.outputs import prepare_output_dir
-    from landscape.overlap import Stages
+    from landscape.imaging.codec import decode, encode
+    from landscape.imaging.outputs import prepare_output_dir
+    from landscape.cli.stages import Stages
 
-    prepare_output_dir(output)
-    reporter.compare(compare, panels=3)
-    from landscape import provenance
+    prepare_output_dir(opts.output)
+    reporter.compare(opts.compare, panels=3)
+    from landscape.cli import provenance
 
     made_by = provenance.make("inpaint", {"inpaint": inpainter.model})
 
-    def load(item: common.Item):
+    def load(item: batch.Item):
         image_path, mask_path = item.source
-        picture = decode(image_path, max_pixels=max_pixels, max_bytes=max_bytes or None)
+        picture = decode(image_path, max_pixels=opts.max_pixels, max_bytes=opts.byte_limit)
         pixels = picture.pixels
         if mask_path is None:
             pixels, hole = inpainter.alpha_holes(pixels)  # the filled result is opaque
         else:
             try:
-                mask_picture = decode(mask_path, max_pixels=max_pixels, max_bytes=max_bytes or None)
+                mask_picture = decode(mask_path, max_pixels=opts.max_pixels, max_bytes=opts.byte_limit)
             except ItemError as exc:
                 raise ItemError(f"mask {mask_path}: {exc}") from None
             hole = inpainter.hole(mask_picture.pixels, pixels, f"mask {mask_path}")
-        meta = None if strip_metadata else picture.meta.with_text(provenance.KEY, made_by)
+        meta = None if opts.strip_metadata else picture.meta.with_text(provenance.KEY, made_by)
         return picture.notes, pixels, hole, meta
 
     def infer(loaded):
         notes, pixels, hole, meta = loaded
         filled = inpainter.fill(pixels, hole)
-        shown = (pixels, hole) if compare else None
+        shown = (pixels, hole) if opts.compare else None
         if filled is None:
             return notes + ["mask is empty: image copied unchanged"], pixels, shown, meta
         return notes, filled, shown, meta
 
-    def save(item: common.Item, result) -> common.Encoded:
+    def save(item: batch.Item, result) -> batch.Encoded:
         notes, pixels, shown, meta = result
-        if compare:
+        if opts.compare:
             reporter.offer(item, [shown[0], shown[1].astype(np.uint8) * 255, pixels])
-        data, enc_notes = encode(pixels, item.output.suffix.lstrip("."), quality=quality, meta=meta)
-        return common.Encoded(data, notes + enc_notes)
+        data, enc_notes = encode(pixels, item.output.suffix.lstrip("."), quality=opts.quality, meta=meta)
+        return batch.Encoded(data, notes + enc_notes)
 
     # Masks pair by name across the whole input (companions, orphans), so inpaint plans it whole.
-    common.run_items(common.Plan(items, len(items)), Stages(load=load, infer=common.each(infer), save=save), reporter, overwrite=overwrite, jobs=jobs)
+    batch.run_items(batch.Plan(items, len(items)), Stages(load=load, infer=batch.each(infer), save=save), reporter, overwrite=opts.overwrite, jobs=opts.jobs)
     return reporter.finish(device=inpainter.device.name)

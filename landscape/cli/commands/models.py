@@ -1,34 +1,35 @@
 """`landscape models`: what each bundled or given model is."""
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import typer
 from typing_extensions import Annotated
 
-from landscape.cli.commands import common
+from landscape.cli import options
 
 
-def models(
-    files: Annotated[Optional[list[Path]], typer.Argument(help="ONNX files to describe beside the bundled models.", show_default=False)] = None,
-    json_mode: common.Json = False,
-) -> None:
+@dataclass(frozen=True)
+class ModelsOptions:
+    files: Annotated[Optional[list[Path]], typer.Argument(help="ONNX files to describe beside the bundled models.", show_default=False)] = None
+    json_mode: options.Json = False
+
+
+@options.command(ModelsOptions)
+def models(opts: ModelsOptions) -> int:
     """Describe models: task, family, sizes, sha256, training data, parity.
 
     Example: landscape models my_upscaler.onnx
     """
-    common.execute(lambda: _models(files, json_mode))
-
-
-def _models(files, json_mode) -> int:
     import json
 
     from landscape.errors import ModelError
-    from landscape.runtime import bundled_dir, read_info, read_manifest, sha256_file
+    from landscape.runtime.sessions import bundled_dir, read_info, read_manifest, sha256_file
 
     # (path, origin, sha256 the manifest expects or None)
     entries = [(bundled_dir() / e["file"], "bundled", e["sha256"]) for e in read_manifest()]
-    entries += [(Path(f), "given", None) for f in files or []]
+    entries += [(Path(f), "given", None) for f in opts.files or []]
     rows, failed = [], 0
     for path, origin, expected in entries:
         try:
@@ -52,7 +53,7 @@ def _models(files, json_mode) -> int:
             **({"scale": info.scale} if info.scale else {}),
             **({"classes": list(info.classes)} if info.classes else {}),
         })
-    if json_mode:
+    if opts.json_mode:
         print(json.dumps(rows, indent=2))
     else:
         if not entries:

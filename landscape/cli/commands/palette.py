@@ -1,48 +1,49 @@
 """`landscape palette`: the classes and colours a translation model's maps use."""
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import typer
 from typing_extensions import Annotated
 
-from landscape.cli.commands import common
+from landscape.cli import options
 
 SWATCH = 40
 
 
-def palette(
-    legend: Annotated[Optional[Path], typer.Option("-o", "--output", help="Also draw the legend as an image (PNG).", show_default=False)] = None,
-    model: common.ModelPath = None,
-    json_mode: common.Json = False,
-) -> None:
+@dataclass(frozen=True)
+class PaletteOptions:
+    legend: Annotated[Optional[Path], typer.Option("-o", "--output", help="Also draw the legend as an image (PNG).", show_default=False)] = None
+    model: options.ModelPath = None
+    json_mode: options.Json = False
+
+
+@options.command(PaletteOptions)
+def palette(opts: PaletteOptions) -> int:
     """Print the map classes and colours (from the model's metadata).
 
     Example: landscape palette -o legend.png
     """
-    common.execute(lambda: _palette(legend, model, json_mode))
-
-
-def _palette(legend, model, json_mode) -> int:
     import json
 
     from landscape.errors import ModelError
-    from landscape.runtime import bundled_model, read_info
+    from landscape.runtime.sessions import bundled_model, read_info
 
-    path = model if model is not None else bundled_model("translate")
+    path = opts.model if opts.model is not None else bundled_model("translate")
     if not Path(path).is_file():
         raise ModelError(f"{path}: no such model file")
     info = read_info(Path(path))
     if not info.palette:
         raise ModelError(f"{path}: a '{info.task}' model has no palette (use a translate or label model)")
-    if json_mode:
+    if opts.json_mode:
         print(json.dumps([{"index": i, "class": c, "rgb": list(rgb)} for i, (c, rgb) in enumerate(zip(info.classes, info.palette))], indent=2))
     else:
         for i, (name, rgb) in enumerate(zip(info.classes, info.palette)):
             print(f"{i}\t{name}\t#{rgb[0]:02x}{rgb[1]:02x}{rgb[2]:02x}\t{rgb[0]},{rgb[1]},{rgb[2]}")
-    if legend is not None:
-        _draw_legend(legend, info.classes, info.palette)
-        print(f"landscape: legend: {legend}", file=sys.stderr)
+    if opts.legend is not None:
+        _draw_legend(opts.legend, info.classes, info.palette)
+        print(f"landscape: legend: {opts.legend}", file=sys.stderr)
     return 0
 
 
@@ -50,8 +51,8 @@ def _draw_legend(path: Path, classes, palette) -> None:
     import cv2
     import numpy as np
 
-    from landscape.imaging import encode
-    from landscape.outputs import atomic_write
+    from landscape.imaging.codec import encode
+    from landscape.imaging.outputs import atomic_write
 
     width = SWATCH + 16 + 14 * max(len(c) for c in classes) + 16
     sheet = np.full((SWATCH * len(classes), width, 3), 255, np.uint8)

@@ -22,7 +22,7 @@ def pixels_of(picture: Any, what: str = "image") -> tuple[np.ndarray, bool]:
     """(H, W, C) pixels, and whether the picture came as a 2-D array (its result goes back 2-D).
     A picture that is neither a usable array nor a PIL image raises ItemError naming `what`."""
     if is_pil(picture):
-        from landscape.imaging import exif_orientation, orient, pillow_pixels
+        from landscape.imaging.codec import exif_orientation, orient, pillow_pixels
 
         notes: list[str] = []
         try:
@@ -53,7 +53,7 @@ def hole_of(mask: Any, threshold: float = 0.5, invert: bool = False, what: str =
             raise ItemError(f"{what}: a bool mask must be (H, W), got shape {mask.shape}")
         hole = mask
     else:
-        from landscape.imaging import gray_unit
+        from landscape.imaging.codec import gray_unit
 
         hole = gray_unit(pixels_of(mask, what)[0]) >= threshold
     return ~hole if invert else hole

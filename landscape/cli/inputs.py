@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Iterator, TextIO
 
 from landscape.errors import UsageError
-from landscape.imaging import IMAGE_EXTENSIONS
+from landscape.imaging.codec import IMAGE_EXTENSIONS
 
 
 @dataclass
@@ -155,7 +155,7 @@ class Scan:
     @staticmethod
     def _entry(path: Path, folder: Path | None) -> Found:
         """A file found in `folder` (None: given by name), with what is wrong with it."""
-        from landscape.imaging import file_kind
+        from landscape.imaging.codec import file_kind
 
         label = str(path)
         key = path.relative_to(folder).as_posix() if folder is not None else os.path.normpath(label)

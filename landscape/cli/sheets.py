@@ -1,6 +1,6 @@
-"""Contact sheets of a run (`--compare SHEET`): one cell per written output, its panels side by
+"""Contact sheets: of a run (`--compare SHEET`), one cell per written output, its panels side by
 side (input | output, or input | mask | output) with the file's name under them, cells in
-rows, pages of a bounded size. A page is written as soon as it is full, so a batch of any
+rows, pages of a bounded size; and `generate --grid`'s plain grid of thumbnails. A page is written as soon as it is full, so a batch of any
 length holds at most one page of thumbnails in memory.
 
 Thumbnails are made by the writer threads that already hold the pictures; the sheet takes
@@ -70,6 +70,20 @@ def render(cells: list[tuple[str, list[np.ndarray]]], panels: int) -> np.ndarray
     return page
 
 
+def grid(thumbs: list[np.ndarray]) -> np.ndarray:
+    """Thumbnails edge to edge on white, in a near-square grid, row by row (`generate --grid`)."""
+    import math
+
+    cols = math.ceil(math.sqrt(len(thumbs)))
+    rows = math.ceil(len(thumbs) / cols)
+    th, tw = max(t.shape[0] for t in thumbs), max(t.shape[1] for t in thumbs)
+    sheet = np.full((rows * th, cols * tw, 3), BACKGROUND, np.uint8)
+    for i, thumb in enumerate(thumbs):
+        r, c = divmod(i, cols)
+        sheet[r * th : r * th + thumb.shape[0], c * tw : c * tw + thumb.shape[1]] = thumb
+    return sheet
+
+
 class Sheets:
     """Pages of a run's cells, written as they fill: SHEET itself when the run fits one page,
     else SHEET-001.png, SHEET-002.png, ... (the suffix of SHEET sets the format)."""
@@ -99,8 +113,8 @@ class Sheets:
                 self._write_page()
 
     def _write_page(self) -> None:
-        from landscape.imaging import encode
-        from landscape.outputs import atomic_write
+        from landscape.imaging.codec import encode
+        from landscape.imaging.outputs import atomic_write
 
         number = len(self.pages_written) + 1
         target = self.path.with_name(f"{self.path.stem}-{number:03d}{self.path.suffix}")

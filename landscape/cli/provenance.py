@@ -19,7 +19,7 @@ KEY = "landscape"
 
 
 def model_record(model: Any) -> dict[str, Any]:
-    from landscape.runtime import bundled_dir, model_sha256
+    from landscape.runtime.sessions import bundled_dir, model_sha256
 
     bundled = model.path.parent == bundled_dir()
     record = {"file": model.path.name, "sha256": model_sha256(model.path), "bundled": bundled}

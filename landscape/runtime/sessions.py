@@ -19,10 +19,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from landscape import metadata
+from landscape.runtime import model_contract
 from landscape.errors import ModelError, OpenVinoRefusal, UsageError
-from landscape.external_data import check_external_data
-from landscape.metadata import ModelInfo
+from landscape.runtime.external_data import check_external_data
+from landscape.runtime.model_contract import ModelInfo
 
 DEVICES = ("auto", "cpu", "cuda")
 BACKENDS = ("auto", "onnxruntime", "openvino")
@@ -88,7 +88,7 @@ class Device:
 
 
 def _probe_model() -> bytes:
-    return (resources.files("landscape") / "probe.onnx").read_bytes()
+    return (resources.files("landscape.runtime") / "data" / "probe.onnx").read_bytes()
 
 
 # Device nodes of the NVIDIA driver (bare metal, containers given a GPU, WSL2's /dev/dxg).
@@ -158,8 +158,8 @@ def cuda_problem() -> str:
 def choose_device(device: str, threads: int = 0, backend: str = "auto", precision: str = "auto") -> Device:
     """The device, and the backend and precision asked for, checked against this machine:
     every combination that cannot run is a usage error here, before any model opens."""
-    from landscape import openvino_backend
-    from landscape.cpu import facts
+    from landscape.runtime import openvino_backend
+    from landscape.runtime.cpu import facts
 
     if device not in DEVICES:
         raise UsageError(f"--device must be one of {', '.join(DEVICES)}, got {device!r}")
@@ -325,7 +325,7 @@ class OrtModel(Model):
 
 
 class OpenVinoModel(Model):
-    """One model compiled by OpenVINO for the CPU (landscape.openvino_backend)."""
+    """One model compiled by OpenVINO for the CPU (landscape.runtime.openvino_backend)."""
 
     backend = "openvino"
 
@@ -365,12 +365,12 @@ class FixedShapeCall:
 
 
 class Rescale:
-    """y = clip(x * scale + shift, low, high) on the device (landscape/rescale.onnx):
+    """y = clip(x * scale + shift, low, high) on the device (landscape/runtime/data/rescale.onnx):
     one model's output range to the next one's input range without leaving the device."""
 
     def __init__(self, device: Device) -> None:
         ort = _ort()
-        data = (resources.files("landscape") / "rescale.onnx").read_bytes()
+        data = (resources.files("landscape.runtime") / "data" / "rescale.onnx").read_bytes()
         self.device = device
         self.session = ort.InferenceSession(data, session_options(device), providers=providers_for(device, "rescale"))
 
@@ -399,7 +399,7 @@ def read_info(path: Path) -> ModelInfo:
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:
         raise ModelError(f"{path}: not a readable ONNX model ({str(exc).splitlines()[0]})") from None
-    return metadata.parse(session.get_modelmeta().custom_metadata_map, str(path))
+    return model_contract.parse(session.get_modelmeta().custom_metadata_map, str(path))
 
 
 def load_model(task: str | tuple[str, ...], path: str | os.PathLike | None, device: Device, *, graph: bool = False,
@@ -409,7 +409,7 @@ def load_model(task: str | tuple[str, ...], path: str | os.PathLike | None, devi
     fixed-shape call as a CUDA graph and replays it (call it only through one FixedShapeCall).
     `note` hears, in one line, when OpenVINO was meant to run the model and ONNX Runtime runs
     it instead."""
-    from landscape import openvino_backend
+    from landscape.runtime import openvino_backend
 
     tasks = (task,) if isinstance(task, str) else task
     if path is None:
@@ -454,16 +454,16 @@ def _load_onnxruntime(tasks: tuple[str, ...], model_path: Path, device: Device, 
                                        providers=providers_for(device, tasks[0], graph=graph))
     except Exception as exc:
         raise ModelError(f"{model_path}: not a usable ONNX model ({str(exc).splitlines()[0]})") from None
-    info = metadata.parse(session.get_modelmeta().custom_metadata_map, str(model_path))
+    info = model_contract.parse(session.get_modelmeta().custom_metadata_map, str(model_path))
     _check_task(info, tasks, model_path, {i.name for i in session.get_inputs()})
     return OrtModel(model_path, info, session, device)
 
 
 def _load_openvino(tasks: tuple[str, ...], model_path: Path, device: Device) -> OpenVinoModel:
-    from landscape import openvino_backend
+    from landscape.runtime import openvino_backend
 
     parsed, props = openvino_backend.read(model_path)
-    info = metadata.parse(props, str(model_path))
+    info = model_contract.parse(props, str(model_path))
     _check_task(info, tasks, model_path, {name for port in parsed.inputs for name in port.get_names()})
     precision, why = choose_precision(model_path, parsed, info, device)
     compiled = openvino_backend.compile_model(model_path, parsed, precision, device.threads)
@@ -474,15 +474,15 @@ def _load_openvino(tasks: tuple[str, ...], model_path: Path, device: Device) -> 
 
 def choose_precision(model_path: Path, parsed: Any, info: ModelInfo, device: Device) -> tuple[str, str]:
     """fp32 or bf16 for this model on this CPU, and why. `auto` takes bf16 only where the CPU
-    has the units and the model passed its bf16 check (landscape.bf16_check)."""
-    from landscape import bf16_check, openvino_backend
-    from landscape.cpu import facts
+    has the units and the model passed its bf16 check (landscape.runtime.bf16_check)."""
+    from landscape.runtime import bf16_check
+    from landscape.runtime.cpu import facts
 
     if device.precision != "auto":
         return device.precision, "asked for"
     if not facts().has_bf16:
         return "fp32", "no bf16 units on this CPU"
-    verdict = openvino_backend.bf16_verdict(parsed, info, model_sha256(model_path), device.threads)
+    verdict = bf16_check.verdict(parsed, info, model_sha256(model_path), device.threads)
     return ("bf16" if verdict["passed"] else "fp32"), bf16_check.describe(verdict)
 
 

@@ -29,7 +29,7 @@ XMP_KEYWORD = "XML:com.adobe.xmp"
 JPEG_XMP_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"
 ICC_CHUNK = 65519  # profile bytes per JPEG APP2 segment
 SEGMENT_MAX = 65533  # body bytes of one JPEG segment
-OWN_KEY = "landscape"  # landscape.provenance's record
+OWN_KEY = "landscape"  # landscape.cli.provenance's record
 
 
 class RunNote(str):

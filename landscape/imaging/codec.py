@@ -19,9 +19,9 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from landscape.errors import ItemError
-from landscape.photo_meta import Meta, RunNote, jpeg_with, pillow_with, png_chunks
-from landscape.photo_meta import read as read_meta
-from landscape.png import encode_png
+from landscape.imaging.photo_meta import Meta, RunNote, jpeg_with, pillow_with, png_chunks
+from landscape.imaging.photo_meta import read as read_meta
+from landscape.imaging.png import encode_png
 
 # Decoding is limited to these on purpose: each further codec is attack surface.
 DECODE_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF")
@@ -395,7 +395,7 @@ def encode(pixels: np.ndarray, fmt: str, *, quality: int = 95, consume: bool = F
            meta: Meta | None = None) -> tuple[bytes, list[str]]:
     """HxWxC uint8/uint16 -> file bytes in `fmt` (png, jpg, webp, bmp, tif), with notes for
     whatever the format could not hold. `meta`: the profile, EXIF, XMP and text to carry
-    (landscape.photo_meta says which format holds what). `consume=True`: the caller is
+    (landscape.imaging.photo_meta says which format holds what). `consume=True`: the caller is
     done with `pixels`, and the colour order may be swapped in place instead of in a copy (a
     16000x12000 upscale is 576 MB)."""
     notes: list[str] = []

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from landscape.errors import FatalError, ItemError, LandscapeError, UsageError
-from landscape.photo_meta import RunNote
+from landscape.imaging.photo_meta import RunNote
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ def run_stages(todo: list[Any], stages: Stages, reporter: Any, *, batch_size: in
     """Process `todo` (items whose outputs are to be written) through the three stages and
     write each result atomically. A failed item is reported and the rest go on; a FatalError
     (disk full) stops the batch, and the files written before it stay."""
-    from landscape.outputs import atomic_write
+    from landscape.imaging.outputs import atomic_write
 
     batch_size = max(1, batch_size)
     load, save, infer = _guard(stages.load or (lambda item: item.source)), _guard(stages.save), _guard(stages.infer)

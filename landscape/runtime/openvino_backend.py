@@ -18,9 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from landscape import bf16_check
 from landscape.errors import OpenVinoRefusal, first_line
-from landscape.metadata import ModelInfo
 
 FIXED_SHAPES_KEPT = 8
 HINTS = {"fp32": "f32", "bf16": "bf16"}
@@ -49,7 +47,7 @@ def core() -> Any:
     if _CORE is None:
         import openvino
 
-        from landscape.cache import cache_dir
+        from landscape.runtime.cache import cache_dir
 
         _CORE = openvino.Core()
         folder = cache_dir("openvino")
@@ -110,23 +108,3 @@ def compile_model(path: Path, model: Any, precision: str, threads: int) -> Compi
         return Compiled(model, compile_config(precision, threads))
     except Exception as exc:
         raise OpenVinoRefusal(path, first_line(exc)) from None
-
-
-def measure_bf16(model: Any, info: ModelInfo, threads: int) -> dict[str, Any]:
-    """Run the read model's probe call in fp32 and in bf16 and judge the difference."""
-    feeds = bf16_check.probe_feeds(info)
-    outputs = {p: Compiled(model, compile_config(p, threads)).run(feeds) for p in ("fp32", "bf16")}
-    verdict = bf16_check.compare(info, outputs["fp32"], outputs["bf16"])
-    from landscape.cpu import facts
-
-    return {**verdict, "openvino": version(), "cpu": facts().model}
-
-
-def bf16_verdict(model: Any, info: ModelInfo, sha256: str, threads: int) -> dict[str, Any]:
-    """The model's recorded verdict, else the cached one, else measured now and cached."""
-    verdict = bf16_check.recorded(info) or bf16_check.cached(sha256)
-    if verdict is None:
-        verdict = measure_bf16(model, info, threads)
-        bf16_check.store(sha256, verdict)
-    return verdict
-

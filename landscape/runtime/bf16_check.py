@@ -18,7 +18,7 @@ from typing import Any, Optional
 import numpy as np
 
 from landscape.errors import OpenVinoRefusal, first_line
-from landscape.metadata import ModelInfo
+from landscape.runtime.model_contract import ModelInfo
 
 PSNR_FLOOR_DB = 40.0
 AGREEMENT_FLOOR = 0.995
@@ -80,8 +80,8 @@ def record_for(path, info: ModelInfo, threads: int = 0) -> dict[str, Any]:
     why it could not be (the first bf16 CPU to run the model then measures and caches it)."""
     import os
 
-    from landscape import openvino_backend
-    from landscape.cpu import facts
+    from landscape.runtime import openvino_backend
+    from landscape.runtime.cpu import facts
 
     if not openvino_backend.available():
         return {"measured": False, "reason": "openvino was not installed where the model was exported"}
@@ -89,10 +89,30 @@ def record_for(path, info: ModelInfo, threads: int = 0) -> dict[str, Any]:
         return {"measured": False, "reason": f"the exporting CPU ({facts().model}) has no bf16 units"}
     try:
         model, _ = openvino_backend.read(path)
-        return openvino_backend.measure_bf16(model, info, threads or os.cpu_count() or 1)
+        return measure(model, info, threads or os.cpu_count() or 1)
     except Exception as exc:  # a graph OpenVINO cannot take runs in ONNX Runtime, in fp32
         reason = exc.reason if isinstance(exc, OpenVinoRefusal) else first_line(exc, 160)
         return {"measured": False, "reason": f"OpenVINO cannot run it ({reason})"}
+
+
+def measure(model: Any, info: ModelInfo, threads: int) -> dict[str, Any]:
+    """Run an OpenVINO-read model's probe call in fp32 and in bf16 and judge the difference."""
+    from landscape.runtime import openvino_backend
+    from landscape.runtime.cpu import facts
+
+    feeds = probe_feeds(info)
+    outputs = {p: openvino_backend.Compiled(model, openvino_backend.compile_config(p, threads)).run(feeds)
+               for p in ("fp32", "bf16")}
+    return {**compare(info, outputs["fp32"], outputs["bf16"]), "openvino": openvino_backend.version(), "cpu": facts().model}
+
+
+def verdict(model: Any, info: ModelInfo, sha256: str, threads: int) -> dict[str, Any]:
+    """The model's recorded verdict, else the cached one, else measured now and cached."""
+    found = recorded(info) or cached(sha256)
+    if found is None:
+        found = measure(model, info, threads)
+        store(sha256, found)
+    return found
 
 
 def recorded(info: ModelInfo) -> Optional[dict[str, Any]]:
@@ -108,7 +128,7 @@ def describe(verdict: dict[str, Any]) -> str:
 
 
 def cached(sha256: str) -> Optional[dict[str, Any]]:
-    from landscape.cache import cache_dir
+    from landscape.runtime.cache import cache_dir
 
     folder = cache_dir("bf16")
     path = folder / f"{sha256}.json" if folder else None
@@ -122,8 +142,8 @@ def cached(sha256: str) -> Optional[dict[str, Any]]:
 
 
 def store(sha256: str, verdict: dict[str, Any]) -> None:
-    from landscape.cache import cache_dir
-    from landscape.outputs import atomic_write
+    from landscape.runtime.cache import cache_dir
+    from landscape.imaging.outputs import atomic_write
 
     folder = cache_dir("bf16")
     if folder is not None:

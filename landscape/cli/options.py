@@ -1,0 +1,138 @@
+"""The options the commands share, declared once as typed aliases, and how a command's
+options object becomes its Typer command: each command declares one frozen dataclass whose
+fields are its options (help, flags and defaults in their annotations), in the order --help
+lists them, and a body that takes that object.
+
+Heavy modules (numpy, onnxruntime) are imported inside functions so that `--help` stays fast.
+"""
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import typer
+from typing_extensions import Annotated
+
+from landscape.errors import UsageError
+
+# Pixel count above which a picture is refused unless --max-pixels raises it: 100 MP admits
+# 10000x10000 photos and refuses decompression bombs before they allocate gigabytes.
+DEFAULT_MAX_PIXELS = 100_000_000
+FORMATS = ("keep", "png", "jpg", "webp", "bmp", "tif")
+
+Inputs = Annotated[list[str], typer.Argument(help="Image files, folders, globs, or - to read paths from stdin.", show_default=False)]
+Recursive = Annotated[bool, typer.Option("-r", "--recursive", help="Descend into sub-folders of folder inputs.")]
+Null = Annotated[bool, typer.Option("-0", "--null", help="Paths on stdin and stdout are NUL-separated (names with newlines).")]
+ModelPath = Annotated[Optional[Path], typer.Option("--model", help="ONNX model to use instead of the bundled default.", show_default=False)]
+UpscaleModel = Annotated[Optional[Path], typer.Option("--upscale-model", help="Super-resolution ONNX model for --upscale (default: bundled).", show_default=False)]
+Device = Annotated[str, typer.Option("--device", help="auto (CUDA when it really works, else CPU), cpu or cuda.")]
+Threads = Annotated[int, typer.Option("--threads", help="CPU threads for inference; 0 = one per core.")]
+Backend = Annotated[str, typer.Option("--backend", envvar="LANDSCAPE_BACKEND", help="auto (OpenVINO on the CPU where it is "
+                    "installed and compiles the model, else ONNX Runtime; ONNX Runtime on CUDA), onnxruntime or openvino.")]
+Precision = Annotated[str, typer.Option("--precision", envvar="LANDSCAPE_PRECISION", help="auto (bf16 where the CPU has "
+                      "AMX or AVX512-BF16 units and the model passed its bf16 check against fp32, else fp32), fp32 or bf16.")]
+Format = Annotated[str, typer.Option("--format", help="Output format: keep (the input's), png, jpg, webp, bmp or tif.")]
+Quality = Annotated[int, typer.Option("--quality", help="JPEG/WebP quality, 1-100.")]
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (default: keep them, so a re-run finishes the rest).")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan (inputs, outputs, skips, errors) and write nothing.")]
+Json = Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout instead of the written paths.")]
+Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="No progress bar, notes or tally; errors still go to stderr.")]
+MaxPixels = Annotated[int, typer.Option("--max-pixels", help="Refuse images with more pixels than this (decompression bombs).")]
+MaxBytes = Annotated[int, typer.Option("--max-bytes", help="Refuse files larger than this, before reading them; 0 = 8 bytes "
+                     "per --max-pixels pixel plus 16 MiB (816 MB for the default 100 MP).")]
+Output = Annotated[Path, typer.Option("-o", "--output", help="Output folder (created if missing).")]
+BatchSize = Annotated[int, typer.Option("--batch-size", "-b", help="Images (or tiles) per inference call.")]
+Jobs = Annotated[str, typer.Option("--jobs", "-j", help="LOAD:SAVE threads that decode ahead of the model and encode/write "
+                   "behind it (N = both; 0 = none, all in one thread; auto = 2:2 on the CPU, with a GPU a writer "
+                   "for every core but two).")]
+StripMetadata = Annotated[bool, typer.Option("--strip-metadata", help="Write no metadata: no colour profile, EXIF, "
+                          "XMP or text (by default they are carried over, with the orientation applied, and this "
+                          "program's record added).")]
+Compare = Annotated[Optional[Path], typer.Option("--compare", help="Also write contact sheets of this run's pairs "
+                    "(input | output; inpaint: input | mask | output) with each file's name: SHEET, or SHEET-001.png, "
+                    "SHEET-002.png, ... when they fill several pages. Noted on stderr; stdout stays the outputs.",
+                    show_default=False)]
+ShardOption = Annotated[Optional[str], typer.Option("--shard", help="K/N: only this machine's share (K = 0..N-1) of the inputs, "
+                        "by a stable hash of each input's relative path; N machines cover the batch exactly once. "
+                        "auto: K and N from a Slurm array's variables; auto/N: K from them or from a Kubernetes "
+                        "indexed job's JOB_COMPLETION_INDEX.", show_default=False)]
+
+
+def command(options_type: type) -> Callable[[Callable[[Any], int]], Callable[..., None]]:
+    """The Typer command for a body that takes one `options_type` object: its parameters are
+    the dataclass's fields, so the signature is written once, in the dataclass; the body runs
+    at the CLI's edge (reporting.execute)."""
+    hints = typing.get_type_hints(options_type, include_extras=True)
+    parameters = [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=hints[f.name],
+                                    default=inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default)
+                  for f in dataclasses.fields(options_type)]
+
+    def wrap(body: Callable[[Any], int]) -> Callable[..., None]:
+        from landscape.cli.reporting import execute
+
+        def entry(**values: Any) -> None:
+            execute(lambda: body(options_type(**values)))
+
+        entry.__name__, entry.__qualname__, entry.__doc__ = body.__name__, body.__qualname__, body.__doc__
+        entry.__module__ = body.__module__
+        entry.__signature__ = inspect.Signature(parameters, return_annotation=None)  # type: ignore[attr-defined]
+        entry.__annotations__ = {p.name: p.annotation for p in parameters}
+        return entry
+
+    return wrap
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where and how the models run: --device, --threads, --backend, --precision."""
+
+    device: str = "auto"
+    threads: int = 0
+    backend: str = "auto"
+    precision: str = "auto"
+
+
+class Placed:
+    """Options objects with --device, --threads, --backend and --precision."""
+
+    device: str
+    threads: int
+    backend: str
+    precision: str
+
+    @property
+    def placement(self) -> Placement:
+        return Placement(self.device, self.threads, self.backend, self.precision)
+
+
+class FolderRun(Placed):
+    """Options objects of the commands that read picture files: the file limits, checked
+    before anything is opened."""
+
+    max_pixels: int
+    max_bytes: int
+
+    def check_limits(self) -> None:
+        check_positive("--max-pixels", self.max_pixels)
+        check_positive("--max-bytes", self.max_bytes, 0)
+
+    @property
+    def byte_limit(self) -> Optional[int]:
+        """--max-bytes for the decoder: 0 means its own default."""
+        return self.max_bytes or None
+
+
+def check_positive(name: str, value: int, minimum: int = 1) -> None:
+    if value < minimum:
+        raise UsageError(f"{name} must be >= {minimum}, got {value}")
+
+
+def resolve_format(fmt: str, quality: int) -> None:
+    if fmt not in FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if not 1 <= quality <= 100:
+        raise UsageError(f"--quality must be in 1..100, got {quality}")
