@@ -5,8 +5,8 @@ ISA-L level of landscape.imaging.png (the "landscape" rows) against libpng's.
 Pictures are the photos in --images (default: samples/photos), resized to --side pixels on
 the long side (512: the size of `generate --upscale` and of a typical tile of work).
 
-    python benchmarks/codecs.py
-    python benchmarks/codecs.py --images ../shared/data/landscapes --limit 8 --side 1024
+    python -m benchmarks.codecs
+    python -m benchmarks.codecs --images ../shared/data/landscapes --limit 8 --side 1024
 """
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import argparse
 import io
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -22,21 +21,12 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from benchmarks.harness import seconds_per_call
 from landscape.imaging import png
 
 REPO = Path(__file__).resolve().parents[1]
 PNG_LEVELS = (0, 1, 2, 3, 6, 9)
 WRITER_SETTINGS = [(row_filter, png.LEVEL) for row_filter in png.FILTERS] + [(png.FILTER, level) for level in range(4) if level != png.LEVEL]
-
-
-def timed(fn: Callable[[], object], seconds: float) -> float:
-    """Seconds per call, after one warm-up call."""
-    fn()
-    runs, start = 0, time.perf_counter()
-    while runs < 3 or time.perf_counter() - start < seconds:
-        fn()
-        runs += 1
-    return (time.perf_counter() - start) / runs
 
 
 def pil_bytes(rgb: np.ndarray, fmt: str, **params) -> bytes:
@@ -112,10 +102,10 @@ def main(argv: list[str] | None = None) -> int:
         for rgb in pictures:
             bgr = np.ascontiguousarray(rgb[:, :, ::-1])
             data = encode(rgb, bgr)
-            seconds += timed(lambda f=encode, a=rgb, b=bgr: f(a, b), args.seconds)
+            seconds += seconds_per_call(lambda f=encode, a=rgb, b=bgr: f(a, b), args.seconds)
             size += len(data)
             for dname, decode in decoders().items():
-                decode_s[dname] += timed(lambda f=decode, d=data: f(d), args.seconds)
+                decode_s[dname] += seconds_per_call(lambda f=decode, d=data: f(d), args.seconds)
         sizes[name] = size
         rows.append((name, seconds, size, decode_s))
     reference = sizes["png level 1, OpenCV"]
@@ -123,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         relative = f"{size / reference:16.2f}x" if name.startswith("png") else f"{'':>17}"
         print(f"{name:<26} {megapixels / seconds:7.1f} {1000 * seconds / megapixels:7.1f} {size / (megapixels * 1e6):9.2f} "
               f"{relative} {megapixels / decode_s['Pillow']:19.1f} {megapixels / decode_s['OpenCV']:19.1f}")
-    print("reproduce: python benchmarks/codecs.py " + " ".join(argv if argv is not None else sys.argv[1:]))
+    print("reproduce: python -m benchmarks.codecs " + " ".join(argv if argv is not None else sys.argv[1:]))
     return 0
 
 

@@ -5,7 +5,7 @@ against ncnn.
 1. Model only: each pipeline's recorded CLI calls (the exact shapes, padding and batching the
    CLI uses) replayed through the runtime's own Model for each backend and precision: images/s.
 2. The CLI end to end, per pipeline and setting: steady-state images/s and start-up
-   (benchmarks/cli_runs.py: runs of n and 3n pictures).
+   (benchmarks/harness.py: runs of n and 3n pictures).
 3. The main job, `landscape generate -n 100 --upscale`, from process start to exit, and a folder
    upscale of 12 photos of 612x408: the defaults against `--backend onnxruntime --precision fp32`.
 4. A peer on the same weights: an ESRGAN x4 RRDBNet (64 features, 23 blocks, 16.7 M parameters,
@@ -13,8 +13,8 @@ against ncnn.
    `landscape export` and run with `landscape upscale`; the same weights converted by pnnx and
    run in ncnn (pip `ncnn`, `pnnx`: the `bench` extra), same threads, on 4 pictures of 128x96.
 
-    python benchmarks/cpu_backends.py --json docs/cpu_backends.json       # about 10 minutes on 2 cores
-    python benchmarks/cpu_backends.py --quick                            # fewer pictures, no peer
+    python -m benchmarks.cpu_backends --json docs/cpu_backends.json       # about 10 minutes on 2 cores
+    python -m benchmarks.cpu_backends --quick                            # fewer pictures, no peer
 """
 from __future__ import annotations
 
@@ -30,12 +30,11 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
-from benchmarks.cli_runs import (COMMANDS, TASKS, per_second, record_calls, run_once,  # noqa: E402
+from benchmarks.harness import (COMMANDS, TASKS, best_of, per_second, write_photos, record_calls, run_once,
                                  steady_state)
-from landscape.runtime.cpu import facts  # noqa: E402
-from landscape.runtime.sessions import choose_device, load_model  # noqa: E402
+from landscape.runtime.cpu import facts
+from landscape.runtime.sessions import choose_device, load_model
 
 PARTS = {"model", "cli", "jobs", "peer"}
 PEER_SIDE = (96, 128)  # height, width of the peer's inputs
@@ -99,26 +98,10 @@ def cli_steady(workdir: Path, threads: int, quick: bool) -> dict:
     return table
 
 
-def write_photos(folder: Path, count: int) -> None:
-    """Photos of the landscapes' usual size: the held-out landscape photos where they are,
-    else smooth synthetic pictures."""
-    import cv2
-
-    folder.mkdir(parents=True, exist_ok=True)
-    sources = sorted((REPO.parent / "shared" / "data" / "landscapes").glob("*.jp*g"))[-count:]
-    rng = np.random.default_rng(0)
-    for i in range(count):
-        img = cv2.imread(str(sources[i])) if len(sources) == count else None
-        if img is None:
-            img = cv2.GaussianBlur(rng.integers(0, 256, (*PHOTO_SIZE, 3), dtype=np.uint8), (0, 0), 3)
-        img = cv2.resize(img, PHOTO_SIZE[::-1], interpolation=cv2.INTER_AREA)
-        cv2.imwrite(str(folder / f"{i:02d}.png"), img)
-
-
 def whole_jobs(workdir: Path, threads: int, quick: bool) -> dict:
     """Seconds from start to exit: the main job and a folder upscale, defaults against ORT fp32."""
     photos = workdir / "photos"
-    write_photos(photos, 4 if quick else 12)
+    write_photos(photos, 4 if quick else 12, PHOTO_SIZE[1], PHOTO_SIZE[0], newest=True)
     jobs = {"generate -n 100 --upscale": ["generate", "-n", "20" if quick else "100", "--upscale"],
             "upscale of a folder": ["upscale", str(photos)]}
     table = {}
@@ -201,7 +184,7 @@ def peer(workdir: Path, threads: int) -> dict:
     ncnn_s = time.perf_counter() - start
     model = load_model("upscale", onnx_file, choose_device("cpu", threads))
     ours_out = [model.run(image=x[None])[0] for x in pictures[:1]]
-    model_s = min(_timed(lambda: [model.run(image=x[None]) for x in pictures]) for _ in range(2))
+    model_s = best_of(2, lambda: [model.run(image=x[None]) for x in pictures])
     cli = run_once(["upscale", str(src), "--model", str(onnx_file), "-o", str(workdir / f"peer-{time.monotonic_ns()}")],
                    threads=threads, jobs="auto", backend=None)
     agreement = float(10 * np.log10(1 / np.mean((np.clip(ncnn_out[0], 0, 1) - np.clip(ours_out[0], 0, 1)) ** 2)))
@@ -244,12 +227,6 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-def _timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
@@ -282,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
             report["whole_jobs"] = whole_jobs(workdir, args.threads, args.quick)
         if "peer" in parts and not args.quick:
             report["peer"] = peer(workdir, args.threads)
-    print("reproduce: python benchmarks/cpu_backends.py " + " ".join(argv if argv is not None else sys.argv[1:]))
+    print("reproduce: python -m benchmarks.cpu_backends " + " ".join(argv if argv is not None else sys.argv[1:]))
     if args.json:
         args.json.write_text(json.dumps(report, indent=1) + "\n")
     return 0

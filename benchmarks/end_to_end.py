@@ -5,14 +5,14 @@ CLI run is divided by the mean of the bursts just before and just after it.
 The CLI's rate is read from inside one run: it prints each written path as the file lands,
 so the rate between the first `--warm` pictures and the last one is its steady state, with
 start-up, the first calls and the pipeline's fill left out. The model-only side replays the
-arrays the CLI feeds the shipped models (`cli_runs.record_calls`) in this process, with the
+arrays the CLI feeds the shipped models (`harness.record_calls`) in this process, with the
 product's session settings.
 
 On a VM whose speed moves by 2x within minutes (see docs/PERFORMANCE.md), a ratio of two
 figures taken minutes apart says little; this one's pairs are seconds apart.
 
-    python benchmarks/end_to_end.py                                  # every pipeline
-    python benchmarks/end_to_end.py --pipelines label,translate --pairs 8
+    python -m benchmarks.end_to_end                                  # every pipeline
+    python -m benchmarks.end_to_end --pipelines label,translate --pairs 8
 """
 from __future__ import annotations
 
@@ -27,11 +27,10 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cli_runs import (COMMANDS, INPUT_SIDE, REPO, TASKS, ort_runner, per_second, pipeline_names, record_calls,  # noqa: E402
+from benchmarks.harness import (COMMANDS, INPUT_SIDE, REPO, TASKS, ort_runner, per_second, pipeline_names, record_calls,
                       write_inputs)
 
-from landscape.runtime.sessions import choose_device, load_model  # noqa: E402
+from landscape.runtime.sessions import choose_device, load_model
 
 PIPELINES = tuple(COMMANDS)
 
@@ -100,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         shares = r["shares"]
         print(f"{r['pipeline']:<19} {statistics.median(r['model']):10.2f} {statistics.median(r['cli']):8.2f} "
               f"{100 * statistics.median(shares):8.0f}% {100 * min(shares):7.0f}-{100 * max(shares):.0f}% {r['pictures_per_run']:12d}")
-    print("reproduce: python benchmarks/end_to_end.py " + " ".join(argv if argv is not None else sys.argv[1:]))
+    print("reproduce: python -m benchmarks.end_to_end " + " ".join(argv if argv is not None else sys.argv[1:]))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
     return 0

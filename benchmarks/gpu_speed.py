@@ -4,10 +4,10 @@ through IO binding (and fp16 replayed as a CUDA graph), images/s and the share o
 matrix-product rate measured in the same run; then the CLI over a folder against its models
 alone, and the main job, `landscape generate -n 2000 --upscale`, from start to exit.
 
-    python benchmarks/gpu_speed.py --out runs/logs/gpu-DATE/bench [--budget-s 150]
-    python benchmarks/gpu_speed.py --out /tmp/bench --cpu        # the rehearsal: tiny networks, CPU
+    python -m benchmarks.gpu_speed --out runs/logs/gpu-DATE/bench [--budget-s 150]
+    python -m benchmarks.gpu_speed --out /tmp/bench --cpu        # the rehearsal: tiny networks, CPU
 
-The networks are the GPU plan's (scripts/gpu_window.py) with random weights (speed does not
+The networks are the GPU plan's (gpu/window.py) with random weights (speed does not
 depend on their values), exported by the project's exporter on the machine itself. Model-only
 figures have their inputs and outputs on the device (IO binding; CUDA events for PyTorch);
 the CLI pays its copies, decoding and encoding. Results are written after every pipeline, so
@@ -23,19 +23,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "scripts"))
-sys.path.insert(0, str(REPO / "benchmarks"))
 
-from cli_runs import COMMANDS, record_calls, steady_state  # noqa: E402
-from landscape.export.specs import SPECS  # noqa: E402
-from gpu_window import matmul_rate, network_config  # noqa: E402
-from landscape.trainers.networks import build_network  # noqa: E402
+from benchmarks.harness import COMMANDS, flops, record_calls, steady_state
+from landscape.export.specs import SPECS
+from gpu.window import matmul_rate, network_config
+from landscape.trainers.networks import build_network
 
 FAMILY = {"generate": "dcgan", "upscale": "esrgan", "translate": "pix2pix", "inpaint": "glcic", "label": "segmenter"}
 # Input height and width per task: the CLI's small-folder upscale, translate/label/inpaint at
@@ -119,12 +114,6 @@ class Models:
         return list(SPECS[FAMILY[task]].examples(self.configs[task], (batch, h, w), torch.Generator().manual_seed(1)))
 
 
-def flops_per_image(net, inputs: list[torch.Tensor]) -> float:
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        net(*[x[:1] for x in inputs])
-    return counter.get_total_flops()
-
-
 def measure_pipeline(task: str, models: Models, dev: torch.device, seconds: float, clock: Clock) -> dict:
     from landscape.runtime import sessions
 
@@ -133,7 +122,7 @@ def measure_pipeline(task: str, models: Models, dev: torch.device, seconds: floa
     net32 = models.nets[task].to(dev)
     row: dict = {"pipeline": task, "variants": {}, "batch_sweep": {}}
     inputs_cpu = models.inputs(task, 1)
-    row["gflop_per_image"] = flops_per_image(net32, [x.to(dev) for x in inputs_cpu]) / 1e9
+    row["gflop_per_image"] = flops(lambda: net32(*[x.to(dev)[:1] for x in inputs_cpu])) / 1e9
 
     def ort_bound(path: Path, batch: int, graph: bool):
         model = sessions.load_model(task, path, device, graph=graph)
@@ -181,7 +170,7 @@ def measure_chain(models: Models, dev: torch.device, seconds: float) -> dict:
     row = {"pipeline": "generate --upscale", "batch": batch, "variants": {}}
     with torch.no_grad():
         picture = g(z[:1]).add(1).div(2)
-    row["gflop_per_image"] = (flops_per_image(g, [z]) + flops_per_image(u, [picture])) / 1e9
+    row["gflop_per_image"] = (flops(lambda: g(z[:1])) + flops(lambda: u(picture[:1]))) / 1e9
     with torch.no_grad():
         row["variants"]["torch_fp32"] = rate(lambda: u(g(z).add(1).div(2)), batch, seconds, cuda)
         if cuda:
@@ -209,7 +198,7 @@ def cli_against_models(pipeline: str, models: Models, cuda: bool, workdir: Path,
     """The CLI's steady rate over a folder against the same calls replayed on its models alone."""
     import onnxruntime as ort
 
-    from cli_runs import ort_runner, per_second
+    from benchmarks.harness import ort_runner, per_second
     from landscape.runtime import sessions
 
     tasks = ("generate", "upscale") if pipeline == "generate --upscale" else (pipeline,)

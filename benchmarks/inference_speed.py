@@ -15,9 +15,9 @@ The networks have the shipped models' architectures when models ship, else the t
 defaults; random weights are drawn for the PyTorch/ONNX Runtime pair (speed does not depend
 on their values), so both run the very same weights.
 
-    python benchmarks/inference_speed.py                      # all pipelines, all cores
-    python benchmarks/inference_speed.py --pipelines upscale --images 4 --threads 1
-    python benchmarks/inference_speed.py --rounds 3     # medians of 3 interleaved rounds, for a shared machine
+    python -m benchmarks.inference_speed                      # all pipelines, all cores
+    python -m benchmarks.inference_speed --pipelines upscale --images 4 --threads 1
+    python -m benchmarks.inference_speed --rounds 3     # medians of 3 interleaved rounds, for a shared machine
 """
 from __future__ import annotations
 
@@ -32,13 +32,12 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cli_runs import TASKS, ort_runner, per_second, pipeline_names, record_calls, steady_state  # noqa: E402
+from benchmarks.harness import TASKS, ort_runner, per_second, pipeline_names, record_calls, steady_state
 
-from landscape.export.exporter import export_checkpoint  # noqa: E402
-from landscape.runtime.sessions import bundled_dir, choose_device, read_info, read_manifest, session_options  # noqa: E402
-from landscape.trainers.checkpoint import prefixed, save_checkpoint  # noqa: E402
-from landscape.trainers.networks import build_network, config_to_dict, make_config  # noqa: E402
+from landscape.export.exporter import export_checkpoint
+from landscape.runtime.sessions import bundled_dir, choose_device, read_info, read_manifest, session_options
+from landscape.trainers.checkpoint import prefixed, save_checkpoint
+from landscape.trainers.networks import build_network, config_to_dict, make_config
 
 FAMILY = {"generate": "dcgan", "upscale": "esrgan", "translate": "pix2pix", "inpaint": "glcic", "label": "segmenter"}
 PIPELINES = TASKS
@@ -184,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['ort'] / r['torch']:6.2f}x {shipped_text} {r['cli_jobs0']:8.2f} {r['cli']:8.2f} "
               f"{100 * r['cli_share']:7.0f}% {r['cli_start_s']:7.2f} {r['rss_mb']:7.0f} "
               f"{100 * r['torch'] * r['gflop_per_picture'] / peak:6.0f}% {100 * r['ort'] * r['gflop_per_picture'] / peak:6.0f}%")
-    print("reproduce: python benchmarks/inference_speed.py " + " ".join(argv if argv is not None else sys.argv[1:]))
+    print("reproduce: python -m benchmarks.inference_speed " + " ".join(argv if argv is not None else sys.argv[1:]))
     if args.json:
         args.json.write_text(json.dumps({"threads": args.threads, "peak_gflops": peak, "rows": rows}, indent=2) + "\n")
     return 0

@@ -2,8 +2,8 @@
 of the kernels' time, with ONNX Runtime's own MatMul peak beside it. The calls are the ones
 the CLI makes for the benchmark's inputs.
 
-    python benchmarks/ort_profile.py upscale
-    python benchmarks/ort_profile.py translate --runs 5
+    python -m benchmarks.ort_profile upscale
+    python -m benchmarks.ort_profile translate --runs 5
 """
 from __future__ import annotations
 
@@ -17,10 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cli_runs import record_calls  # noqa: E402
+from benchmarks.harness import record_calls
 
-from landscape.runtime.sessions import bundled_model, choose_device, session_options  # noqa: E402
+from landscape.runtime.sessions import bundled_model, choose_device, session_options
 
 
 def matmul_gflops(threads: int) -> float:
@@ -88,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     for op, us in sorted(per_op.items(), key=lambda kv: -kv[1]):
         print(f"{op:<22} {us / 1e3 / args.runs:10.1f} {100 * us / kernels:6.1f}%")
     print(f"ONNX Runtime MatMul 2048^3: {peak:.0f} GFLOP/s with {args.threads} threads")
-    print("reproduce: python benchmarks/ort_profile.py " + " ".join(argv if argv is not None else sys.argv[1:]))
+    print("reproduce: python -m benchmarks.ort_profile " + " ".join(argv if argv is not None else sys.argv[1:]))
     return 0
 
 

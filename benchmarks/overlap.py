@@ -8,8 +8,8 @@ table says where that holds. Combinations run in interleaved rounds (each round 
 combination once) and the median is kept, so that a slow spell of a shared machine does not
 land on one combination alone.
 
-    python benchmarks/overlap.py                                # every pipeline, 3 rounds
-    python benchmarks/overlap.py --pipelines translate,label --rounds 5
+    python -m benchmarks.overlap                                # every pipeline, 3 rounds
+    python -m benchmarks.overlap --pipelines translate,label --rounds 5
 """
 from __future__ import annotations
 
@@ -23,10 +23,9 @@ import tempfile
 from dataclasses import asdict, replace
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cli_runs import COMMANDS, TASKS, pipeline_names, steady_state  # noqa: E402
+from benchmarks.harness import COMMANDS, TASKS, pipeline_names, steady_state
 
-from landscape.runtime.sessions import TUNING  # noqa: E402
+from landscape.runtime.sessions import TUNING
 
 PIPELINES = tuple(COMMANDS)
 JOBS = ("0", "1:1", "2:2")
@@ -71,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             mark = " (default)" if (jobs, spinning) == default else ""
             print(f"{pipeline:<20} {jobs:>6} {'on' if spinning else 'off':>8} {statistics.median(values):11.2f} "
                   f"{min(values):6.2f}-{max(values):<7.2f} {statistics.median(values) / base:9.2f}x{mark}")
-    print("reproduce: python benchmarks/overlap.py " + " ".join(argv if argv is not None else sys.argv[1:]))
+    print("reproduce: python -m benchmarks.overlap " + " ".join(argv if argv is not None else sys.argv[1:]))
     if args.json:
         rows = [{"pipeline": p, "jobs": j, "spinning": s, "rates": v} for (p, j, s), v in rates.items()]
         args.json.write_text(json.dumps(rows, indent=2) + "\n")

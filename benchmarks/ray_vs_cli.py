@@ -7,7 +7,7 @@ exit; Ray is also timed from its first read (its cluster already up), which is w
 long-lived cluster pays. The in-process API over the decoded pictures is the reference: the
 pipelines alone, no files. Rounds alternate the sides.
 
-    python benchmarks/ray_vs_cli.py --json docs/ray.json
+    python -m benchmarks.ray_vs_cli --json docs/ray.json
 """
 from __future__ import annotations
 
@@ -21,12 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
+
+from benchmarks.harness import write_photos
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
-LANDSCAPES = REPO.parent / "shared" / "data" / "landscapes"
 RAY_SIDE = """
 import sys, time, json
 start = time.perf_counter()
@@ -40,22 +39,6 @@ ds.write_images({out!r}, column="image", file_format="png")
 end = time.perf_counter()
 print(json.dumps({{"total_s": end - start, "after_init_s": end - up}}))
 """
-
-
-def write_photos(folder: Path, count: int, width: int, height: int) -> str:
-    import cv2
-
-    folder.mkdir(parents=True, exist_ok=True)
-    sources = sorted(LANDSCAPES.glob("*.jp*g"))[:count] if LANDSCAPES.is_dir() else []
-    rng = np.random.default_rng(0)
-    for i in range(count):
-        if sources:
-            img = cv2.imread(str(sources[i % len(sources)]))
-            img = cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA)
-        else:
-            img = cv2.GaussianBlur(rng.integers(0, 256, (height, width, 3), dtype=np.uint8), (0, 0), 2)
-        cv2.imwrite(str(folder / f"{i:03d}.png"), img)
-    return "landscape photos" if sources else "synthetic pictures"
 
 
 def timed(argv: list[str]) -> tuple[float, str]:
@@ -124,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"(cluster up: {rates['ray_after_init_s']:.2f}), API {rates['api_s']:.2f}; "
                   f"Ray / CLI = {rates['ray_process_s'] / rates['cli_s']:.2f} "
                   f"(cluster up: {rates['ray_after_init_s'] / rates['cli_s']:.2f})", flush=True)
-    print("reproduce: python benchmarks/ray_vs_cli.py " + " ".join(argv if argv is not None else sys.argv[1:]))
+    print("reproduce: python -m benchmarks.ray_vs_cli " + " ".join(argv if argv is not None else sys.argv[1:]))
     if args.json:
         args.json.write_text(json.dumps({"cpu": facts().describe(), "cores": os.cpu_count(), "pictures": args.count,
                                          "size": list(args.size), "inputs": kind, "batch": args.batch, **results},

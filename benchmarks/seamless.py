@@ -5,18 +5,18 @@ correction's own solve (seamless.py) on the same holes.
 Holes: thin strokes (three wires 12 px wide across the frame, filled at full resolution along
 their length) and one box of 20 % of the frame (filled shrunk, then bent at full resolution).
 
-    python benchmarks/seamless.py                  # 12 and 3 megapixels
-    python benchmarks/seamless.py --sides 4000x3000 --runs 3
+    python -m benchmarks.seamless                  # 12 and 3 megapixels
+    python -m benchmarks.seamless --sides 4000x3000 --runs 3
 """
 from __future__ import annotations
 
 import argparse
 import sys
-import time
 
 import cv2
 import numpy as np
 
+from benchmarks.harness import best_of
 from landscape.runtime.cpu import facts
 from landscape.imaging.codec import rgb_unit
 from landscape.pipelines.inpaint import inpaint_pixels
@@ -43,15 +43,6 @@ def holes(h: int, w: int) -> dict[str, np.ndarray]:
     return {"strokes 12 px": strokes > 0, "box 20 %": box}
 
 
-def best_of(runs: int, fn) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sides", nargs="+", default=["4000x3000", "2000x1500"], help="WIDTHxHEIGHT of the pictures")
@@ -72,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
             solve = best_of(args.runs, lambda: seamless_fill(fill, known, hole))  # in place: the same work each run
             print(f"{side:<10} {name:<14} {int(hole.sum()):>9} {raw:>11.2f} {seamless:>11.2f} {seamless / raw:>6.2f} {solve:>8.2f}",
                   flush=True)
-    print("reproduce: python benchmarks/seamless.py " + " ".join(argv if argv is not None else sys.argv[1:]))
+    print("reproduce: python -m benchmarks.seamless " + " ".join(argv if argv is not None else sys.argv[1:]))
     return 0
 
 

@@ -7,10 +7,10 @@ threads. For each it measures, every figure in a fresh process:
 - opening the session (graph optimisation included) and the first call, in seconds;
 - model-only images/s on the calls the CLI makes for the benchmark's inputs;
 - the CLI end to end over a folder: steady-state images/s, start-up seconds, peak RSS
-  (benchmarks/cli_runs.py says how the steady state is separated from the start-up).
+  (benchmarks/harness.py says how the steady state is separated from the start-up).
 
-    python benchmarks/session_options.py                        # every shipped model
-    python benchmarks/session_options.py --pipelines upscale --images 4
+    python -m benchmarks.session_options                        # every shipped model
+    python -m benchmarks.session_options --pipelines upscale --images 4
 """
 from __future__ import annotations
 
@@ -27,10 +27,9 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cli_runs import pipeline_names, record_calls, steady_state  # noqa: E402
+from benchmarks.harness import pipeline_names, record_calls, steady_state
 
-from landscape.runtime.sessions import TUNING, SessionTuning, bundled_model  # noqa: E402
+from landscape.runtime.sessions import TUNING, SessionTuning, bundled_model
 
 PIPELINES = ("generate", "upscale", "translate", "inpaint", "label")
 CLI_SECONDS = 20.0
@@ -131,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         for r in rows:
             print(f"{task:<10} {r['setting']:<20} {r['open_s']:7.2f} {r['first_s']:6.2f} {r['rate']:8.2f} {r['model_rss_mb']:9.0f} {r['cli_rate']:7.2f} "
                   f"{r['cli_rate'] / base:7.2f}x {r['cli_start_s']:11.2f} {r['cli_rss_mb']:10.0f}")
-    print("reproduce: python benchmarks/session_options.py " + " ".join(argv if argv is not None else sys.argv[1:]))
+    print("reproduce: python -m benchmarks.session_options " + " ".join(argv if argv is not None else sys.argv[1:]))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0

@@ -6,8 +6,8 @@ OpenVINO in fp32 or bf16), in pairs taken seconds apart.
 The ratio is model-only time / CLI time for the same 32 pictures: 1.0 means the CLI costs
 nothing beyond the model, start-up, decoding and encoding included.
 
-    python benchmarks/small_folder.py                 # 5 pairs, 2 threads
-    python benchmarks/small_folder.py --backend onnxruntime   # both sides in ONNX Runtime
+    python -m benchmarks.small_folder                 # 5 pairs, 2 threads
+    python -m benchmarks.small_folder --backend onnxruntime   # both sides in ONNX Runtime
 """
 from __future__ import annotations
 
@@ -22,32 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.harness import write_photos
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 SIDE, COUNT = 128, 32
-LANDSCAPES = REPO.parent / "shared" / "data" / "landscapes"
-
-
-def write_photos(folder: Path) -> str:
-    """32 PNG photos of 128 px: centre crops of the landscape photos where they are, else
-    smooth synthetic pictures."""
-    import cv2
-
-    folder.mkdir(parents=True, exist_ok=True)
-    sources = sorted(LANDSCAPES.glob("*.jp*g"))[:COUNT] if LANDSCAPES.is_dir() else []
-    rng = np.random.default_rng(0)
-    for i in range(COUNT):
-        if sources:
-            img = cv2.imread(str(sources[i]))
-            h, w = img.shape[:2]
-            side = min(h, w)
-            img = cv2.resize(img[(h - side) // 2:(h + side) // 2, (w - side) // 2:(w + side) // 2], (SIDE, SIDE),
-                             interpolation=cv2.INTER_AREA)
-        else:
-            img = cv2.GaussianBlur(rng.integers(0, 256, (SIDE, SIDE, 3), dtype=np.uint8), (0, 0), 2)
-        cv2.imwrite(str(folder / f"{i:02d}.png"), img)
-    return "landscape photos" if sources else "synthetic pictures"
 
 
 def cli_choice(threads: int, backend: str) -> tuple[str, str]:
@@ -119,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "photos"
-        kind = write_photos(src)
+        kind = write_photos(src, COUNT, SIDE, SIDE, square=True)
         for k in range(args.pairs):
             model_s, batch = model_only(run)
             cli_s = cli_seconds(src, Path(tmp) / f"out{k}", args.threads, args.backend, args.cli_args.split())
@@ -129,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     ratios = [r["ratio"] for r in rows]
     print(f"{COUNT} {kind} of {SIDE} px, {args.threads} threads: ratio median {statistics.median(ratios):.3f} "
           f"(min {min(ratios):.3f}, max {max(ratios):.3f}) over {len(rows)} pairs")
-    print("reproduce: python benchmarks/small_folder.py " + " ".join(argv if argv is not None else sys.argv[1:]))
+    print("reproduce: python -m benchmarks.small_folder " + " ".join(argv if argv is not None else sys.argv[1:]))
     if args.json:
         args.json.write_text(json.dumps({"pictures": COUNT, "side": SIDE, "inputs": kind, "cpu": facts().describe(),
                                          "backend": backend, "precision": precision, "pairs": rows,

@@ -1,7 +1,7 @@
 """What the CLI does around the model for one benchmark picture, step by step, in ms: the work
 that competes with ONNX Runtime for the cores when every core already runs the model.
 
-    python benchmarks/stage_costs.py
+    python -m benchmarks.stage_costs
 """
 from __future__ import annotations
 
@@ -13,13 +13,12 @@ from typing import Callable
 
 import cv2
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cli_runs import write_inputs  # noqa: E402
+from benchmarks.harness import write_inputs
 
-from landscape.imaging.codec import decode, encode, from_unit, rgb_unit  # noqa: E402
-from landscape.pipelines.label import colourise, label, merge_small_regions  # noqa: E402
-from landscape.pipelines.translate import labels_from_map, translate  # noqa: E402
-from landscape.runtime.sessions import choose_device, load_model  # noqa: E402
+from landscape.imaging.codec import decode, encode, from_unit, rgb_unit
+from landscape.pipelines.label import colourise, label, merge_small_regions
+from landscape.pipelines.translate import labels_from_map, translate
+from landscape.runtime.sessions import choose_device, load_model
 
 MIN_REGION_PCT = 0.25  # `landscape label`'s default --min-region
 TOLERANCE = 24.0  # `landscape translate`'s default --tolerance
@@ -53,11 +52,11 @@ def main() -> int:
 
         print("translate (one 256 px map)")
         drawn = timed("decode", lambda: decode(folder / "translate" / "0000.png", max_pixels=10**8))
-        classes = timed("snap colours to classes", lambda: labels_from_map(drawn, translator.info.palette, TOLERANCE)[0])
+        classes = timed("snap colours to classes", lambda: labels_from_map(drawn.pixels, translator.info.palette, TOLERANCE)[0])
         photo = timed("model", lambda: translate(translator, classes), 10)
         pixels = timed("to uint8", lambda: from_unit(photo))
         timed("encode PNG", lambda: encode(pixels, "png"))
-    print("reproduce: python benchmarks/stage_costs.py")
+    print("reproduce: python -m benchmarks.stage_costs")
     return 0
 
 

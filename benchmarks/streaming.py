@@ -6,7 +6,7 @@ batch and a counter, whatever N.
 Each run is a separate process, stopped once its first path reaches stdout; peak memory is
 its VmHWM at that moment (Linux). The bundled models run on the CPU.
 
-    python benchmarks/streaming.py --json docs/streaming.json
+    python -m benchmarks.streaming --json docs/streaming.json
 """
 from __future__ import annotations
 
@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -103,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             seconds, rss = first_output(["upscale", str(folder), "-o", str(tmp_path / f"up{power}")])
             report["upscale"].append({"files": 10**power, "first_output_s": round(seconds, 3), "peak_rss_mb": round(rss, 1)})
             print(f"upscale of 10^{power} files: first picture after {seconds:.2f} s, peak RSS {rss:.0f} MB", flush=True)
-    print("reproduce: python benchmarks/streaming.py " + " ".join(argv if argv is not None else sys.argv[1:]))
+    print("reproduce: python -m benchmarks.streaming " + " ".join(argv if argv is not None else sys.argv[1:]))
     if args.json:
         args.json.write_text(json.dumps(report, indent=1) + "\n")
     return 0

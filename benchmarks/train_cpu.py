@@ -15,8 +15,8 @@ at twice the forward) of:
 
 Then the operators that take the step's time (torch.profiler, self CPU time).
 
-    python benchmarks/train_cpu.py --data photos/ --json docs/train_cpu.json
-    python benchmarks/train_cpu.py --tiny --seconds 10     # the tests' small networks
+    python -m benchmarks.train_cpu --data photos/ --json docs/train_cpu.json
+    python -m benchmarks.train_cpu --tiny --seconds 10     # the tests' small networks
 """
 from __future__ import annotations
 
@@ -25,20 +25,18 @@ import json
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
-from landscape.runtime.cpu import facts  # noqa: E402
-from landscape.trainers.data import image_split  # noqa: E402
-from train_throughput import synthetic  # noqa: E402  (benchmarks/ is on the path when run as a script)
+from landscape.runtime.cpu import facts
+from landscape.trainers.data import image_split
+from benchmarks.harness import flops, seconds_per_call
+from benchmarks.train_throughput import synthetic
 
 # The recipes measured: the inpainter's CPU run (runs/inpaint-cpu) and the upscaler's (the bundled
 # light RRDB), each with its trainer's options; --tiny shrinks them to the tests' sizes.
@@ -50,22 +48,6 @@ TINY = {
     "glcic": ["--g-width", "8", "--d-width", "4", "--resolution", "64", "--batch-size", "4"],
     "esrgan": ["--num-feat", "8", "--num-grow-ch", "4", "--num-block", "1", "--resolution", "16", "--batch-size", "4"],
 }
-
-
-def timed(step: Callable[[], None], seconds: float) -> float:
-    """Seconds per call, after two warm-up calls, over at least `seconds` (and 3 calls)."""
-    step(), step()
-    calls, start = 0, time.perf_counter()
-    while calls < 3 or time.perf_counter() - start < seconds:
-        step()
-        calls += 1
-    return (time.perf_counter() - start) / calls
-
-
-def forward_flops(fn: Callable[[], object]) -> float:
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        fn()
-    return float(counter.get_total_flops())
 
 
 def conv_ceiling(width: int, size: int, batch: int, amp: torch.dtype | None, seconds: float) -> float:
@@ -86,7 +68,7 @@ def conv_ceiling(width: int, size: int, batch: int, amp: torch.dtype | None, sec
         loss.backward()
         opt.step()
 
-    return 3 * forward_flops(lambda: net(x)) / timed(step, seconds) / 1e9
+    return 3 * flops(lambda: net(x)) / seconds_per_call(step, seconds, warmup=2) / 1e9
 
 
 class Family:
@@ -151,9 +133,9 @@ class Family:
             loss.backward()
             opt.step()
 
-        flops = forward_flops(lambda: net.eval()(*self.inputs(place(fixed)))) / self.batch_size
+        flops_each = flops(lambda: net.eval()(*self.inputs(place(fixed)))) / self.batch_size
         net.train()
-        return step, flops
+        return step, flops_each
 
 
 def trainer_rate(family: str, argv: list[str], data: Path, seconds: float, phase: str, out: Path) -> float | None:
@@ -211,26 +193,26 @@ def main(argv: list[str] | None = None) -> int:
         for name in args.families.split(","):
             fam = Family(name, recipes[name], data)
             rows: dict[str, float | None] = {}
-            step, flops = fam.step(amp, fresh_batches=False)
-            rows["generator step"] = fam.batch_size / timed(step, args.seconds)
+            step, forward = fam.step(amp, fresh_batches=False)
+            rows["generator step"] = fam.batch_size / seconds_per_call(step, args.seconds, warmup=2)
             if amp is not None:
                 fp32_step, _ = Family(name, recipes[name], data).step(None, fresh_batches=False)
-                rows["generator step, fp32"] = fam.batch_size / timed(fp32_step, args.seconds)
+                rows["generator step, fp32"] = fam.batch_size / seconds_per_call(fp32_step, args.seconds, warmup=2)
             data_step, _ = fam.step(amp, fresh_batches=True)
-            rows["+ batch making"] = fam.batch_size / timed(data_step, args.seconds)
+            rows["+ batch making"] = fam.batch_size / seconds_per_call(data_step, args.seconds, warmup=2)
             rows["trainer, generator phase"] = trainer_rate(name, recipes[name], data, 3 * args.seconds, "generator", Path(tmp))
             if name == "glcic":
                 rows["trainer, joint phase (both discriminators)"] = trainer_rate(name, recipes[name], data,
                                                                                   3 * args.seconds, "joint", Path(tmp))
             ops = top_ops(step, 8)
-            result["families"][name] = {"forward_gflop_per_image": flops / 1e9, "images_per_s": rows,
+            result["families"][name] = {"forward_gflop_per_image": forward / 1e9, "images_per_s": rows,
                                         "top_ops": [{"op": k, "share": s} for k, s in ops]}
             base = rows["generator step"]
             for what, rate in rows.items():
                 if rate is None:
                     print(f"| {name} | {what} | no rate logged | | | |")
                     continue
-                gflops = 3 * flops * rate / 1e9
+                gflops = 3 * forward * rate / 1e9
                 print(f"| {name} | {what} | {rate:.2f} | {gflops:.0f} | {gflops / ceiling:.2f} | {rate / base:.2f} |")
             print(f"{name}: self CPU time of the generator step: " + ", ".join(f"{k} {100 * s:.0f} %" for k, s in ops))
     if args.json:

@@ -1,9 +1,9 @@
-"""Training throughput of the GPU plan's five recipes (scripts/gpu_window.py), through the real
+"""Training throughput of the GPU plan's five recipes (gpu/window.py), through the real
 trainers: images/s of each alone on the device, then of all five sharing it, with the share
 of the bf16 matrix-product rate measured in the same run.
 
-    python benchmarks/train_throughput.py --out DIR                 # CUDA: the plan's recipes
-    python benchmarks/train_throughput.py --out DIR --tiny --seconds 5   # the CPU rehearsal
+    python -m benchmarks.train_throughput --out DIR                 # CUDA: the plan's recipes
+    python -m benchmarks.train_throughput --out DIR --tiny --seconds 5   # the CPU rehearsal
 
 Each trainer runs in its own process for --seconds of training (--max-minutes) on synthetic
 320x240 photos and maps, with its data on the device on CUDA; the rate is the mean of its
@@ -24,13 +24,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "scripts"))
 
-from gpu_window import COMMON, PLAN, matmul_rate, recipe  # noqa: E402
+from benchmarks.harness import flops
+from gpu.window import COMMON, PLAN, matmul_rate, recipe
 
 
 def synthetic(root: Path, count: int) -> tuple[Path, Path]:
@@ -71,12 +69,7 @@ def forward_flops(t, tiny: bool) -> float:
                 (d, (torch.rand(1, 3, r, r), torch.rand(1, 3, r // 2, r // 2)))]
     else:
         nets = [(UNetSegmenter(config=c.network()), (torch.rand(1, 3, r, r),))]
-    total = 0
-    for net, inputs in nets:
-        with FlopCounterMode(display=False) as counter, torch.no_grad():
-            net.eval()(*inputs)
-        total += counter.get_total_flops()
-    return total
+    return sum(flops(lambda: net.eval()(*inputs)) for net, inputs in nets)
 
 
 def launch(t, photos: Path, maps: Path, out: Path, seconds: float, tiny: bool, cuda: bool) -> subprocess.Popen:

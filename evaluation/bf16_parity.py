@@ -4,7 +4,7 @@ the held-out landscapes, and the generated pictures' PSNR (generator and the gen
 chain) over 64 seeds. Both precisions run in OpenVINO through the CLI's pipelines.
 (Upscale and inpaint: their quality scripts take --precision; see docs/PERFORMANCE.md.)
 
-    python evaluation/bf16_parity.py --json runs/logs/bf16/parity.json
+    python -m evaluation.bf16_parity --json runs/logs/bf16/parity.json
 """
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"label maps: {100 * report['label_agreement']:.3f} % of pixels agree over {len(photos)} held-out photos")
     print(f"generate: worst picture {report['generate_psnr_db']:.1f} dB from fp32 over {len(seeds)} seeds; "
           f"generate --upscale: {report['generate_upscale_psnr_db']:.1f} dB")
-    print("reproduce: python evaluation/bf16_parity.py " + " ".join(argv if argv is not None else sys.argv[1:]))
+    print("reproduce: python -m evaluation.bf16_parity " + " ".join(argv if argv is not None else sys.argv[1:]))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
     return 0

@@ -11,9 +11,9 @@
 Held-out photos are the run's split.json `held_out` list, centre-cropped and resized exactly
 as the trainer's evaluation does.
 
-    python evaluation/generator_quality.py                      # the bundled generator
-    python evaluation/generator_quality.py a.onnx b.onnx        # several, side by side
-    python evaluation/generator_quality.py --truncation scale:0.8 resample:2.0   # truncated latents too
+    python -m evaluation.generator_quality                      # the bundled generator
+    python -m evaluation.generator_quality a.onnx b.onnx        # several, side by side
+    python -m evaluation.generator_quality --truncation scale:0.8 resample:2.0   # truncated latents too
 
 Truncation, `scale:PSI` (z * PSI) or `resample:T` (coordinates beyond +-T drawn again from the
 seed's generator, BigGAN's trick), trades variety for typical pictures; a generator offers it
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, (swd, div) in rows.items():
         print(f"{name:<40}" + "".join(f"{swd[k]:9.1f}" for k in levels)
               + f"{swd['swd_mean']:9.1f}{swd['swd_mean_std']:6.1f}{div / real_div:11.2f}")
-    print("reproduce: python evaluation/generator_quality.py " + " ".join(argv if argv is not None else sys.argv[1:]))
+    print("reproduce: python -m evaluation.generator_quality " + " ".join(argv if argv is not None else sys.argv[1:]))
     if args.json:
         args.json.write_text(json.dumps({name: {"swd": swd, "diversity_ratio": div / real_div}
                                          for name, (swd, div) in rows.items()}, indent=2) + "\n")

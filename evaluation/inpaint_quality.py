@@ -6,9 +6,9 @@ Photos: the run's split.json `held_out` list, centre-cropped to --size. Masks: t
 own free-form + rectangle generator, seeded per photo, so every method sees identical holes.
 The model runs through the CLI's inpaint pipeline (context windows and compositing included).
 
-    python evaluation/inpaint_quality.py                          # the bundled inpainter
-    python evaluation/inpaint_quality.py --model runs/x/inpaint.onnx --split runs/x/split.json
-    python evaluation/inpaint_quality.py --size 0 --restore-with-upscaler   # whole photos; see below
+    python -m evaluation.inpaint_quality                          # the bundled inpainter
+    python -m evaluation.inpaint_quality --model runs/x/inpaint.onnx --split runs/x/split.json
+    python -m evaluation.inpaint_quality --size 0 --restore-with-upscaler   # whole photos; see below
 
 With `--size 0` the photos are used whole (612x408 mostly), so a large hole's window is bigger
 than the model's native size: the pipeline fills it shrunk and resizes the fill back.
@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = [np.hstack([panel(x) for x in row]) for row in sheet_rows]
         cv2.imwrite(str(args.sheet), cv2.cvtColor(np.vstack(rows), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
         print(f"sheet: {args.sheet} (photo | holes | Telea | this model)")
-    print("reproduce: python evaluation/inpaint_quality.py " + " ".join(argv if argv is not None else sys.argv[1:]))
+    print("reproduce: python -m evaluation.inpaint_quality " + " ".join(argv if argv is not None else sys.argv[1:]))
     if args.json:
         args.json.write_text(json.dumps({"model": str(path), "photos": len(photos), "results": results}, indent=2) + "\n")
     return 0

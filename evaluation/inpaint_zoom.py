@@ -2,7 +2,7 @@
 downscaled sheet hides (a grid, streaks). Columns: photo | holes | Telea | each model given
 (with --raw-fill: its fill as the network gives it, then the seamless one the CLI writes).
 
-    python evaluation/inpaint_zoom.py --shapes one-box --models old.onnx landscape/models/inpaint.onnx -o zoom.png
+    python -m evaluation.inpaint_zoom --shapes one-box --models old.onnx landscape/models/inpaint.onnx -o zoom.png
 """
 from __future__ import annotations
 
@@ -14,10 +14,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import landscape  # noqa: E402
-from inpaint_quality import one_box, thin_strokes  # noqa: E402
+import landscape
+from evaluation.inpaint_quality import one_box, thin_strokes
 
 CROP = 200
 SHAPES = {"one-box": one_box, "thin-strokes": thin_strokes}

@@ -2,8 +2,8 @@
 and per-class IoU of an ONNX `label` model, on whole images through the CLI's own pipeline
 (padding and tiling included). Pixels labelled unknown (15) are not counted.
 
-    python evaluation/label_quality.py                       # the bundled labeller
-    python evaluation/label_quality.py --model runs/seg/label.onnx
+    python -m evaluation.label_quality                       # the bundled labeller
+    python -m evaluation.label_quality --model runs/seg/label.onnx
 """
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Labeller on Stanford Background '{args.split}' ({len(stems)} images, whole images); model {path.name}")
     print(f"pixel accuracy {100 * result['pixel_accuracy']:.1f}%   mIoU {100 * result['miou']:.1f}%")
     print("  ".join(f"{name} {100 * result[f'iou_{name}']:.1f}" for name in LANDSCAPE_CLASSES if f"iou_{name}" in result))
-    print("reproduce: python evaluation/label_quality.py " + " ".join(argv if argv is not None else sys.argv[1:]))
+    print("reproduce: python -m evaluation.label_quality " + " ".join(argv if argv is not None else sys.argv[1:]))
     if args.json:
         args.json.write_text(json.dumps({"model": str(path), "images": len(stems), **result}, indent=2) + "\n")
     return 0

@@ -13,8 +13,8 @@ A map fixes the layout, not the colours or texture, so no translator reaches the
 figures compare translators (and runs) with each other on the same pairs. `--sheet` writes
 rows of photo | map | translation for the first landscapes.
 
-    python evaluation/translate_quality.py                  # the bundled models
-    python evaluation/translate_quality.py --model runs/translate/translate.onnx --sheet sheet.jpg
+    python -m evaluation.translate_quality                  # the bundled models
+    python -m evaluation.translate_quality --model runs/translate/translate.onnx --sheet sheet.jpg
 """
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ from landscape.trainers.data import shrink_to_short_side
 from landscape.trainers.maps import load_table
 from landscape.trainers.palette import LANDSCAPE_CLASSES
 
-SHORT_SIDE = 256  # the translator's training scale (the GPU plan's compact data, scripts/gpu_window.py)
+SHORT_SIDE = 256  # the translator's training scale (the GPU plan's compact data, gpu/window.py)
 MIN_REGION_PERCENT = 0.25  # `landscape label`'s default
 SHEET_PANEL = (240, 160)
 
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         panel = lambda x: cv2.resize(x, SHEET_PANEL, interpolation=cv2.INTER_AREA)  # noqa: E731
         Image.fromarray(np.vstack([np.hstack([panel(x) for x in r]) for r in rows])).save(args.sheet, quality=88)
         print(f"sheet: {args.sheet}")
-    print("reproduce: python evaluation/translate_quality.py " + " ".join(argv if argv is not None else sys.argv[1:]))
+    print("reproduce: python -m evaluation.translate_quality " + " ".join(argv if argv is not None else sys.argv[1:]))
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2) + "\n")
     return 0

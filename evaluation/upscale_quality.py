@@ -10,8 +10,8 @@ Two sets, side by side in one table:
 The model runs through the CLI's own upscale pipeline (tiles included), so the figure is
 what `landscape upscale` gives.
 
-    python evaluation/upscale_quality.py                              # the bundled upscaler
-    python evaluation/upscale_quality.py --model runs/x/upscale.onnx --json out.json
+    python -m evaluation.upscale_quality                              # the bundled upscaler
+    python -m evaluation.upscale_quality --model runs/x/upscale.onnx --json out.json
 """
 from __future__ import annotations
 
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
             for method, value in PUBLISHED_SET5.items():
                 print(f"{'':<22} {method + ' (published)':<20} {value:8.2f} {'':>7}")
         print(f"{'':<22} {'this model':<20} {r['model']['psnr']:8.2f} {r['model']['ssim']:7.4f}")
-    print("reproduce: python evaluation/upscale_quality.py " + " ".join(argv if argv is not None else sys.argv[1:]))
+    print("reproduce: python -m evaluation.upscale_quality " + " ".join(argv if argv is not None else sys.argv[1:]))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0

@@ -4,25 +4,23 @@ whether bf16 may run it; the manifest's sha256 follows the rewritten files.
 
 Needs a CPU with AMX or AVX512-BF16 units and the train extras (onnx):
 
-    python scripts/bf16_check.py            # measure and record
-    python scripts/bf16_check.py --check    # print the verdicts, change nothing
+    python -m scripts.bf16_check            # measure and record
+    python -m scripts.bf16_check --check    # print the verdicts, change nothing
 """
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import onnx
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
-from landscape.runtime import bf16_check  # noqa: E402
-from landscape.runtime.cpu import facts  # noqa: E402
-from landscape.imaging.outputs import atomic_write  # noqa: E402
-from landscape.runtime.sessions import MANIFEST, bundled_dir, read_info, read_manifest, sha256_file  # noqa: E402
+from landscape.runtime import bf16_check
+from landscape.runtime.cpu import facts
+from landscape.imaging.outputs import atomic_write
+from landscape.runtime.sessions import MANIFEST, bundled_dir, read_info, read_manifest, sha256_file
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,11 +15,11 @@ as a slim state of the new network:
   closest (least squares over the four output parities) to its 4x4 kernel; its batch norm,
   not folded in the file, is copied.
 
-    python scripts/glcic_warm_start.py --onnx gpu-inpaint.onnx -o warm.safetensors -- --data photos/ --batch-size 8 --steps 3000
+    python -m scripts.glcic_warm_start --onnx gpu-inpaint.onnx -o warm.safetensors -- --data photos/ --batch-size 8 --steps 3000
 
 The arguments after `--` are the trainer's (python -m landscape.trainers.glcic): they become the state's
 recipe, which `--resume` continues (only the options in landscape.trainers.options.SLIM_RESUMABLE may
-change then). `--plan DATA` takes the GPU window's inpainter recipe instead (scripts/gpu_window.py),
+change then). `--plan DATA` takes the GPU window's inpainter recipe instead (gpu/window.py),
 so that the window continues an inpainter rather than starting afresh.
 
 `--state STATE` starts instead from a slim state: it is written again with the recipe given
@@ -27,8 +27,8 @@ so that the window continues an inpainter rather than starting afresh.
 continued on the CPU was trained at first) gets them at zero: the same function, which the run
 then teaches to use them.
 
-    python scripts/glcic_warm_start.py --state old.safetensors -o grown.safetensors -- --data photos/ ...
-    python scripts/glcic_warm_start.py --state run/slim.safetensors --plan photos/landscapes -o runs/slim/glcic.safetensors
+    python -m scripts.glcic_warm_start --state old.safetensors -o grown.safetensors -- --data photos/ ...
+    python -m scripts.glcic_warm_start --state run/slim.safetensors --plan photos/landscapes -o runs/slim/glcic.safetensors
 """
 from __future__ import annotations
 
@@ -42,16 +42,14 @@ import torch
 from onnx import numpy_helper
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
 
-from landscape.trainers.data import fixed_batch, image_split  # noqa: E402
-from landscape.trainers.glcic import GLCICConfig, MaskedCrops  # noqa: E402
-from landscape.trainers.networks import config_to_dict  # noqa: E402
-from landscape.trainers.checkpoint import module_state  # noqa: E402
-from landscape.trainers.networks.glcic import CompletionConfig, CompletionNetwork, grow_skips  # noqa: E402
-from landscape.trainers.options import parse, to_dict  # noqa: E402
-from landscape.trainers.slim import read_slim_state, write_slim_state  # noqa: E402
+from landscape.trainers.data import fixed_batch, image_split
+from landscape.trainers.glcic import GLCICConfig, MaskedCrops
+from landscape.trainers.networks import config_to_dict
+from landscape.trainers.checkpoint import module_state
+from landscape.trainers.networks.glcic import CompletionConfig, CompletionNetwork, grow_skips
+from landscape.trainers.options import parse, to_dict
+from landscape.trainers.slim import read_slim_state, write_slim_state
 
 
 def onnx_layers(path: Path) -> list[tuple[str, np.ndarray, dict[str, np.ndarray]]]:
@@ -178,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     trainer_args = [a for a in args.trainer_args if a != "--"]
     if args.plan:
-        from gpu_window import COMMON, PLAN
+        from gpu.window import COMMON, PLAN
 
         plan = next(t for t in PLAN if t.family == "glcic")
         trainer_args = ["--data", args.plan, *plan.args, *COMMON, *trainer_args]

@@ -3,8 +3,8 @@ with spandrel's own class at a small width and random weights, saved as a BasicS
 exported (fp32, the same checks as for any file), run once through `landscape upscale` with
 tiles, and reported as one row of the README's table.
 
-    python scripts/import_survey.py                    # every architecture below
-    python scripts/import_survey.py SwinIR HAT         # some
+    python -m scripts.import_survey                    # every architecture below
+    python -m scripts.import_survey SwinIR HAT         # some
 """
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 def builders() -> dict:

@@ -6,7 +6,7 @@
   output to the next model's input range on the device, so that a chain such as
   `generate --upscale` never copies its pictures to the host between the two models.
 
-Run: python scripts/make_probe_model.py
+Run: python -m scripts.make_probe_model
 """
 from pathlib import Path
 

@@ -10,7 +10,7 @@
   --compare` (input | mask | output, the sheet the CLI writes);
 - docs/images/walk.webp: `landscape generate --walk 3,7,12 --frames 12 --upscale --animation`.
 
-    python scripts/make_readme_pictures.py
+    python -m scripts.make_readme_pictures
 """
 from __future__ import annotations
 

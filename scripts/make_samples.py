@@ -1,6 +1,6 @@
 """Make the files in samples/: colour-coded maps and masks drawn here from seeded noise, and
 photos made by the bundled generator and upscaler. Nothing comes from any data set.
-Run: python scripts/make_samples.py   (rewrites samples/{maps,photos,masks} and
+Run: python -m scripts.make_samples   (rewrites samples/{maps,photos,masks} and
 docs/images/samples.jpg)
 """
 from __future__ import annotations

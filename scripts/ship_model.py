@@ -5,7 +5,7 @@ Both precisions are exported and checked against PyTorch. The fp16 file ships wh
 parity check passes and it runs no slower than fp32 on this machine's CPU (ONNX Runtime's CPU
 kernels are fp32, so an fp16 file pays for casts); the timings are printed side by side.
 
-    python scripts/ship_model.py runs/generate-128/checkpoints/step_0003000.safetensors
+    python -m scripts.ship_model runs/generate-128/checkpoints/step_0003000.safetensors
 """
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from landscape.export.exporter import ExportError, export_checkpoint
+from landscape.export.exporter import export_checkpoint
+from landscape.export.parity import ExportError
 from landscape.pipelines.translate import onehot
 from landscape.runtime.sessions import MANIFEST, bundled_dir, choose_device, load_model, sha256_file
 

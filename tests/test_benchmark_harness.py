@@ -1,30 +1,27 @@
 """The benchmark harness measures what it claims: the model-only figures replay exactly the
 arrays the CLI feeds its models, and the steady-state rate is separated from start-up."""
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import cli_runs  # noqa: E402
+from benchmarks import harness
 
 
 def test_recorded_calls_are_the_cli_calls(tmp_path, models):
-    calls = cli_runs.record_calls("upscale", tmp_path, models={"upscale": models["upscale"]})
+    calls = harness.record_calls("upscale", tmp_path, models={"upscale": models["upscale"]})
     assert calls.pictures == 1 and len(calls.calls) == 1
     task, feeds = calls.calls[0]
-    side = cli_runs.INPUT_SIDE["upscale"]  # one window: no context beyond what the size multiple needs
+    side = harness.INPUT_SIDE["upscale"]  # one window: no context beyond what the size multiple needs
     assert task == "upscale" and feeds["image"].shape == (1, 3, side, side) and feeds["image"].dtype == np.float32
 
-    chain = cli_runs.record_calls("generate --upscale", tmp_path, models={"generate": models["generate"], "upscale": models["upscale"]})
+    chain = harness.record_calls("generate --upscale", tmp_path, models={"generate": models["generate"], "upscale": models["upscale"]})
     assert chain.pictures == 8
     assert [task for task, _ in chain.calls] == ["generate", "upscale"]
     assert next(iter(chain.calls[1][1].values())).shape[0] == 8  # the batch goes through the chain whole
 
 
 def test_steady_state_separates_start_up(tmp_path, models):
-    steady = cli_runs.steady_state("generate", tmp_path, 2, threads=1, models={"generate": models["generate"]})
+    steady = harness.steady_state("generate", tmp_path, 2, threads=1, models={"generate": models["generate"]})
     assert steady.rate > 0 and steady.start > 0 and steady.rss_mb > 0
     assert sorted(p.name for p in tmp_path.glob("out-*/*.png")) == sorted(
         [f"seed{s:06d}.png" for s in range(2)] + [f"seed{s:06d}.png" for s in range(6)])
@@ -32,11 +29,11 @@ def test_steady_state_separates_start_up(tmp_path, models):
 
 def test_a_failing_cli_run_stops_the_benchmark(tmp_path):
     with pytest.raises(SystemExit, match="CLI failed"):
-        cli_runs.run_once(["upscale", str(tmp_path / "missing"), "-o", str(tmp_path / "o")], threads=1, jobs="0")
+        harness.run_once(["upscale", str(tmp_path / "missing"), "-o", str(tmp_path / "o")], threads=1, jobs="0")
 
 
 def test_end_to_end_reads_the_rate_from_the_written_paths(tmp_path):
-    import end_to_end
+    from benchmarks import end_to_end
 
     rate = end_to_end.cli_rate("generate", tmp_path / "unused", tmp_path / "out", 16, 8, threads=1, jobs="0")
     assert rate > 0 and len(list((tmp_path / "out").glob("*.png"))) == 16
@@ -48,7 +45,7 @@ def test_end_to_end_reads_the_rate_from_the_written_paths(tmp_path):
 def test_the_cpu_training_breakdown_counts_per_image_and_measures_every_row(tmp_path):
     pytest.importorskip("torch")
     import torch
-    import train_cpu
+    from benchmarks import train_cpu
     from torch.utils.flop_counter import FlopCounterMode
 
     data = train_cpu.synthetic(tmp_path, 8)[0]

@@ -7,7 +7,8 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from landscape.export.exporter import ExportError, export_checkpoint
+from landscape.export.exporter import export_checkpoint
+from landscape.export.parity import ExportError
 from landscape.export.specs import SPECS
 from landscape.runtime import model_contract
 from landscape.errors import UsageError
@@ -98,12 +99,12 @@ def test_fp16_far_from_fp32_is_a_failure(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_nan_or_inf_in_an_output_is_a_failure(bad):
-    from landscape.export.exporter import _max_diff
+    from landscape.export.parity import max_diff
 
     out = np.zeros((1, 3, 4, 4), np.float32)
     out[0, 1, 2, 3] = bad
     with pytest.raises(ExportError, match="NaN or Inf"):
-        _max_diff(out, np.zeros_like(out), "fp16 at (1, 4, 4)")
+        max_diff(out, np.zeros_like(out), "fp16 at (1, 4, 4)")
 
 
 def test_checkpoint_round_trip_rebuilds_the_network(tmp_path):

@@ -1,6 +1,5 @@
 """scripts/glcic_warm_start.py: an inpainter's ONNX file (transposed-conv upsampling, batch norm
 folded) or a slim state, as a slim state of today's network (nearest + 3x3 conv, skips)."""
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -8,10 +7,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
 
-import glcic_warm_start as warm  # noqa: E402
-from tests.conftest import random_image  # noqa: E402
+from scripts import glcic_warm_start as warm
+from tests.conftest import random_image
 
 
 def transposed_of(v: np.ndarray) -> np.ndarray:

@@ -1,11 +1,8 @@
 """evaluation/inpaint_quality.py's error by distance from the hole's edge."""
-import sys
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "evaluation"))
-import inpaint_quality  # noqa: E402
+from evaluation import inpaint_quality
 
 
 def test_band_errors_put_each_hole_pixel_in_the_band_of_its_distance_from_the_edge():

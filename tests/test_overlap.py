@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from landscape.cli.batch import Encoded, Item
+from landscape.cli.items import Encoded, Item
 from landscape.cli.reporting import Reporter
 from landscape.errors import ItemError, UsageError
 from landscape.cli.stages import Jobs, Stages, parse_jobs, run_stages

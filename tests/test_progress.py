@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from landscape.cli import batch, reporting
+from landscape.cli import reporting
+from landscape.cli.items import Item
 from landscape.pipelines.tiling import run_tiled
 from landscape.pipelines.upscale import work
 from tests.conftest import random_image, write_png
@@ -32,7 +33,7 @@ def terminal(monkeypatch):
 
 
 def items(n):
-    return [batch.Item(label=f"p{i}", output=None) for i in range(n)]
+    return [Item(label=f"p{i}", output=None) for i in range(n)]
 
 
 def test_ticks_move_the_bar_and_finished_items_settle_it(terminal):

@@ -6,38 +6,13 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional
 
 from landscape.cli.options import Placement
+from landscape.cli.items import Item, Plan
 from landscape.cli.reporting import Reporter
 from landscape.errors import ItemError, LandscapeError
-
-
-@dataclass
-class Item:
-    """One output to produce, from one input (a path, a seed, an image+mask pair)."""
-
-    label: str
-    output: Optional[Path]
-    source: Any = None
-    error: Optional[str] = None
-
-
-@dataclass
-class Encoded:
-    data: bytes
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Plan:
-    """The items of a run, produced lazily as the run takes them (from seeds, or from the
-    folder walk), and how many there will be where that is known without producing them."""
-
-    items: Iterable[Item]
-    total: Optional[int] = None
 
 
 def run_items(plan: Plan, stages: Any, reporter: Reporter, *, overwrite: bool, batch_size: int = 1,

@@ -8,14 +8,12 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import Any, Callable, Optional
 
 import typer
 
+from landscape.cli.items import Item
 from landscape.errors import LandscapeError
-
-if TYPE_CHECKING:
-    from landscape.cli.batch import Item
 
 
 def stderr_is_terminal() -> bool:

@@ -8,13 +8,14 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import onnx
 import torch
 
-from landscape.export.specs import SPECS, ExportSpec, ParityCase
+from landscape.export import parity
+from landscape.export.parity import ExportError
+from landscape.export.specs import SPECS
 from landscape import __version__
-from landscape.errors import LandscapeError, UsageError
+from landscape.errors import UsageError
 from landscape.runtime.model_contract import SCHEMA_VERSION, encode, parse
 from landscape.imaging.outputs import atomic_write
 from landscape.runtime.sessions import sha256_file
@@ -22,11 +23,6 @@ from landscape.trainers.checkpoint import CheckpointError
 from landscape.trainers.networks import config_to_dict, get_family, network_from_checkpoint
 
 DEFAULT_OPSET = 17
-PARITY_SEED = 1234
-
-
-class ExportError(LandscapeError):
-    """The exported graph does not match the checkpoint (parity, NaN/Inf, checker)."""
 
 
 @dataclass(frozen=True)
@@ -46,33 +42,7 @@ class ExportReport:
         )
 
 
-def _ort_session(model_bytes: bytes):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
-
-
-def _run(session, spec: ExportSpec, config, inputs: tuple[torch.Tensor, ...]) -> np.ndarray:
-    feeds = {s.name: t.numpy() for s, t in zip(spec.inputs(config), inputs)}
-    return session.run(None, feeds)[0]
-
-
-def _max_diff(a: np.ndarray, b: np.ndarray, what: str) -> float:
-    if not np.isfinite(a).all():
-        raise ExportError(f"{what}: output holds NaN or Inf")
-    if a.shape != b.shape:
-        raise ExportError(f"{what}: output shape {a.shape} != {b.shape}")
-    return float(np.abs(a.astype(np.float64) - b.astype(np.float64)).max())
-
-
-def _cases(spec: ExportSpec, config) -> list[tuple[ParityCase, tuple[torch.Tensor, ...]]]:
-    gen = torch.Generator().manual_seed(PARITY_SEED)
-    return [(case, spec.examples(config, case, gen)) for case in spec.parity_cases(config)]
-
-
-def _to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
+def to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
     from onnxconverter_common import float16
 
     # float32 inputs and outputs stay, so callers never see the precision of the file.
@@ -114,7 +84,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, 
         raise UsageError(f"--opset {opset} is out of the supported range 7..23")
     net.eval()
     spec = SPECS[family.name]
-    cases = _cases(spec, config)
+    cases = parity.cases(spec, config)
 
     with tempfile.TemporaryDirectory() as tmp, torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices
@@ -130,32 +100,32 @@ def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, 
     except onnx.checker.ValidationError as exc:
         raise ExportError(f"{checkpoint}: the exported graph fails onnx.checker ({str(exc).splitlines()[0]})") from None
 
-    session = _ort_session(model.SerializeToString())
+    session = parity.session(model.SerializeToString())
     expected, fp32_outputs, fp32_diff = [], [], 0.0
     with torch.no_grad():
         for case, inputs in cases:
             torch_out = net(*inputs).numpy()
-            ort_out = _run(session, spec, config, inputs)
-            fp32_diff = max(fp32_diff, _max_diff(ort_out, torch_out, f"fp32 at {case}"))
+            ort_out = parity.run(session, spec, config, inputs)
+            fp32_diff = max(fp32_diff, parity.max_diff(ort_out, torch_out, f"fp32 at {case}"))
             expected.append(torch_out)
             fp32_outputs.append(ort_out)
     if fp32_diff > spec.fp32_atol:
         raise ExportError(f"{checkpoint}: ONNX Runtime differs from PyTorch by {fp32_diff:.2e} (> {spec.fp32_atol:.0e})")
 
-    parity = {"fp32_max_abs_diff": fp32_diff, "fp32_atol": spec.fp32_atol,
-              "cases": [list(case) for case, _ in cases], "seed": PARITY_SEED}
+    record = {"fp32_max_abs_diff": fp32_diff, "fp32_atol": spec.fp32_atol,
+              "cases": [list(case) for case, _ in cases], "seed": parity.PARITY_SEED}
     written_diff = fp32_diff
     if fp16:
-        model = _to_fp16(model)
-        session16 = _ort_session(model.SerializeToString())
+        model = to_fp16(model)
+        session16 = parity.session(model.SerializeToString())
         fp16_diff = 0.0
         for (case, inputs), ref32, ref_torch in zip(cases, fp32_outputs, expected):
-            out16 = _run(session16, spec, config, inputs)
-            fp16_diff = max(fp16_diff, _max_diff(out16, ref32, f"fp16 at {case}"))
-            written_diff = max(written_diff, _max_diff(out16, ref_torch, f"fp16 at {case}"))
+            out16 = parity.run(session16, spec, config, inputs)
+            fp16_diff = max(fp16_diff, parity.max_diff(out16, ref32, f"fp16 at {case}"))
+            written_diff = max(written_diff, parity.max_diff(out16, ref_torch, f"fp16 at {case}"))
         if fp16_diff > spec.fp16_atol:
             raise ExportError(f"{checkpoint}: the fp16 model differs from fp32 by {fp16_diff:.2e} (> {spec.fp16_atol:.0e})")
-        parity.update({"fp16_max_abs_diff": fp16_diff, "fp16_atol": spec.fp16_atol})
+        record.update({"fp16_max_abs_diff": fp16_diff, "fp16_atol": spec.fp16_atol})
 
     metadata = {
         "schema_version": SCHEMA_VERSION,
@@ -177,7 +147,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, 
         },
         "package_version": __version__,
         "opset": opset,
-        "parity": parity,
+        "parity": record,
         **spec.extra_metadata(config),
     }
     set_metadata(model, metadata)

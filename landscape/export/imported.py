@@ -22,7 +22,9 @@ from pathlib import Path
 import onnx
 import torch
 
-from landscape.export.exporter import ExportError, ExportReport, _max_diff, _ort_session, _to_fp16, set_metadata
+from landscape.export import parity
+from landscape.export.exporter import ExportReport, set_metadata, to_fp16
+from landscape.export.parity import ExportError
 from landscape import __version__
 from landscape.errors import UsageError
 from landscape.runtime.model_contract import SCHEMA_VERSION
@@ -30,7 +32,6 @@ from landscape.imaging.outputs import atomic_write
 from landscape.runtime.sessions import sha256_file
 
 WEIGHT_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin", ".safetensors")
-PARITY_SEED = 1234
 FP32_ATOL = 2e-3  # outputs span [0, 1]
 FP16_ATOL = 0.05
 # The window an inpainter's context is shrunk to when a hole is big: LaMa works at 512 and up.
@@ -143,14 +144,14 @@ def _export_dynamo(wrapper, model: Imported, inputs, opset: int, path: Path) -> 
 
 
 def _parity(proto: onnx.ModelProto, wrapper, cases) -> float:
-    session = _ort_session(proto.SerializeToString())
+    session = parity.session(proto.SerializeToString())
     names = [i.name for i in session.get_inputs()]
     worst = 0.0
     with torch.no_grad():
         for size, inputs in cases:
             expected = wrapper(*inputs).numpy()
             got = session.run(None, {n: t.numpy() for n, t in zip(names, inputs)})[0]
-            worst = max(worst, _max_diff(got, expected, f"at {size[0]}x{size[1]}"))
+            worst = max(worst, parity.max_diff(got, expected, f"at {size[0]}x{size[1]}"))
     return worst
 
 
@@ -161,7 +162,7 @@ def export_published(source: Path, output: Path, *, task: str | None = None, fp1
     if task is not None and task != model.task:
         raise UsageError(f"{source}: a {model.task} network ({model.name}), not {task}")
     wrapper = _Signature(model.net, model.task == "inpaint").eval()
-    gen = torch.Generator().manual_seed(PARITY_SEED)
+    gen = torch.Generator().manual_seed(parity.PARITY_SEED)
     cases = [(size, examples(model, size, gen)) for size in parity_sizes(model)]
     failures = []
     proto, route, fp32_diff = None, "", math.inf
@@ -190,24 +191,24 @@ def export_published(source: Path, output: Path, *, task: str | None = None, fp1
         proto = None
     if proto is None:
         raise ExportError(f"{source}: {model.name} does not export to ONNX ({'; '.join(failures)})")
-    parity = {"fp32_max_abs_diff": fp32_diff, "fp32_atol": FP32_ATOL, "cases": [list(s) for s, _ in cases],
-              "seed": PARITY_SEED, "exporter": route}
+    record = {"fp32_max_abs_diff": fp32_diff, "fp32_atol": FP32_ATOL, "cases": [list(s) for s, _ in cases],
+              "seed": parity.PARITY_SEED, "exporter": route}
     written_diff = fp32_diff
     if fp16:
-        proto = _to_fp16(proto)
+        proto = to_fp16(proto)
         fp16_diff = _parity(proto, wrapper, cases)
         if fp16_diff > FP16_ATOL:
             raise ExportError(f"{source}: the fp16 model differs from PyTorch fp32 by {fp16_diff:.2e} (> {FP16_ATOL:.0e})")
-        parity.update({"fp16_max_abs_diff": fp16_diff, "fp16_atol": FP16_ATOL})
+        record.update({"fp16_max_abs_diff": fp16_diff, "fp16_atol": FP16_ATOL})
         written_diff = fp16_diff
-    write_metadata(proto, model, source, fp16, opset if route == "torchscript" else max(opset, 18), parity)
+    write_metadata(proto, model, source, fp16, opset if route == "torchscript" else max(opset, 18), record)
     output.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(output, proto.SerializeToString())
     return ExportReport(output, output.stat().st_size, model.family, model.task, "fp16" if fp16 else "fp32",
                         written_diff, time.perf_counter() - start)
 
 
-def write_metadata(proto: onnx.ModelProto, model: Imported, source: Path, fp16: bool, opset: int, parity: dict) -> None:
+def write_metadata(proto: onnx.ModelProto, model: Imported, source: Path, fp16: bool, opset: int, record: dict) -> None:
     import spandrel
 
     unit = [0.0, 1.0]
@@ -233,7 +234,7 @@ def write_metadata(proto: onnx.ModelProto, model: Imported, source: Path, fp16: 
                      "note": "published weights; their licence travels with them"},
         "package_version": __version__,
         "opset": opset,
-        "parity": parity,
+        "parity": record,
         **({"scale": model.scale} if model.task == "upscale" else {"mask_semantics": "1 = hole"}),
     }
     set_metadata(proto, metadata)

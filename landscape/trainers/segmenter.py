@@ -22,7 +22,7 @@ from landscape.trainers.networks import config_to_dict
 from landscape.trainers.networks.segmenter import SegmenterConfig, UNetSegmenter
 from landscape.trainers.options import opt
 from landscape.trainers.palette import LANDSCAPE_CLASSES
-from landscape.trainers.pix2pix import PairedConfig, PairedCrops, device_paired_crops, pair_folders
+from landscape.trainers.paired import PairedConfig, PairedCrops, device_paired_crops, pair_folders
 from landscape.trainers.run import TrainingRun, run_main
 
 

@@ -9,6 +9,7 @@ import typer
 from typing_extensions import Annotated
 
 from landscape.cli import batch, options
+from landscape.cli.items import Encoded, Item, Plan
 from landscape.cli.reporting import Reporter, say_device
 from landscape.errors import UsageError
 
@@ -109,12 +110,12 @@ def generate(opts: GenerateOptions) -> int:
     if walk_seeds is not None:
         path = generator.walk_latents(walk_seeds, opts.frames)
         frame_numbers = shard_seeds(range(len(path)), share)
-        items = [batch.Item(label=f"walk frame {i}", output=opts.output / f"walk-{i:04d}.{ext}", source=path[i])
+        items = [Item(label=f"walk frame {i}", output=opts.output / f"walk-{i:04d}.{ext}", source=path[i])
                  for i in frame_numbers]
-        plan = batch.Plan(items, len(items))
+        plan = Plan(items, len(items))
     else:
         seed_list = shard_seeds(seed_list, share)
-        plan = batch.Plan((batch.Item(label=f"seed {s}", output=opts.output / f"seed{s:06d}.{ext}", source=s)
+        plan = Plan((Item(label=f"seed {s}", output=opts.output / f"seed{s:06d}.{ext}", source=s)
                             for s in seed_list), len(seed_list))
     if opts.dry_run:
         return batch.print_plan(plan, reporter, overwrite=opts.overwrite)
@@ -128,7 +129,7 @@ def generate(opts: GenerateOptions) -> int:
     models = {"generate": generator.model, **({"upscale": upscaler.model} if upscaler else {})}
     scale_done = upscaler.scale if upscaler else None
 
-    def record(item: batch.Item) -> str:
+    def record(item: Item) -> str:
         """What remakes this picture (the seed; for a walk frame, the walk and its number)."""
         if walk_seeds is not None:
             where = {"walk": {"seeds": walk_seeds, "frames": opts.frames, "frame": int(item.label.rsplit(" ", 1)[1])}}
@@ -201,7 +202,7 @@ def _stages(generator, upscaler, ext: str, quality: int, thumbs: Optional[dict],
         # The bar counts passes, and hears the tiles of the tiled ones (x16) as fractions of one.
         return generator.render(sources, upscaler, tick)
 
-    def save(item: batch.Item, pixels) -> batch.Encoded:
+    def save(item: Item, pixels) -> Encoded:
         if pixels.dtype != np.uint8:  # quantised here, in a writer thread, not in the inference thread
             pixels = from_unit(pixels)
         # PNG and JPEG carry how the picture was made (a text chunk, a comment).
@@ -209,7 +210,7 @@ def _stages(generator, upscaler, ext: str, quality: int, thumbs: Optional[dict],
         data, notes = encode(pixels, ext, quality=quality, meta=meta)
         if thumbs is not None:
             thumbs[item.label] = thumbnail(pixels, GRID_THUMB)
-        return batch.Encoded(data, notes)
+        return Encoded(data, notes)
 
     return Stages(infer=infer, save=save)
 

@@ -9,6 +9,7 @@ import typer
 from typing_extensions import Annotated
 
 from landscape.cli import batch, options
+from landscape.cli.items import Encoded, Item, Plan
 from landscape.cli.reporting import Reporter, say_device
 
 
@@ -81,7 +82,7 @@ def inpaint(opts: InpaintOptions) -> int:
         for item in items:
             if item.source is not None and item.error is None:
                 item.label = f"{item.source[0]} + {item.source[1] or 'alpha channel (if any)'}"
-        return batch.print_plan(batch.Plan(items, len(items)), reporter, overwrite=opts.overwrite)
+        return batch.print_plan(Plan(items, len(items)), reporter, overwrite=opts.overwrite)
     import numpy as np
 
     from landscape.imaging.codec import decode, encode
@@ -94,7 +95,7 @@ def inpaint(opts: InpaintOptions) -> int:
 
     made_by = provenance.make("inpaint", {"inpaint": inpainter.model})
 
-    def load(item: batch.Item):
+    def load(item: Item):
         image_path, mask_path = item.source
         picture = decode(image_path, max_pixels=opts.max_pixels, max_bytes=opts.byte_limit)
         pixels = picture.pixels
@@ -117,13 +118,13 @@ def inpaint(opts: InpaintOptions) -> int:
             return notes + ["mask is empty: image copied unchanged"], pixels, shown, meta
         return notes, filled, shown, meta
 
-    def save(item: batch.Item, result) -> batch.Encoded:
+    def save(item: Item, result) -> Encoded:
         notes, pixels, shown, meta = result
         if opts.compare:
             reporter.offer(item, [shown[0], shown[1].astype(np.uint8) * 255, pixels])
         data, enc_notes = encode(pixels, item.output.suffix.lstrip("."), quality=opts.quality, meta=meta)
-        return batch.Encoded(data, notes + enc_notes)
+        return Encoded(data, notes + enc_notes)
 
     # Masks pair by name across the whole input (companions, orphans), so inpaint plans it whole.
-    batch.run_items(batch.Plan(items, len(items)), Stages(load=load, infer=batch.each(infer), save=save), reporter, overwrite=opts.overwrite, jobs=opts.jobs)
+    batch.run_items(Plan(items, len(items)), Stages(load=load, infer=batch.each(infer), save=save), reporter, overwrite=opts.overwrite, jobs=opts.jobs)
     return reporter.finish(device=inpainter.device.name)

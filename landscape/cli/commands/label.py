@@ -9,6 +9,7 @@ import typer
 from typing_extensions import Annotated
 
 from landscape.cli import batch, options
+from landscape.cli.items import Encoded, Item
 from landscape.cli.reporting import Reporter, say_device
 
 
@@ -65,7 +66,7 @@ def label(opts: LabelOptions) -> int:
 
     # Only the model runs in the inference thread: conversion happens in the readers, region
     # merging and colouring in the writers, overlapping the next picture's inference.
-    def load(item: batch.Item):
+    def load(item: Item):
         picture = decode(item.source, max_pixels=opts.max_pixels, max_bytes=opts.byte_limit)
         return picture.notes, rgb_unit(picture.pixels)
 
@@ -73,13 +74,13 @@ def label(opts: LabelOptions) -> int:
         notes, rgb = loaded
         return notes, labeller.raw_labels(rgb, reporter.tick), rgb if opts.compare else None
 
-    def save(item: batch.Item, result) -> batch.Encoded:
+    def save(item: Item, result) -> Encoded:
         notes, labels, rgb = result
         labels = labeller.merge(labels)
         if opts.compare:
             reporter.offer(item, [rgb, labeller.colourise(labels)])
         data, enc_notes = encode(labels[:, :, None] if opts.index else labeller.colourise(labels), "png")
-        return batch.Encoded(data, notes + enc_notes)
+        return Encoded(data, notes + enc_notes)
 
     stages = Stages(load=load, infer=batch.each(infer), save=save)
     batch.run_items(items, stages, reporter, overwrite=opts.overwrite, jobs=opts.jobs,

@@ -8,6 +8,7 @@ import typer
 from typing_extensions import Annotated
 
 from landscape.cli import batch, options
+from landscape.cli.items import Encoded, Item
 from landscape.cli.reporting import Reporter, say_device
 
 
@@ -72,7 +73,7 @@ def translate(opts: TranslateOptions) -> int:
 
     made_by = provenance.make("translate", {"translate": translator.model, **({"upscale": upscaler.model} if upscaler else {})})
 
-    def load(item: batch.Item):
+    def load(item: Item):
         picture = decode(item.source, max_pixels=opts.max_pixels, max_bytes=opts.byte_limit)
         labels, notes = translator.labels(picture.pixels)
         return picture.notes + notes, labels
@@ -81,11 +82,11 @@ def translate(opts: TranslateOptions) -> int:
         notes, labels = loaded
         return notes, translator.photo(labels, upscaler, reporter.tick), labels if opts.compare else None
 
-    def planned(item: batch.Item) -> float:
+    def planned(item: Item) -> float:
         h, w, _ = header_size(item.source)
         return h * w * (2 if upscaler else 1)  # the map's pixels, then the photo's through the upscaler
 
-    def save(item: batch.Item, result) -> batch.Encoded:
+    def save(item: Item, result) -> Encoded:
         notes, pixels, labels = result
         if opts.compare:
             reporter.offer(item, [translator.colourise(labels.astype(np.uint8)), pixels])
@@ -93,7 +94,7 @@ def translate(opts: TranslateOptions) -> int:
             pixels = from_unit(pixels)
         meta = Meta(text={provenance.KEY: made_by}) if item.output.suffix.lower() in (".png", ".jpg", ".jpeg") else None
         data, enc_notes = encode(pixels, item.output.suffix.lstrip("."), quality=opts.quality, meta=meta)
-        return batch.Encoded(data, notes + enc_notes)
+        return Encoded(data, notes + enc_notes)
 
     batch.run_items(items, Stages(load=load, infer=batch.each(infer), save=save), reporter, overwrite=opts.overwrite, jobs=opts.jobs,
                      work=planned, unit="px")

@@ -10,6 +10,7 @@ import typer
 from typing_extensions import Annotated
 
 from landscape.cli import batch, options
+from landscape.cli.items import Encoded, Item
 from landscape.cli.reporting import Reporter, say_device
 
 
@@ -80,15 +81,15 @@ def upscale(opts: UpscaleOptions) -> int:
         meta = None if opts.strip_metadata else picture.meta.with_text(provenance.KEY, made_by)
         return picture.notes, upscaled, picture.pixels if opts.compare else None, meta
 
-    def planned(item: batch.Item) -> float:
+    def planned(item: Item) -> float:
         return upscaler.work(*header_size(item.source))
 
-    def save(item: batch.Item, result) -> batch.Encoded:
+    def save(item: Item, result) -> Encoded:
         notes, pixels, original, meta = result
         if opts.compare:
             reporter.offer(item, [original, pixels])
         data, enc_notes = encode(pixels, item.output.suffix.lstrip("."), quality=opts.quality, consume=True, meta=meta)
-        return batch.Encoded(data, notes + enc_notes)
+        return Encoded(data, notes + enc_notes)
 
     stages = Stages(load=lambda item: decode(item.source, max_pixels=opts.max_pixels, max_bytes=opts.byte_limit), infer=batch.each(infer), save=save)
     batch.run_items(items, stages, reporter, overwrite=opts.overwrite, jobs=opts.jobs, work=planned, unit="px")

@@ -8,10 +8,10 @@ parts, two that carry the compact data and the slim states, one long run that be
 ONNX Runtime on CUDA, trains all five models on the card at once (each resuming from its
 slim state) and packs, and short ones that bring back what did not fit.
 
-    python scripts/gpu_window.py prepare [--labeller L.onnx]   # here: .device/, the run texts, big files stashed
-    python scripts/gpu_window.py rehearse [--keep DIR]          # here: every run on the CPU at tiny sizes
-    python scripts/gpu_window.py unpack RETURNED/               # here, after: runs/slim/ and the run records
-    python scripts/travel.py restore                            # here, after: the stashed files back
+    python -m gpu.window prepare [--labeller L.onnx]   # here: .device/, the run texts, big files stashed
+    python -m gpu.window rehearse [--keep DIR]          # here: every run on the CPU at tiny sizes
+    python -m gpu.window unpack RETURNED/               # here, after: runs/slim/ and the run records
+    python -m gpu.travel restore                            # here, after: the stashed files back
 
 On the machine (the run texts call these): `ceilings`, `install`, `long`, `give-back`.
 Every command there runs under the machine's own python3 (3.12, torch 2.11) and packages;
@@ -169,13 +169,13 @@ def window_runs(parts: int, budget_s: int = 470) -> list[Run]:
     for k in range(parts):
         last = k == parts - 1
         if k == 0:
-            command = (f"{move_part} && python3 scripts/gpu_window.py ceilings --out $OUT && python3 "
-                       "benchmarks/train_throughput.py --out /tmp/w/throughput --modes alone --seconds 8 && "
+            command = (f"{move_part} && python3 -m gpu.window ceilings --out $OUT && python3 "
+                       "-m benchmarks.train_throughput --out /tmp/w/throughput --modes alone --seconds 8 && "
                        "cp /tmp/w/throughput/train_throughput.json $OUT/")
             why = ("start-up; wheel part 0 aside; nvidia-smi, bf16 matmul and copy ceilings; each recipe's training "
                    "rate alone on the card (synthetic data; the long run gives the rates of all five sharing it)")
         elif last:
-            command = (f"{move_part} && python3 scripts/gpu_window.py install --parts /tmp/ort --manifest "
+            command = (f"{move_part} && python3 -m gpu.window install --parts /tmp/ort --manifest "
                        f".device/ort/manifest.json --wheels .device/whl --site /tmp/site --out $OUT")
             why = "last wheel part and the small wheels; install onnxruntime-gpu and them into /tmp/site; check CUDA"
         else:
@@ -189,10 +189,10 @@ def window_runs(parts: int, budget_s: int = 470) -> list[Run]:
                     "mkdir -p /tmp/w && rm -rf /tmp/w/slim && mv .device/slim /tmp/w/slim && ls -l /tmp/w/slim", 120,
                     "the slim states aside"))
     runs.append(Run(f"run {parts + 3}", (),
-                    f"PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 python3 scripts/gpu_window.py long --out $OUT --budget-s {budget_s}",
+                    f"PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 python3 -m gpu.window long --out $OUT --budget-s {budget_s}",
                     budget_s + 60, "the long run: ORT CUDA benchmark, the five trainings sharing the card, packing"))
     for k in range(2):
-        runs.append(Run(f"run {parts + 4 + k}", (), "python3 scripts/gpu_window.py give-back --out $OUT", 120,
+        runs.append(Run(f"run {parts + 4 + k}", (), "python3 -m gpu.window give-back --out $OUT", 120,
                         "only if window.json names files waiting in /tmp/w/return"))
     return runs
 
@@ -291,7 +291,7 @@ def prepare(args: argparse.Namespace) -> int:
     runs = window_runs(parts)
     (DEVICE / "runs.md").write_text(runs_text(runs))
     (DEVICE / "runs.json").write_text(json.dumps([run.__dict__ for run in runs], indent=1) + "\n")
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "travel.py"), "stash"], check=True)
+    subprocess.run([sys.executable, "-m", "gpu.travel", "stash"], cwd=ROOT, check=True)
     worst = max(carried_bytes(run.carry) for run in runs)
     print(f"{DEVICE / 'runs.md'}: {len(runs)} runs; the largest carries {worst / 2**20:.1f} MiB of {TRAVEL_LIMIT / 2**20:.0f}")
     return 0 if worst <= TRAVEL_LIMIT else 1
@@ -430,7 +430,7 @@ def long_run(args: argparse.Namespace) -> int:
     window.note("start", data=data.is_dir(), slim=sorted(p.name for p in slim.glob("*.safetensors")))
     bench_budget = min(args.bench_s, max(0.0, window.left() - args.train_min_s - args.pack_s))
     if bench_budget > (10 if args.tiny else 30) and not args.no_bench:
-        bench = [sys.executable, str(ROOT / "benchmarks" / "gpu_speed.py"), "--out", str(window.results / "bench"),
+        bench = [sys.executable, "-m", "benchmarks.gpu_speed", "--out", str(window.results / "bench"),
                  "--budget-s", f"{bench_budget:.0f}"] + (["--cpu"] if args.tiny else [])
         done = child(bench, window.results / "bench.log", timeout=bench_budget + 30, audit=args.audit)
         # The table (gpu_speed.md) travels in the records: the return files are counted.
@@ -444,7 +444,7 @@ def long_run(args: argparse.Namespace) -> int:
 
 def child(argv: list[str], log: Path, *, timeout: float, audit: Path | None = None) -> int:
     if audit is not None:
-        argv = [argv[0], str(Path(__file__).resolve()), "audit-run", str(audit / f"{log.stem}.json"), "--", *argv[1:]]
+        argv = [argv[0], "-m", "gpu.window", "audit-run", str(audit / f"{log.stem}.json"), "--", *argv[1:]]
     with open(log, "w") as f:
         try:
             return subprocess.run(argv, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT, timeout=timeout).returncode
@@ -464,7 +464,7 @@ def train(window: Window, data: Path, slim: Path, args: argparse.Namespace) -> N
         log = window.results / f"train-{t.run}.log"
         cmd = [sys.executable, "-m", f"landscape.trainers.{t.family}", *argv]
         if args.audit is not None:
-            cmd = [sys.executable, str(Path(__file__).resolve()), "audit-run", str(args.audit / f"train-{t.run}.json"),
+            cmd = [sys.executable, "-m", "gpu.window", "audit-run", str(args.audit / f"train-{t.run}.json"),
                    "--", "-m", f"landscape.trainers.{t.family}", *argv]
         procs[t] = (subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT, cwd=ROOT), log)
     window.note("trainings started", minutes=round(minutes, 2),
@@ -711,7 +711,7 @@ CARRIED = {"isal", "onnxconverter_common", "landscape_window_probe"}
 # Imports of packages above in this environment's versions, which the machine's versions do
 # without: typer >= 0.2x imports pydantic here; torch's code generator and Cython's runtime.
 TRANSITIVE_HERE = {"pydantic", "pydantic_core", "annotated_types", "typing_inspection", "torchgen", "cython_runtime"}
-PROJECT = {"landscape", "tests", "cli_runs", "inference_speed", "gpu_speed", "gpu_window"}
+PROJECT = {"landscape", "tests", "benchmarks", "gpu"}
 # Imported where installed and done without where not: the exporter's bf16 check tries
 # OpenVINO (landscape.runtime.openvino_backend.available) and records "not installed" without it.
 OPTIONAL_HERE = {"openvino", "openvino_telemetry"}
@@ -768,5 +768,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
     raise SystemExit(main())

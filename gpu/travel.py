@@ -3,9 +3,9 @@
 The device tool sends the working tree: tracked files, untracked files that git does not
 ignore, and the ignored paths a call names in `carry`, 64 MiB at most.
 
-    python scripts/travel.py report [--carry .device/ort/part-00 ...]   # sizes, by folder; exit 1 if over
-    python scripts/travel.py stash                  # move tracked files of 1 MiB and more out of the checkout
-    python scripts/travel.py restore                # put them back (git checkout for any that went missing)
+    python -m gpu.travel report [--carry .device/ort/part-00 ...]   # sizes, by folder; exit 1 if over
+    python -m gpu.travel stash                  # move tracked files of 1 MiB and more out of the checkout
+    python -m gpu.travel restore                # put them back (git checkout for any that went missing)
 
 `stash` moves the files to a folder beside the checkout (`../<checkout>-stash/`), with a
 manifest of their paths and sha256, so that `restore` can check what comes back. Files that
@@ -101,7 +101,7 @@ def stash() -> int:
             shutil.move(str(path), str(where / rel))
     where.mkdir(exist_ok=True)
     manifest_path.write_text(json.dumps(moved, indent=1) + "\n")
-    print(f"{len(moved)} tracked files of >= 1 MiB are in {where}; `python scripts/travel.py restore` brings them back")
+    print(f"{len(moved)} tracked files of >= 1 MiB are in {where}; `python -m gpu.travel restore` brings them back")
     return 0
 
 

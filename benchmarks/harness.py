@@ -1,5 +1,7 @@
-"""The real CLI, timed from the outside: input folders for each pipeline, one process per run,
-and the steady-state rate separated from the start-up.
+"""The benchmarks' one harness: the real CLI timed from the outside (input folders for each
+pipeline, one process per run, the steady-state rate separated from the start-up), the arrays
+the CLI feeds the models recorded for model-only timing, timing of calls in this process,
+photo folders, and FLOP counts. Benchmarks run from the checkout's root: python -m benchmarks.NAME
 
 A run of n pictures takes about start + n / rate seconds, where `start` (interpreter, imports,
 opening the model, the first call) is paid once per process. Two runs, of n and 3n pictures,
@@ -202,3 +204,63 @@ def record_calls(pipeline: str, workdir: Path, *, models: Optional[dict[str, Pat
     if not calls:
         raise SystemExit(f"landscape {' '.join(args)} called no model")
     return Calls(pictures, calls)
+
+
+# -- timing and inputs shared by the in-process benchmarks ------------------------------------
+
+LANDSCAPES = REPO.parent / "shared" / "data" / "landscapes"
+
+
+def seconds_per_call(fn: Callable[[], object], seconds: float, warmup: int = 1) -> float:
+    """Seconds per call of `fn`, after `warmup` calls, over at least `seconds` (and 3 calls)."""
+    for _ in range(warmup):
+        fn()
+    calls, start = 0, time.perf_counter()
+    while calls < 3 or time.perf_counter() - start < seconds:
+        fn()
+        calls += 1
+    return (time.perf_counter() - start) / calls
+
+
+def best_of(runs: int, fn: Callable[[], object]) -> float:
+    """The fastest of `runs` timed calls, in seconds (for calls too long to repeat many times)."""
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def write_photos(folder: Path, count: int, width: int, height: int, *, square: bool = False, newest: bool = False) -> str:
+    """`count` PNG photos of width x height: the landscape photos of shared/data where they are
+    (the first `count`, or with `newest` the last, which the trainers hold out; with `square`
+    their centre squares), else smooth synthetic pictures. Returns which of the two it wrote."""
+    import cv2
+
+    folder.mkdir(parents=True, exist_ok=True)
+    found = sorted(LANDSCAPES.glob("*.jp*g")) if LANDSCAPES.is_dir() else []
+    sources = (found[-count:] if newest else found[:count]) if len(found) >= count else []
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        if sources:
+            img = cv2.imread(str(sources[i]))
+            if square:
+                h, w = img.shape[:2]
+                side = min(h, w)
+                img = img[(h - side) // 2:(h + side) // 2, (w - side) // 2:(w + side) // 2]
+            img = cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA)
+        else:
+            img = cv2.GaussianBlur(rng.integers(0, 256, (height, width, 3), dtype=np.uint8), (0, 0), 2)
+        cv2.imwrite(str(folder / f"{i:03d}.png"), img)
+    return "landscape photos" if sources else "synthetic pictures"
+
+
+def flops(fn: Callable[[], object]) -> float:
+    """FLOPs of the PyTorch forward pass that `fn` runs (no gradients), by PyTorch's counter."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        fn()
+    return float(counter.get_total_flops())

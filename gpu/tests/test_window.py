@@ -1,8 +1,7 @@
-"""The GPU plan (scripts/gpu_window.py): its runs fit the machine's limits, its slim states fit
+"""The GPU plan (gpu/window.py): its runs fit the machine's limits, its slim states fit
 their budget, and the whole window runs here on the CPU at tiny sizes."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -13,11 +12,9 @@ import pytest
 
 pytestmark = pytest.mark.slow  # the whole GPU window rehearsed on the CPU (about a minute)
 
-ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("gpu_window", ROOT / "scripts" / "gpu_window.py")
-gpu_window = importlib.util.module_from_spec(spec)
-sys.modules["gpu_window"] = gpu_window
-spec.loader.exec_module(gpu_window)
+from gpu import window
+
+ROOT = Path(__file__).resolve().parents[2]
 
 # The five states come back from the GPU in one call (64 MiB, at most 16 MiB a file) beside the run
 # records; 44 MB leaves those 20 MB.
@@ -32,7 +29,7 @@ def plan_modules(t):
     from landscape.trainers.networks.pix2pix import PatchGAN, PatchGANConfig, UNetGenerator
     from landscape.trainers.networks.segmenter import UNetSegmenter
 
-    c = gpu_window.recipe(t)
+    c = window.recipe(t)
     if t.family == "dcgan":
         g = build_generator(c.generator())
         return {"g": g, "g_ema": g, "d": DCGANDiscriminator(config=c.discriminator())}
@@ -50,7 +47,7 @@ def test_the_five_slim_states_of_the_plan_fit_44_mb():
     from landscape.trainers.slim import SLIM_RULES
 
     sizes = {}
-    for t in gpu_window.PLAN:
+    for t in window.PLAN:
         modules = plan_modules(t)
         sizes[t.family] = sum(v.numel() * (2 if v.is_floating_point() else v.element_size())
                               for name in SLIM_RULES[t.family].keep for v in modules[name].state_dict().values())
@@ -58,7 +55,7 @@ def test_the_five_slim_states_of_the_plan_fit_44_mb():
 
 
 def test_every_run_fits_the_machine():
-    runs = gpu_window.window_runs(parts=4)
+    runs = window.window_runs(parts=4)
     assert [r.name for r in runs] == [f"run {k}" for k in range(1, 10)]
     assert all(r.timeout_s <= 600 for r in runs)
     assert all(len(r.carry) <= 8 and all(c.startswith(".device/") for c in r.carry) for r in runs)
@@ -69,32 +66,32 @@ def test_every_run_fits_the_machine():
     parts = [c for r in runs for c in r.carry if "part-" in c]
     assert parts == [f".device/ort/part-{k:02d}" for k in range(4)]
     assert "install" in runs[3].command and ".device/whl" in runs[3].carry
-    text = gpu_window.runs_text(runs)
+    text = window.runs_text(runs)
     assert text.count("```") == 2 * len(runs)
 
 
 def test_a_changed_recipe_starts_afresh_rather_than_failing(tmp_path):
     from tests.train_helpers import make_photos
 
-    t = next(t for t in gpu_window.PLAN if t.family == "esrgan")
+    t = next(t for t in window.PLAN if t.family == "esrgan")
     photos = make_photos(tmp_path / "photos", count=8)
-    argv = gpu_window.trainer_argv(t, tmp_path, tmp_path / "run", slim=None, minutes=1, tiny=True, device="cpu")
+    argv = window.trainer_argv(t, tmp_path, tmp_path / "run", slim=None, minutes=1, tiny=True, device="cpu")
     argv[argv.index("--data") + 1] = str(photos)
     argv[argv.index("--steps") + 1] = "2"
     from landscape.trainers.esrgan import main
 
     assert main(argv) == 0
     state = tmp_path / "run" / "slim.safetensors"
-    assert gpu_window.slim_fits(t, state, tiny=True)
-    assert not gpu_window.slim_fits(t, state, tiny=False)  # the full-size recipe is another network
-    assert "--resume" not in gpu_window.trainer_argv(t, tmp_path, tmp_path / "r2", slim=state, minutes=1, tiny=False, device="cpu")
+    assert window.slim_fits(t, state, tiny=True)
+    assert not window.slim_fits(t, state, tiny=False)  # the full-size recipe is another network
+    assert "--resume" not in window.trainer_argv(t, tmp_path, tmp_path / "r2", slim=state, minutes=1, tiny=False, device="cpu")
 
 
 def test_the_window_rehearses_on_the_cpu():
     """Parts made and joined, the install, two long runs (the second resuming from the first's
     returned slim states), packing within the return limits, and no import the machine lacks."""
     start = time.monotonic()
-    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "gpu_window.py"), "rehearse"], cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", "gpu.window", "rehearse"], cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
     seconds = time.monotonic() - start
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -105,15 +102,15 @@ def test_the_window_rehearses_on_the_cpu():
 
 @pytest.mark.parametrize("name", ["ceilings", "install", "long", "give-back", "unpack", "prepare"])
 def test_every_step_has_help(name):
-    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "gpu_window.py"), name, "--help"], capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "gpu.window", name, "--help"], capture_output=True,
                           text=True, cwd=ROOT)
     assert done.returncode == 0 and "usage" in done.stdout
 
 
-@pytest.mark.skipif(not gpu_window.SHARED_DATA.is_dir(), reason="no shared data beside the checkout")
+@pytest.mark.skipif(not window.SHARED_DATA.is_dir(), reason="no shared data beside the checkout")
 def test_the_compact_data_has_the_layout_the_plan_reads(tmp_path):
     dest = tmp_path / "data"
-    gpu_window.compact_data(gpu_window.SHARED_DATA, dest, ROOT / "landscape" / "models" / "label.onnx", limit=6)
+    window.compact_data(window.SHARED_DATA, dest, ROOT / "landscape" / "models" / "label.onnx", limit=6)
     landscapes = sorted((dest / "photos" / "landscapes").iterdir())
     from PIL import Image
 
@@ -123,7 +120,7 @@ def test_the_compact_data_has_the_layout_the_plan_reads(tmp_path):
     maps = {p.stem for p in (dest / "maps" / "landscapes").iterdir()}
     assert maps == {p.stem for p in landscapes} - held and len(held) == 73 + 83
     # Every trainer of the plan finds its data there (the option strings name real folders).
-    for t in gpu_window.PLAN:
+    for t in window.PLAN:
         for value in t.data[1::2]:
             assert Path(value.format(data=dest)).exists(), value
 
@@ -133,6 +130,6 @@ def test_every_committed_slim_state_is_one_the_window_continues():
     states = sorted((ROOT / "runs" / "slim").glob("*.safetensors"))
     assert {s.stem for s in states} >= {"glcic", "pix2pix", "segmenter"}
     for state in states:
-        t = next(t for t in gpu_window.PLAN if t.family == state.stem)
-        assert gpu_window.slim_fits(t, state, tiny=False), state.name
-        assert "--resume" in gpu_window.trainer_argv(t, ROOT, ROOT / "r", slim=state, minutes=1, tiny=False, device="cpu")
+        t = next(t for t in window.PLAN if t.family == state.stem)
+        assert window.slim_fits(t, state, tiny=False), state.name
+        assert "--resume" in window.trainer_argv(t, ROOT, ROOT / "r", slim=state, minutes=1, tiny=False, device="cpu")

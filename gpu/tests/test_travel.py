@@ -1,5 +1,5 @@
 """The checkout travels to a GPU machine (64 MiB per run): what git tracks stays small, what
-the GPU plan builds is ignored, and scripts/travel.py moves big files out and back."""
+the GPU plan builds is ignored, and gpu/travel.py moves big files out and back."""
 from __future__ import annotations
 
 import shutil
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # Shipped inside the package, and the resumable states of the GPU runs (item 4 of the GPU
 # plan): both have budgets of their own (tests/test_bundled_models.py, tests/test_slim_state.py).
 OWN_BUDGETS = ("landscape/models/", "runs/slim/")
@@ -51,8 +51,8 @@ def test_run_records_and_slim_states_are_tracked(path):
 @pytest.mark.skipif(shutil.which("git") is None, reason="no git")
 def test_stash_moves_big_tracked_files_out_and_restore_brings_them_back(tmp_path):
     repo = tmp_path / "repo"
-    (repo / "scripts").mkdir(parents=True)
-    shutil.copy(ROOT / "scripts" / "travel.py", repo / "scripts" / "travel.py")
+    (repo / "gpu").mkdir(parents=True)
+    shutil.copy(ROOT / "gpu" / "travel.py", repo / "gpu" / "travel.py")
     (repo / "big.bin").write_bytes(b"\1" * (2 << 20))
     (repo / "models").mkdir()
     (repo / "models" / "m.onnx").write_bytes(b"\2" * (1 << 20))
@@ -60,7 +60,7 @@ def test_stash_moves_big_tracked_files_out_and_restore_brings_them_back(tmp_path
     git("init", "-q", cwd=repo)
     git("add", ".", cwd=repo)
     git("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "x", cwd=repo)
-    script = [sys.executable, str(repo / "scripts" / "travel.py")]
+    script = [sys.executable, str(repo / "gpu" / "travel.py")]
 
     subprocess.run(script + ["stash"], check=True, capture_output=True)
     assert not (repo / "big.bin").exists() and not (repo / "models" / "m.onnx").exists()
@@ -79,14 +79,14 @@ def test_stash_moves_big_tracked_files_out_and_restore_brings_them_back(tmp_path
 @pytest.mark.skipif(shutil.which("git") is None, reason="no git")
 def test_report_counts_untracked_and_carried_files_and_fails_over_the_limit(tmp_path):
     repo = tmp_path / "repo"
-    (repo / "scripts").mkdir(parents=True)
-    shutil.copy(ROOT / "scripts" / "travel.py", repo / "scripts" / "travel.py")
+    (repo / "gpu").mkdir(parents=True)
+    shutil.copy(ROOT / "gpu" / "travel.py", repo / "gpu" / "travel.py")
     (repo / ".gitignore").write_text("/.device/\n")
     git("init", "-q", cwd=repo)
     (repo / "untracked.bin").write_bytes(b"\0" * (40 << 20))
     (repo / ".device").mkdir()
     (repo / ".device" / "part-00").write_bytes(b"\0" * (30 << 20))
-    script = [sys.executable, str(repo / "scripts" / "travel.py"), "report"]
+    script = [sys.executable, str(repo / "gpu" / "travel.py"), "report"]
     alone = subprocess.run(script, capture_output=True, text=True)
     assert alone.returncode == 0 and "untracked.bin" in alone.stdout
     carried = subprocess.run(script + ["--carry", ".device"], capture_output=True, text=True)
