@@ -23,8 +23,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    # Plain help: rich's help renderer imports its Markdown stack (about 0.15 s), half of the
-    # start-up budget (`landscape --help` under 0.3 s).
+    # Plain help: rich's help renderer imports its Markdown stack, half of the start-up budget
+    # (docs/PERFORMANCE.md, "Start-up").
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )

@@ -30,9 +30,8 @@ class Jobs:
 
 def parse_jobs(spec: str, *, gpu: bool = False) -> Jobs:
     """'L:S' (reader and writer threads), 'N' (both), or 'auto': 2:2 where the model runs on
-    the CPU (it needs the cores; measured best on two, benchmarks/overlap.py); with a GPU, a
-    writer for every core but two, since PNG encoding (about 190 pictures of 512 px a second
-    per thread) must keep up with the card."""
+    the CPU (it needs the cores); with a GPU, a writer for every core but two, since PNG
+    encoding must keep up with the card (docs/PERFORMANCE.md, "`--jobs` and spinning")."""
     if spec == "auto":
         return Jobs(2, max(2, (os.cpu_count() or 2) - 2)) if gpu else Jobs(2, 2)
     parts = spec.split(":")

@@ -1,11 +1,11 @@
 """PNG writer: numpy row filters and ISA-L deflate, streamed in bands of rows.
 
 libpng (behind both OpenCV and Pillow) tries every row filter per row and deflates with
-zlib; on photographs that is ~9 MP/s at level 1, a fifth of a translate or generate step on
-2 cores. One fixed filter done with numpy, deflated by ISA-L, writes the same pixels at
-40-60 MP/s, with files within a few percent of libpng's level 1 (`benchmarks/codecs.py`
-measures the filters and levels side by side; "avg" at level 1 was the best trade-off on
-landscape photos, generated pictures and label maps alike).
+zlib, a large share of a translate or generate step on 2 cores. One fixed filter done with
+numpy, deflated by ISA-L, writes the same pixels several times faster with files of about the
+same size ("avg" at level 1: the best trade-off that `python -m benchmarks.codecs` found on
+landscape photos, generated pictures and label maps alike; its figures are in
+docs/PERFORMANCE.md, "PNG: our own writer").
 """
 from __future__ import annotations
 

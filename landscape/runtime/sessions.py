@@ -106,7 +106,7 @@ def _nvidia_driver_present() -> bool:
 def _cuda_works() -> bool:
     """True when a CUDA session really runs: the provider being listed is not enough (the
     GPU build lists it on machines without CUDA libraries)."""
-    if not _nvidia_driver_present():  # first: no ONNX Runtime import (40 ms) on a machine without a GPU
+    if not _nvidia_driver_present():  # first: no ONNX Runtime import on a machine without a GPU
         return False
     ort = _ort()
     if "CUDAExecutionProvider" not in ort.get_available_providers():
@@ -201,18 +201,16 @@ class SessionTuning:
 
     level: str = "ORT_ENABLE_ALL"  # graph optimisation, with the CPU's NCHWc layouts
     arena: bool = True  # ONNX Runtime's CPU memory arena
-    # Tasks whose activations are large (the upscaler's, at 4x the input's size). On tiled
-    # pictures the arena keeps its power-of-two high-water mark for the whole run (a 4000x3000
-    # upscale peaked at 2.28 GB with it, 1.5 GB without); on pictures of a tile or less it
-    # saves an allocation per call (128 px: 0.154 against 0.19 s a call, small_folder.py).
-    # So these tasks run without it only when some input has more than arena_max_pixels.
+    # Tasks whose activations are large (the upscaler's, at 4x the input's size): on tiled
+    # pictures the arena keeps its power-of-two high-water mark for the whole run, on small ones
+    # it saves an allocation per call, so they run without it only when some input has more
+    # than arena_max_pixels (docs/PERFORMANCE.md, "ONNX Runtime session settings").
     no_arena_tasks: tuple[str, ...] = ("upscale",)
     arena_max_pixels: int = 256 * 256
     spinning: bool = True  # intra-op threads spin between kernels
     # Light models, whose pictures spend a large share of their time in decode and encode:
-    # spinning threads hold the cores the reader and writer threads need (label 1.07-1.12x
-    # and translate 1.02-1.06x end to end with it off, benchmarks/overlap.py); the heavy
-    # models keep it, which session_options.py measured faster for upscale and generate.
+    # spinning threads would hold the cores the reader and writer threads need; the heavy
+    # models keep it (docs/PERFORMANCE.md, "`--jobs` and spinning, end to end").
     no_spinning_tasks: tuple[str, ...] = ("translate", "label")
     # CUDA execution provider. cuDNN's exhaustive search times every algorithm once per new
     # input shape: worth it where shapes repeat (generator batches, equal upscale tiles), a

@@ -38,7 +38,7 @@ class SlimRule:
     why: str = ""
 
 
-# Chosen against the 44 MB that all five states may take together (tests/test_gpu_window.py): they
+# Chosen against the 44 MB that all five states may take together (gpu/tests/test_window.py): they
 # come back from the GPU in one call of 64 MiB with the run records.
 SLIM_RULES: dict[str, SlimRule] = {
     "dcgan": SlimRule(("g_ema", "d"), {"g": "g_ema"},

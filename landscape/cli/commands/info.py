@@ -18,7 +18,7 @@ PACKAGES = ("onnxruntime-gpu", "onnxruntime", "openvino", "numpy", "pillow", "op
 
 
 def _version(dist: str) -> str | None:
-    from importlib import metadata  # ~50 ms: kept out of `landscape --help`
+    from importlib import metadata  # a slow import: kept out of `landscape --help`
 
     try:
         return metadata.version(dist)
