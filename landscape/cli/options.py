@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 import typer
-from typing_extensions import Annotated
+from typing_extensions import Annotated, dataclass_transform
 
 from landscape.errors import UsageError
 
@@ -62,19 +61,33 @@ ShardOption = Annotated[Optional[str], typer.Option("--shard", help="K/N: only t
                         "indexed job's JOB_COMPLETION_INDEX.", show_default=False)]
 
 
+@dataclass_transform(frozen_default=True)
+def spec(options_type: type) -> type:
+    """Marks a command's options class: its annotated attributes are its options (Typer's
+    Annotated help and flags, and defaults), in the order --help lists them. `command` builds
+    the Typer signature from them and makes the class a frozen dataclass when the command
+    runs, so that `--help` pays for no dataclass code generation."""
+    options_type.__options__ = True
+    return options_type
+
+
 def command(options_type: type) -> Callable[[Callable[[Any], int]], Callable[..., None]]:
-    """The Typer command for a body that takes one `options_type` object: its parameters are
-    the dataclass's fields, so the signature is written once, in the dataclass; the body runs
-    at the CLI's edge (reporting.execute)."""
-    hints = typing.get_type_hints(options_type, include_extras=True)
-    parameters = [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=hints[f.name],
-                                    default=inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default)
-                  for f in dataclasses.fields(options_type)]
+    """The Typer command for a body that takes one `options_type` object (a class marked with
+    `spec`): its parameters are the class's annotated attributes, so the signature is written
+    once, there; the body runs at the CLI's edge (reporting.execute)."""
+    annotations = options_type.__dict__.get("__annotations__", {})
+    if not getattr(options_type, "__options__", False) or any(isinstance(a, str) for a in annotations.values()):
+        raise TypeError(f"{options_type.__name__}: mark it with @options.spec, in a module without postponed annotations")
+    parameters = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation,
+                                    default=options_type.__dict__.get(name, inspect.Parameter.empty))
+                  for name, annotation in annotations.items()]
 
     def wrap(body: Callable[[Any], int]) -> Callable[..., None]:
-        from landscape.cli.reporting import execute
-
         def entry(**values: Any) -> None:
+            from landscape.cli.reporting import execute
+
+            if "__dataclass_fields__" not in vars(options_type):
+                dataclasses.dataclass(frozen=True)(options_type)
             execute(lambda: body(options_type(**values)))
 
         entry.__name__, entry.__qualname__, entry.__doc__ = body.__name__, body.__qualname__, body.__doc__

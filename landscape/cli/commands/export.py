@@ -1,7 +1,6 @@
 """`landscape export`: a checkpoint of ours, or published weights, -> verified ONNX (needs the
 `train` extras)."""
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -15,7 +14,7 @@ INSTALL_HINT = "landscape export needs PyTorch, onnx and spandrel: pip install '
 TASKS = ("upscale", "inpaint")
 
 
-@dataclass(frozen=True)
+@options.spec
 class ExportOptions:
     weights: Annotated[Path, typer.Argument(help="A landscape checkpoint (.safetensors with its config), or published "
                                             "weights: .pth/.pt/.ckpt/.bin state dicts (BasicSR wrappers included) or "

@@ -1,7 +1,4 @@
 """`landscape generate`: new landscapes from seeds, optionally upscaled in the same pass."""
-from __future__ import annotations
-
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -40,7 +37,7 @@ def parse_seeds(spec: str) -> list[int]:
     return list(dict.fromkeys(seeds))
 
 
-@dataclass(frozen=True)
+@options.spec
 class GenerateOptions(options.Placed):
     count: Annotated[int, typer.Option("-n", "--count", help="How many images (seeds SEED .. SEED+N-1).")] = 8
     seed: Annotated[int, typer.Option("--seed", help="First seed; image i uses seed SEED+i.")] = 0

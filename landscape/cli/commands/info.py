@@ -4,7 +4,6 @@ made and the command that remakes it."""
 import json
 import platform
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -26,7 +25,7 @@ def _version(dist: str) -> str | None:
         return None
 
 
-@dataclass(frozen=True)
+@options.spec
 class InfoOptions:
     pictures: Annotated[Optional[list[Path]], typer.Argument(help="Pictures made by landscape: print how each was made "
                                                             "and, for generated ones, the command that remakes it.",

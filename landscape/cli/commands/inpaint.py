@@ -1,7 +1,4 @@
 """`landscape inpaint`: fill the masked holes of photos; nothing outside the holes changes."""
-from __future__ import annotations
-
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -13,7 +10,7 @@ from landscape.cli.items import Encoded, Item, Plan
 from landscape.cli.reporting import Reporter, say_device
 
 
-@dataclass(frozen=True)
+@options.spec
 class InpaintOptions(options.FolderRun):
     inputs: options.Inputs
     masks: Annotated[Optional[Path], typer.Option("--masks", "-m", help="Mask folder (paired by name) or one mask for all. "

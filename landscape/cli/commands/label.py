@@ -1,8 +1,5 @@
 """`landscape label`: photos -> segmentation maps (the first step of photo -> map -> edit ->
 photo: edit the map in any paint program, then `landscape translate` it)."""
-from __future__ import annotations
-
-from dataclasses import dataclass
 from pathlib import Path
 
 import typer
@@ -13,7 +10,7 @@ from landscape.cli.items import Encoded, Item
 from landscape.cli.reporting import Reporter, say_device
 
 
-@dataclass(frozen=True)
+@options.spec
 class LabelOptions(options.FolderRun):
     inputs: options.Inputs
     index: Annotated[bool, typer.Option("--index", help="Write single-channel class-index PNGs instead of palette colours.")] = False

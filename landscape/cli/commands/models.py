@@ -1,6 +1,5 @@
 """`landscape models`: what each bundled or given model is."""
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -10,7 +9,7 @@ from typing_extensions import Annotated
 from landscape.cli import options
 
 
-@dataclass(frozen=True)
+@options.spec
 class ModelsOptions:
     files: Annotated[Optional[list[Path]], typer.Argument(help="ONNX files to describe beside the bundled models.", show_default=False)] = None
     json_mode: options.Json = False

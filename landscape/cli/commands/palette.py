@@ -1,6 +1,5 @@
 """`landscape palette`: the classes and colours a translation model's maps use."""
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -12,7 +11,7 @@ from landscape.cli import options
 SWATCH = 40
 
 
-@dataclass(frozen=True)
+@options.spec
 class PaletteOptions:
     legend: Annotated[Optional[Path], typer.Option("-o", "--output", help="Also draw the legend as an image (PNG).", show_default=False)] = None
     model: options.ModelPath = None

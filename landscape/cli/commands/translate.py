@@ -1,7 +1,4 @@
 """`landscape translate`: segmentation maps -> landscape photos (pix2pix)."""
-from __future__ import annotations
-
-from dataclasses import dataclass
 from pathlib import Path
 
 import typer
@@ -12,7 +9,7 @@ from landscape.cli.items import Encoded, Item
 from landscape.cli.reporting import Reporter, say_device
 
 
-@dataclass(frozen=True)
+@options.spec
 class TranslateOptions(options.FolderRun):
     inputs: options.Inputs
     upscale: Annotated[bool, typer.Option("--upscale", help="Chain the 4x super-resolution model in memory.")] = False

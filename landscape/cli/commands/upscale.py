@@ -1,8 +1,5 @@
 """`landscape upscale`: super-resolution of pictures of any size and mode, by the model's own
 factor or a power of it."""
-from __future__ import annotations
-
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -14,7 +11,7 @@ from landscape.cli.items import Encoded, Item
 from landscape.cli.reporting import Reporter, say_device
 
 
-@dataclass(frozen=True)
+@options.spec
 class UpscaleOptions(options.FolderRun):
     inputs: options.Inputs
     scale: Annotated[Optional[int], typer.Option("--scale", help="Total factor: the model's own (default) or a power of "
