@@ -1,12 +1,11 @@
-"""The options the commands share, declared once as typed aliases, and how a command's
-options object becomes its Typer command: each command declares one frozen dataclass whose
-fields are its options (help, flags and defaults in their annotations), in the order --help
-lists them, and a body that takes that object.
+"""The options the commands share, declared once (typed aliases, and groups of options that
+travel together), and how a command's options object becomes its Typer command: each command
+declares one options class whose annotated attributes are its options (help, flags and
+defaults in their annotations; a group's options where the group is named), in the order
+--help lists them, and a body that takes that object.
 
 Heavy modules (numpy, onnxruntime) are imported inside functions so that `--help` stays fast.
 """
-from __future__ import annotations
-
 import dataclasses
 import inspect
 from dataclasses import dataclass
@@ -61,33 +60,101 @@ ShardOption = Annotated[Optional[str], typer.Option("--shard", help="K/N: only t
                         "indexed job's JOB_COMPLETION_INDEX.", show_default=False)]
 
 
-@dataclass_transform(frozen_default=True)
+@dataclass(frozen=True)
+class Placement:
+    """Where and how the models run."""
+
+    device: Device = "auto"
+    threads: Threads = 0
+    backend: Backend = "auto"
+    precision: Precision = "auto"
+
+
+@dataclass(frozen=True)
+class Scan:
+    """How folder inputs are walked and paths are separated."""
+
+    recursive: Recursive = False
+    null: Null = False
+
+
+@dataclass(frozen=True)
+class Run:
+    """What a run redoes and how it reports."""
+
+    overwrite: Overwrite = False
+    dry_run: DryRun = False
+    json_mode: Json = False
+    quiet: Quiet = False
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a picture file may be, checked before anything is opened."""
+
+    max_pixels: MaxPixels = DEFAULT_MAX_PIXELS
+    max_bytes: MaxBytes = 0
+
+    def check(self) -> None:
+        check_positive("--max-pixels", self.max_pixels)
+        check_positive("--max-bytes", self.max_bytes, 0)
+
+    @property
+    def byte_limit(self) -> Optional[int]:
+        """--max-bytes for the decoder: 0 means its own default."""
+        return self.max_bytes or None
+
+
+@dataclass(frozen=True)
+class Parallel:
+    """How the work is spread: machines (--shard) and threads around the model (--jobs)."""
+
+    shard: ShardOption = None
+    jobs: Jobs = "auto"
+
+
+GROUPS = (Placement, Scan, Run, Limits, Parallel)
+
+
+@dataclass_transform(frozen_default=True, kw_only_default=True)
 def spec(options_type: type) -> type:
-    """Marks a command's options class: its annotated attributes are its options (Typer's
-    Annotated help and flags, and defaults), in the order --help lists them. `command` builds
-    the Typer signature from them and makes the class a frozen dataclass when the command
-    runs, so that `--help` pays for no dataclass code generation."""
+    """Marks a command's options class: its annotated attributes are its options, in the order
+    --help lists them; an attribute typed with a group (Placement, Scan, Run, Limits,
+    Parallel) stands for the group's options. `command` builds the Typer signature from them
+    and makes the class a frozen dataclass when the command runs, so that `--help` pays for
+    no dataclass code generation."""
     options_type.__options__ = True
     return options_type
 
 
+def _parameter(name: str, annotation: Any, default: Any) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
+
+
 def command(options_type: type) -> Callable[[Callable[[Any], int]], Callable[..., None]]:
     """The Typer command for a body that takes one `options_type` object (a class marked with
-    `spec`): its parameters are the class's annotated attributes, so the signature is written
-    once, there; the body runs at the CLI's edge (reporting.execute)."""
+    `spec`): its parameters are the class's options, groups spread in place, so the signature
+    is written once, there; the body runs at the CLI's edge (reporting.execute)."""
     annotations = options_type.__dict__.get("__annotations__", {})
     if not getattr(options_type, "__options__", False) or any(isinstance(a, str) for a in annotations.values()):
         raise TypeError(f"{options_type.__name__}: mark it with @options.spec, in a module without postponed annotations")
-    parameters = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation,
-                                    default=options_type.__dict__.get(name, inspect.Parameter.empty))
-                  for name, annotation in annotations.items()]
+    parameters, groups = [], {}
+    for name, annotation in annotations.items():
+        if annotation in GROUPS:
+            fields = dataclasses.fields(annotation)
+            groups[name] = (annotation, [f.name for f in fields])
+            parameters += [_parameter(f.name, f.type, f.default) for f in fields]
+        else:
+            parameters.append(_parameter(name, annotation, options_type.__dict__.get(name, inspect.Parameter.empty)))
 
     def wrap(body: Callable[[Any], int]) -> Callable[..., None]:
         def entry(**values: Any) -> None:
             from landscape.cli.reporting import execute
 
             if "__dataclass_fields__" not in vars(options_type):
-                dataclasses.dataclass(frozen=True)(options_type)
+                dataclasses.dataclass(frozen=True, kw_only=True)(options_type)
+            for name, (group, names) in groups.items():
+                values[name] = group(**{n: values.pop(n) for n in names})
             execute(lambda: body(options_type(**values)))
 
         entry.__name__, entry.__qualname__, entry.__doc__ = body.__name__, body.__qualname__, body.__doc__
@@ -97,46 +164,6 @@ def command(options_type: type) -> Callable[[Callable[[Any], int]], Callable[...
         return entry
 
     return wrap
-
-
-@dataclass(frozen=True)
-class Placement:
-    """Where and how the models run: --device, --threads, --backend, --precision."""
-
-    device: str = "auto"
-    threads: int = 0
-    backend: str = "auto"
-    precision: str = "auto"
-
-
-class Placed:
-    """Options objects with --device, --threads, --backend and --precision."""
-
-    device: str
-    threads: int
-    backend: str
-    precision: str
-
-    @property
-    def placement(self) -> Placement:
-        return Placement(self.device, self.threads, self.backend, self.precision)
-
-
-class FolderRun(Placed):
-    """Options objects of the commands that read picture files: the file limits, checked
-    before anything is opened."""
-
-    max_pixels: int
-    max_bytes: int
-
-    def check_limits(self) -> None:
-        check_positive("--max-pixels", self.max_pixels)
-        check_positive("--max-bytes", self.max_bytes, 0)
-
-    @property
-    def byte_limit(self) -> Optional[int]:
-        """--max-bytes for the decoder: 0 means its own default."""
-        return self.max_bytes or None
 
 
 def check_positive(name: str, value: int, minimum: int = 1) -> None:

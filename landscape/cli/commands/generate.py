@@ -38,7 +38,7 @@ def parse_seeds(spec: str) -> list[int]:
 
 
 @options.spec
-class GenerateOptions(options.Placed):
+class GenerateOptions:
     count: Annotated[int, typer.Option("-n", "--count", help="How many images (seeds SEED .. SEED+N-1).")] = 8
     seed: Annotated[int, typer.Option("--seed", help="First seed; image i uses seed SEED+i.")] = 0
     seeds: Annotated[Optional[str], typer.Option("--seeds", help="Explicit seeds, e.g. 0-99,120 (instead of -n/--seed).", show_default=False)] = None
@@ -58,17 +58,10 @@ class GenerateOptions(options.Placed):
     upscale_model: options.UpscaleModel = None
     fmt: options.Format = "png"
     quality: options.Quality = 95
-    overwrite: options.Overwrite = False
-    dry_run: options.DryRun = False
-    json_mode: options.Json = False
-    quiet: options.Quiet = False
+    run: options.Run
     null: options.Null = False
-    device: options.Device = "auto"
-    threads: options.Threads = 0
-    backend: options.Backend = "auto"
-    precision: options.Precision = "auto"
-    shard: options.ShardOption = None
-    jobs: options.Jobs = "auto"
+    placement: options.Placement
+    parallel: options.Parallel
 
 
 @options.command(GenerateOptions)
@@ -96,8 +89,8 @@ def generate(opts: GenerateOptions) -> int:
     ext = "png" if opts.fmt == "keep" else opts.fmt
     from landscape.cli.shard import parse_shard
 
-    share = parse_shard(opts.shard)
-    reporter = Reporter("generate", json_mode=opts.json_mode, quiet=opts.quiet, null=opts.null)
+    share = parse_shard(opts.parallel.shard)
+    reporter = Reporter("generate", json_mode=opts.run.json_mode, quiet=opts.run.quiet, null=opts.null)
     from landscape.api import Generator
 
     generator = batch.open_task(reporter, opts.placement, Generator, opts.model, upscale_model=opts.upscale_model,
@@ -114,8 +107,8 @@ def generate(opts: GenerateOptions) -> int:
         seed_list = shard_seeds(seed_list, share)
         plan = Plan((Item(label=f"seed {s}", output=opts.output / f"seed{s:06d}.{ext}", source=s)
                             for s in seed_list), len(seed_list))
-    if opts.dry_run:
-        return batch.print_plan(plan, reporter, overwrite=opts.overwrite)
+    if opts.run.dry_run:
+        return batch.print_plan(plan, reporter, overwrite=opts.run.overwrite)
     from landscape.imaging.outputs import prepare_output_dir
 
     prepare_output_dir(opts.output)
@@ -135,7 +128,7 @@ def generate(opts: GenerateOptions) -> int:
         return provenance.make("generate", models, scale=scale_done, format=ext, **where)
 
     batch.run_items(plan, _stages(generator, upscaler, ext, opts.quality, thumbs if opts.grid else None, reporter.tick, record),
-                    reporter, overwrite=opts.overwrite, batch_size=opts.batch_size, jobs=opts.jobs,
+                    reporter, overwrite=opts.run.overwrite, batch_size=opts.batch_size, jobs=opts.parallel.jobs,
                     work=(lambda item: passes) if passes > 1 else None, unit="pass")
     if opts.grid is not None and thumbs:
         # In the plan's order, not the order the writers finished in.
@@ -181,7 +174,7 @@ def _check_walk(opts: GenerateOptions) -> Optional[list[int]]:
     if opts.animation is not None:
         if opts.animation.suffix.lower() not in (".webp", ".gif"):
             raise UsageError(f"--animation {opts.animation}: the file must end in .webp or .gif")
-        if opts.shard is not None:
+        if opts.parallel.shard is not None:
             raise UsageError("--animation needs every frame: it cannot be combined with --shard")
     return walk_seeds
 

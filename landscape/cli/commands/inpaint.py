@@ -11,7 +11,7 @@ from landscape.cli.reporting import Reporter, say_device
 
 
 @options.spec
-class InpaintOptions(options.FolderRun):
+class InpaintOptions:
     inputs: options.Inputs
     masks: Annotated[Optional[Path], typer.Option("--masks", "-m", help="Mask folder (paired by name) or one mask for all. "
                      "Default: NAME_mask*.png beside each image, else the image's alpha. White = hole.", show_default=False)] = None
@@ -22,22 +22,13 @@ class InpaintOptions(options.FolderRun):
                         "edge, keeping the fill's texture (Poisson blending); --raw-fill writes the model's fill as it comes.")] = True
     output: options.Output = Path("inpainted")
     model: options.ModelPath = None
-    recursive: options.Recursive = False
-    null: options.Null = False
+    scan: options.Scan
     fmt: options.Format = "keep"
     quality: options.Quality = 95
-    overwrite: options.Overwrite = False
-    dry_run: options.DryRun = False
-    json_mode: options.Json = False
-    quiet: options.Quiet = False
-    max_pixels: options.MaxPixels = options.DEFAULT_MAX_PIXELS
-    max_bytes: options.MaxBytes = 0
-    device: options.Device = "auto"
-    threads: options.Threads = 0
-    backend: options.Backend = "auto"
-    precision: options.Precision = "auto"
-    shard: options.ShardOption = None
-    jobs: options.Jobs = "auto"
+    run: options.Run
+    limits: options.Limits
+    placement: options.Placement
+    parallel: options.Parallel
     strip_metadata: options.StripMetadata = False
     compare: options.Compare = None
 
@@ -51,20 +42,20 @@ def inpaint(opts: InpaintOptions) -> int:
     from landscape.errors import ItemError
     from landscape.cli.inputs import collect, pair_masks
 
-    opts.check_limits()
+    opts.limits.check()
     options.resolve_format(opts.fmt, opts.quality)
-    reporter = Reporter("inpaint", json_mode=opts.json_mode, quiet=opts.quiet, null=opts.null)
+    reporter = Reporter("inpaint", json_mode=opts.run.json_mode, quiet=opts.run.quiet, null=opts.scan.null)
     from landscape.api import Inpainter
 
     inpainter = batch.open_task(reporter, opts.placement, Inpainter, opts.model,
                                  dilate=opts.mask_dilate, threshold=opts.mask_threshold, invert=opts.mask_invert, seamless=opts.seamless)
     say_device(reporter, inpainter)
-    collected = collect(opts.inputs, recursive=opts.recursive, null_separated=opts.null, exclude=opts.output)
+    collected = collect(opts.inputs, recursive=opts.scan.recursive, null_separated=opts.scan.null, exclude=opts.output)
     for text in collected.notes:
         reporter.note(text)
     pairing = pair_masks(collected.paths, opts.masks)
     # Sharded after pairing, so that an image and its NAME_mask companion stay together.
-    images, problems = batch.shard_share(collected, opts.shard, pairing.images)
+    images, problems = batch.shard_share(collected, opts.parallel.shard, pairing.images)
     items = batch.plan_outputs(images, opts.output, opts.fmt, problems)
     for item in items:
         if item.source is not None:
@@ -75,11 +66,11 @@ def inpaint(opts: InpaintOptions) -> int:
     notes += [f"{p}: mask without an image" for p in pairing.orphans]
     for text in notes:
         reporter.note(text)
-    if opts.dry_run:
+    if opts.run.dry_run:
         for item in items:
             if item.source is not None and item.error is None:
                 item.label = f"{item.source[0]} + {item.source[1] or 'alpha channel (if any)'}"
-        return batch.print_plan(Plan(items, len(items)), reporter, overwrite=opts.overwrite)
+        return batch.print_plan(Plan(items, len(items)), reporter, overwrite=opts.run.overwrite)
     import numpy as np
 
     from landscape.imaging.codec import decode, encode
@@ -94,13 +85,13 @@ def inpaint(opts: InpaintOptions) -> int:
 
     def load(item: Item):
         image_path, mask_path = item.source
-        picture = decode(image_path, max_pixels=opts.max_pixels, max_bytes=opts.byte_limit)
+        picture = decode(image_path, max_pixels=opts.limits.max_pixels, max_bytes=opts.limits.byte_limit)
         pixels = picture.pixels
         if mask_path is None:
             pixels, hole = inpainter.alpha_holes(pixels)  # the filled result is opaque
         else:
             try:
-                mask_picture = decode(mask_path, max_pixels=opts.max_pixels, max_bytes=opts.byte_limit)
+                mask_picture = decode(mask_path, max_pixels=opts.limits.max_pixels, max_bytes=opts.limits.byte_limit)
             except ItemError as exc:
                 raise ItemError(f"mask {mask_path}: {exc}") from None
             hole = inpainter.hole(mask_picture.pixels, pixels, f"mask {mask_path}")
@@ -123,5 +114,5 @@ def inpaint(opts: InpaintOptions) -> int:
         return Encoded(data, notes + enc_notes)
 
     # Masks pair by name across the whole input (companions, orphans), so inpaint plans it whole.
-    batch.run_items(Plan(items, len(items)), Stages(load=load, infer=batch.each(infer), save=save), reporter, overwrite=opts.overwrite, jobs=opts.jobs)
+    batch.run_items(Plan(items, len(items)), Stages(load=load, infer=batch.each(infer), save=save), reporter, overwrite=opts.run.overwrite, jobs=opts.parallel.jobs)
     return reporter.finish(device=inpainter.device.name)

@@ -11,27 +11,18 @@ from landscape.cli.reporting import Reporter, say_device
 
 
 @options.spec
-class LabelOptions(options.FolderRun):
+class LabelOptions:
     inputs: options.Inputs
     index: Annotated[bool, typer.Option("--index", help="Write single-channel class-index PNGs instead of palette colours.")] = False
     min_region: Annotated[float, typer.Option("--min-region", help="Merge regions smaller than this percentage of the "
                                               "picture into their surroundings; 0 keeps every pixel's own class.")] = 0.25
     output: options.Output = Path("maps")
     model: options.ModelPath = None
-    recursive: options.Recursive = False
-    null: options.Null = False
-    overwrite: options.Overwrite = False
-    dry_run: options.DryRun = False
-    json_mode: options.Json = False
-    quiet: options.Quiet = False
-    max_pixels: options.MaxPixels = options.DEFAULT_MAX_PIXELS
-    max_bytes: options.MaxBytes = 0
-    device: options.Device = "auto"
-    threads: options.Threads = 0
-    backend: options.Backend = "auto"
-    precision: options.Precision = "auto"
-    shard: options.ShardOption = None
-    jobs: options.Jobs = "auto"
+    scan: options.Scan
+    run: options.Run
+    limits: options.Limits
+    placement: options.Placement
+    parallel: options.Parallel
     compare: options.Compare = None
 
 
@@ -41,17 +32,17 @@ def label(opts: LabelOptions) -> int:
 
     Example: landscape label photos/ -o maps/   (then: landscape translate maps/ -o photos2/)
     """
-    opts.check_limits()
-    reporter = Reporter("label", json_mode=opts.json_mode, quiet=opts.quiet, null=opts.null)
+    opts.limits.check()
+    reporter = Reporter("label", json_mode=opts.run.json_mode, quiet=opts.run.quiet, null=opts.scan.null)
     from landscape.api import Labeller
 
     labeller = batch.open_task(reporter, opts.placement, Labeller, opts.model,
                                 min_region=opts.min_region)
     say_device(reporter, labeller)
     # Maps are always PNG: a lossy format would blur the class colours.
-    items = batch.collect_items(opts.inputs, opts.output, "png", reporter, recursive=opts.recursive, null=opts.null, shard=opts.shard)
-    if opts.dry_run:
-        return batch.print_plan(items, reporter, overwrite=opts.overwrite)
+    items = batch.collect_items(opts.inputs, opts.output, "png", reporter, recursive=opts.scan.recursive, null=opts.scan.null, shard=opts.parallel.shard)
+    if opts.run.dry_run:
+        return batch.print_plan(items, reporter, overwrite=opts.run.overwrite)
     import math
 
     from landscape.imaging.codec import decode, encode, header_size, rgb_unit
@@ -64,7 +55,7 @@ def label(opts: LabelOptions) -> int:
     # Only the model runs in the inference thread: conversion happens in the readers, region
     # merging and colouring in the writers, overlapping the next picture's inference.
     def load(item: Item):
-        picture = decode(item.source, max_pixels=opts.max_pixels, max_bytes=opts.byte_limit)
+        picture = decode(item.source, max_pixels=opts.limits.max_pixels, max_bytes=opts.limits.byte_limit)
         return picture.notes, rgb_unit(picture.pixels)
 
     def infer(loaded):
@@ -80,6 +71,6 @@ def label(opts: LabelOptions) -> int:
         return Encoded(data, notes + enc_notes)
 
     stages = Stages(load=load, infer=batch.each(infer), save=save)
-    batch.run_items(items, stages, reporter, overwrite=opts.overwrite, jobs=opts.jobs,
+    batch.run_items(items, stages, reporter, overwrite=opts.run.overwrite, jobs=opts.parallel.jobs,
                      work=lambda item: math.prod(header_size(item.source)[:2]), unit="px")
     return reporter.finish(device=labeller.device.name)

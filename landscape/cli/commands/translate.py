@@ -10,29 +10,20 @@ from landscape.cli.reporting import Reporter, say_device
 
 
 @options.spec
-class TranslateOptions(options.FolderRun):
+class TranslateOptions:
     inputs: options.Inputs
     upscale: Annotated[bool, typer.Option("--upscale", help="Chain the 4x super-resolution model in memory.")] = False
     tolerance: Annotated[float, typer.Option("--tolerance", help="RGB distance within which a map colour snaps to the palette.")] = 24.0
     output: options.Output = Path("translated")
     model: options.ModelPath = None
     upscale_model: options.UpscaleModel = None
-    recursive: options.Recursive = False
-    null: options.Null = False
+    scan: options.Scan
     fmt: options.Format = "png"
     quality: options.Quality = 95
-    overwrite: options.Overwrite = False
-    dry_run: options.DryRun = False
-    json_mode: options.Json = False
-    quiet: options.Quiet = False
-    max_pixels: options.MaxPixels = options.DEFAULT_MAX_PIXELS
-    max_bytes: options.MaxBytes = 0
-    device: options.Device = "auto"
-    threads: options.Threads = 0
-    backend: options.Backend = "auto"
-    precision: options.Precision = "auto"
-    shard: options.ShardOption = None
-    jobs: options.Jobs = "auto"
+    run: options.Run
+    limits: options.Limits
+    placement: options.Placement
+    parallel: options.Parallel
     compare: options.Compare = None
 
 
@@ -45,18 +36,18 @@ def translate(opts: TranslateOptions) -> int:
 
     Example: landscape translate samples/maps -o out/
     """
-    opts.check_limits()
+    opts.limits.check()
     options.resolve_format(opts.fmt, opts.quality)
-    reporter = Reporter("translate", json_mode=opts.json_mode, quiet=opts.quiet, null=opts.null)
+    reporter = Reporter("translate", json_mode=opts.run.json_mode, quiet=opts.run.quiet, null=opts.scan.null)
     from landscape.api import Translator
 
     translator = batch.open_task(reporter, opts.placement, Translator, opts.model,
                                   tolerance=opts.tolerance, upscale_model=opts.upscale_model)
     upscaler = translator.upscaler() if opts.upscale else None
     say_device(reporter, translator, *([upscaler] if upscaler else []))
-    items = batch.collect_items(opts.inputs, opts.output, opts.fmt, reporter, recursive=opts.recursive, null=opts.null, shard=opts.shard)
-    if opts.dry_run:
-        return batch.print_plan(items, reporter, overwrite=opts.overwrite)
+    items = batch.collect_items(opts.inputs, opts.output, opts.fmt, reporter, recursive=opts.scan.recursive, null=opts.scan.null, shard=opts.parallel.shard)
+    if opts.run.dry_run:
+        return batch.print_plan(items, reporter, overwrite=opts.run.overwrite)
     import numpy as np
 
     from landscape.imaging.codec import decode, encode, from_unit, header_size
@@ -71,7 +62,7 @@ def translate(opts: TranslateOptions) -> int:
     made_by = provenance.make("translate", {"translate": translator.model, **({"upscale": upscaler.model} if upscaler else {})})
 
     def load(item: Item):
-        picture = decode(item.source, max_pixels=opts.max_pixels, max_bytes=opts.byte_limit)
+        picture = decode(item.source, max_pixels=opts.limits.max_pixels, max_bytes=opts.limits.byte_limit)
         labels, notes = translator.labels(picture.pixels)
         return picture.notes + notes, labels
 
@@ -93,6 +84,6 @@ def translate(opts: TranslateOptions) -> int:
         data, enc_notes = encode(pixels, item.output.suffix.lstrip("."), quality=opts.quality, meta=meta)
         return Encoded(data, notes + enc_notes)
 
-    batch.run_items(items, Stages(load=load, infer=batch.each(infer), save=save), reporter, overwrite=opts.overwrite, jobs=opts.jobs,
+    batch.run_items(items, Stages(load=load, infer=batch.each(infer), save=save), reporter, overwrite=opts.run.overwrite, jobs=opts.parallel.jobs,
                      work=planned, unit="px")
     return reporter.finish(device=translator.device.name)

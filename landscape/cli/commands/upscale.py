@@ -12,7 +12,7 @@ from landscape.cli.reporting import Reporter, say_device
 
 
 @options.spec
-class UpscaleOptions(options.FolderRun):
+class UpscaleOptions:
     inputs: options.Inputs
     scale: Annotated[Optional[int], typer.Option("--scale", help="Total factor: the model's own (default) or a power of "
                                                  "it, one pass each (x4 model: 4 or 16; x2: 2, 4 or 8).",
@@ -22,22 +22,13 @@ class UpscaleOptions(options.FolderRun):
     output: options.Output = Path("upscaled")
     batch_size: options.BatchSize = 4
     model: options.ModelPath = None
-    recursive: options.Recursive = False
-    null: options.Null = False
+    scan: options.Scan
     fmt: options.Format = "keep"
     quality: options.Quality = 95
-    overwrite: options.Overwrite = False
-    dry_run: options.DryRun = False
-    json_mode: options.Json = False
-    quiet: options.Quiet = False
-    max_pixels: options.MaxPixels = options.DEFAULT_MAX_PIXELS
-    max_bytes: options.MaxBytes = 0
-    device: options.Device = "auto"
-    threads: options.Threads = 0
-    backend: options.Backend = "auto"
-    precision: options.Precision = "auto"
-    shard: options.ShardOption = None
-    jobs: options.Jobs = "auto"
+    run: options.Run
+    limits: options.Limits
+    placement: options.Placement
+    parallel: options.Parallel
     strip_metadata: options.StripMetadata = False
     compare: options.Compare = None
 
@@ -48,10 +39,10 @@ def upscale(opts: UpscaleOptions) -> int:
 
     Example: landscape upscale photos/ -o big/
     """
-    opts.check_limits()
+    opts.limits.check()
     options.resolve_format(opts.fmt, opts.quality)
-    reporter = Reporter("upscale", json_mode=opts.json_mode, quiet=opts.quiet, null=opts.null)
-    items = batch.collect_items(opts.inputs, opts.output, opts.fmt, reporter, recursive=opts.recursive, null=opts.null, shard=opts.shard)
+    reporter = Reporter("upscale", json_mode=opts.run.json_mode, quiet=opts.run.quiet, null=opts.scan.null)
+    items = batch.collect_items(opts.inputs, opts.output, opts.fmt, reporter, recursive=opts.scan.recursive, null=opts.scan.null, shard=opts.parallel.shard)
     # Small pictures run with ONNX Runtime's memory arena (runtime.sessions.SessionTuning says
     # why); a --scale of several passes feeds the model bigger pictures than the inputs.
     largest, items = batch.largest_input(items) if opts.scale is None else (None, items)
@@ -60,8 +51,8 @@ def upscale(opts: UpscaleOptions) -> int:
     upscaler = batch.open_task(reporter, opts.placement, Upscaler, opts.model, scale=opts.scale, tile=opts.tile, tile_pad=opts.tile_pad,
                                batch_size=opts.batch_size, largest_input=largest)
     say_device(reporter, upscaler)
-    if opts.dry_run:
-        return batch.print_plan(items, reporter, overwrite=opts.overwrite)
+    if opts.run.dry_run:
+        return batch.print_plan(items, reporter, overwrite=opts.run.overwrite)
     from landscape.imaging.codec import decode, encode, header_size
     from landscape.imaging.outputs import prepare_output_dir
     from landscape.cli.stages import Stages
@@ -88,6 +79,6 @@ def upscale(opts: UpscaleOptions) -> int:
         data, enc_notes = encode(pixels, item.output.suffix.lstrip("."), quality=opts.quality, consume=True, meta=meta)
         return Encoded(data, notes + enc_notes)
 
-    stages = Stages(load=lambda item: decode(item.source, max_pixels=opts.max_pixels, max_bytes=opts.byte_limit), infer=batch.each(infer), save=save)
-    batch.run_items(items, stages, reporter, overwrite=opts.overwrite, jobs=opts.jobs, work=planned, unit="px")
+    stages = Stages(load=lambda item: decode(item.source, max_pixels=opts.limits.max_pixels, max_bytes=opts.limits.byte_limit), infer=batch.each(infer), save=save)
+    batch.run_items(items, stages, reporter, overwrite=opts.run.overwrite, jobs=opts.parallel.jobs, work=planned, unit="px")
     return reporter.finish(device=upscaler.device.name)
