@@ -196,7 +196,7 @@ def _stages(generator, upscaler, ext: str, quality: int, thumbs: Optional[dict],
         if pixels.dtype != np.uint8:  # quantised here, in a writer thread, not in the inference thread
             pixels = from_unit(pixels)
         # PNG and JPEG carry how the picture was made (a text chunk, a comment).
-        meta = Meta(text={provenance.KEY: record(item)}) if ext in ("png", "jpg") else None
+        meta = Meta(text={provenance.OWN_KEY: record(item)}) if ext in ("png", "jpg") else None
         data, notes = encode(pixels, ext, quality=quality, meta=meta)
         if thumbs is not None:
             thumbs[item.label] = thumbnail(pixels, GRID_THUMB)

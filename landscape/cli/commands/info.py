@@ -51,6 +51,7 @@ def info(opts: InfoOptions) -> int:
 def _pictures(pictures: list[Path], json_mode: bool) -> int:
     """How each picture was made, from the record it carries (landscape.cli.provenance)."""
     from landscape.cli import provenance
+    from landscape.errors import ItemError
     from landscape.runtime.sessions import read_manifest
 
     bundled = {e["file"]: e["sha256"] for e in read_manifest()}
@@ -59,24 +60,18 @@ def _pictures(pictures: list[Path], json_mode: bool) -> int:
     for path in pictures:
         try:
             record = provenance.read(path)
-        except Exception as exc:
-            print(f"landscape: {path}: cannot read it ({exc})", file=sys.stderr)
-            failed += 1
-            continue
-        if record is None:
-            print(f"landscape: {path}: carries no landscape record (not made by landscape, or its metadata was stripped)",
-                  file=sys.stderr)
+        except ItemError as exc:
+            print(f"landscape: {path}: {exc}", file=sys.stderr)
             failed += 1
             continue
         remake = provenance.remake_command(record)
-        changed = [m["file"] for m in record.get("models", {}).values()
-                   if m.get("bundled") and bundled.get(m["file"]) != m.get("sha256")]
+        changed = [m["file"] for m in record["models"].values() if m["bundled"] and bundled.get(m["file"]) != m["sha256"]]
         rows.append({"picture": str(path), "record": record, "remake": remake, "bundled_models_changed": changed})
         if json_mode:
             continue
-        models = ", ".join(f"{task} {m['file']} (sha256 {m['sha256'][:12]})" for task, m in record.get("models", {}).items())
-        print(f"{path}: {record.get('command')} by landscape {record.get('version')}, {record.get('backend')} "
-              f"{record.get('precision')} on {record.get('device', 'cpu')}; models: {models}")
+        models = ", ".join(f"{task} {m['file']} (sha256 {m['sha256'][:12]})" for task, m in record["models"].items())
+        print(f"{path}: {record['command']} by landscape {record['version']}, {record['backend']} "
+              f"{record['precision']} on {record['device']}; models: {models}")
         if remake:
             print(f"  remake: {remake}")
         for name in changed:

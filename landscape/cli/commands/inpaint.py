@@ -95,7 +95,7 @@ def inpaint(opts: InpaintOptions) -> int:
             except ItemError as exc:
                 raise ItemError(f"mask {mask_path}: {exc}") from None
             hole = inpainter.hole(mask_picture.pixels, pixels, f"mask {mask_path}")
-        meta = None if opts.strip_metadata else picture.meta.with_text(provenance.KEY, made_by)
+        meta = None if opts.strip_metadata else picture.meta.with_text(provenance.OWN_KEY, made_by)
         return picture.notes, pixels, hole, meta
 
     def infer(loaded):

@@ -80,7 +80,7 @@ def translate(opts: TranslateOptions) -> int:
             reporter.offer(item, [translator.colourise(labels.astype(np.uint8)), pixels])
         if pixels.dtype != np.uint8:  # quantised here, in a writer thread, not in the inference thread
             pixels = from_unit(pixels)
-        meta = Meta(text={provenance.KEY: made_by}) if item.output.suffix.lower() in (".png", ".jpg", ".jpeg") else None
+        meta = Meta(text={provenance.OWN_KEY: made_by}) if item.output.suffix.lower() in (".png", ".jpg", ".jpeg") else None
         data, enc_notes = encode(pixels, item.output.suffix.lstrip("."), quality=opts.quality, meta=meta)
         return Encoded(data, notes + enc_notes)
 

@@ -66,7 +66,7 @@ def upscale(opts: UpscaleOptions) -> int:
 
     def infer(picture):
         upscaled = upscaler.upscale_pixels(picture.pixels, reporter.tick)
-        meta = None if opts.strip_metadata else picture.meta.with_text(provenance.KEY, made_by)
+        meta = None if opts.strip_metadata else picture.meta.with_text(provenance.OWN_KEY, made_by)
         return picture.notes, upscaled, picture.pixels if opts.compare else None, meta
 
     def planned(item: Item) -> float:
