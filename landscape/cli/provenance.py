@@ -55,12 +55,23 @@ def make(command: str, models: dict[str, Any], **fields: Any) -> str:
 def read(path: Path) -> dict[str, Any]:
     """The record a picture carries, checked field by field (`check`); RecordError says why
     there is none to use."""
+    import io
+
     from PIL import Image
 
+    from landscape.imaging.photo_meta import png_without_big_text, refuses_text
+
+    def texts_of(source) -> tuple[dict, Any]:
+        with Image.open(source) as img:
+            return dict(getattr(img, "text", {}) or {}), img.info.get("comment")
+
     try:
-        with Image.open(path) as img:
-            texts = dict(getattr(img, "text", {}) or {})
-            comment = img.info.get("comment")
+        try:
+            texts, comment = texts_of(path)
+        except ValueError as exc:
+            if not refuses_text(exc):
+                raise
+            texts, comment = texts_of(io.BytesIO(png_without_big_text(Path(path).read_bytes())[0]))
     except Exception as exc:  # any file at all may be named: its reader's complaint is the reason
         raise ItemError(f"cannot read it ({str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__})") from None
     if OWN_KEY not in texts and comment:

@@ -7,6 +7,7 @@ refused with the reason.
 """
 from __future__ import annotations
 
+import io
 import mmap
 import os
 import warnings
@@ -19,8 +20,9 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from landscape.errors import ItemError
-from landscape.imaging.photo_meta import Meta, RunNote, jpeg_with, pillow_with, png_chunks
+from landscape.imaging.photo_meta import Meta, RunNote, jpeg_with, pillow_with, png_chunks, png_without_big_text, refuses_text
 from landscape.imaging.photo_meta import read as read_meta
+from landscape.imaging import png
 from landscape.imaging.png import encode_png
 
 # Decoding is limited to these on purpose: each further codec is attack surface.
@@ -98,19 +100,15 @@ def _is_16bit_colour(img: Image.Image, head: bytes) -> bool:
 def _check_png_chunks(data: bytes) -> None:
     """Verify every chunk's CRC: Pillow decodes image data without checking it, and a
     flipped bit in IDAT would otherwise pass as a picture with garbage in it."""
-    pos = 8
-    while pos + 12 <= len(data):
-        length = int.from_bytes(data[pos : pos + 4], "big")
-        end = pos + 12 + length
-        if end > len(data):
-            raise ItemError("cannot decode PNG: truncated file")
-        kind = data[pos + 4 : pos + 8]
-        if zlib.crc32(data[pos + 4 : end - 4]) != int.from_bytes(data[end - 4 : end], "big"):
+    walked = len(png.SIGNATURE)
+    for kind, start, end in png.chunks(data):
+        if zlib.crc32(data[start + 4 : end - 4]) != int.from_bytes(data[end - 4 : end], "big"):
             raise ItemError(f"cannot decode PNG: chunk {kind.decode('latin-1')} fails its CRC check (damaged file)")
         if kind == b"IEND":
             return
-        pos = end
-    raise ItemError("cannot decode PNG: truncated file (no IEND)")
+        walked = end
+    # Stopped before IEND: at a chunk that runs past the end, or at the end itself.
+    raise ItemError("cannot decode PNG: truncated file" + ("" if walked + 12 <= len(data) else " (no IEND)"))
 
 
 def _opencv_decodes(img: Image.Image, data: bytes | mmap.mmap) -> bool:
@@ -286,19 +284,44 @@ def decode(path: str | os.PathLike, *, max_pixels: int, max_bytes: int | None = 
                 pass
 
 
+def _open(file) -> Image.Image:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        file.seek(0)
+        return Image.open(file)
+
+
+def _header_error(exc: Exception) -> ItemError:
+    if isinstance(exc, UnidentifiedImageError):
+        return ItemError(f"not an image in a supported format ({', '.join(DECODE_FORMATS)})")
+    return ItemError(f"cannot read the image header ({exc})")
+
+
+class _TextRefused(Exception):
+    """Pillow refused a PNG for its text chunks alone: it is read again without them."""
+
+
 def _decode_mapped(data: mmap.mmap, file, max_pixels: int) -> Picture:
     """Pillow reads the header (and the modes it alone decodes) from the file; OpenCV and the
-    PNG checks read the memory map."""
-    notes: list[str] = []
+    PNG checks read the memory map. A PNG whose text chunks Pillow refuses (a workflow record
+    over 1 MB, a decompression bomb) is read from a copy without them, with a note."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            file.seek(0)
-            img = Image.open(file)
-    except UnidentifiedImageError:
-        raise ItemError(f"not an image in a supported format ({', '.join(DECODE_FORMATS)})") from None
+        return _decode_source(data, file, max_pixels, [])
+    except _TextRefused:
+        kept, notes = png_without_big_text(data)
+        try:
+            return _decode_source(kept, io.BytesIO(kept), max_pixels, notes)
+        except _TextRefused as exc:
+            raise ItemError(f"cannot read the image header ({exc})") from None
+
+
+def _decode_source(data, file, max_pixels: int, notes: list[str]) -> Picture:
+    try:
+        img = _open(file)
     except Exception as exc:
-        raise ItemError(f"cannot read the image header ({exc})") from None
+        if refuses_text(exc):
+            raise _TextRefused(str(exc)) from None
+        raise _header_error(exc) from None
     with img:
         if img.format not in DECODE_FORMATS:
             raise ItemError(f"{img.format} images are not accepted (only {', '.join(DECODE_FORMATS)})")
@@ -309,7 +332,7 @@ def _decode_mapped(data: mmap.mmap, file, max_pixels: int) -> Picture:
         if width * height > max_pixels:
             raise ItemError(f"{width}x{height} = {width * height:,} pixels is over the limit of {max_pixels:,} (raise it with --max-pixels)")
         orientation = exif_orientation(img)
-        meta = read_meta(img)
+        meta = read_meta(img, notes)
         if img.format == "PNG":
             _check_png_chunks(data)
         try:
@@ -331,6 +354,8 @@ def _decode_mapped(data: mmap.mmap, file, max_pixels: int) -> Picture:
         except ItemError:
             raise
         except Exception as exc:
+            if refuses_text(exc):  # text chunks after the image data, read by img.load()
+                raise _TextRefused(str(exc)) from None
             reason = str(exc).strip() or type(exc).__name__
             raise ItemError(f"cannot decode {img.format}: {reason}") from None
         fmt = img.format

@@ -3,6 +3,10 @@ colour profile, EXIF (orientation applied to the pixels and cleared, pixel dimen
 thumbnail dropped), XMP, and PNG text chunks (other generators' `parameters`, `prompt` or
 `workflow` kept as they were; ours added beside them).
 
+A photo's metadata never costs its pixels: a text chunk Pillow would refuse to decompress (over
+its 1 MB limit, or a decompression bomb) is dropped with a note and the picture read without
+it, and what is carried to the output is capped (CARRY_LIMIT) with a note when the cap bites.
+
 Each output format holds what it can: PNG all four (iCCP, eXIf, iTXt), JPEG the profile, EXIF,
 XMP and text as comments (APP2, APP1, COM segments), WebP and 8-bit TIFF the profile, EXIF and
 XMP (through Pillow), BMP none. What a format cannot hold is named once in a note, so colours
@@ -15,7 +19,9 @@ import struct
 import zlib
 from dataclasses import dataclass, field
 
-from PIL import Image
+from PIL import Image, PngImagePlugin
+
+from landscape.imaging import png
 
 ORIENTATION = 0x0112
 EXIF_IFD, GPS_IFD = 0x8769, 0x8825
@@ -29,7 +35,12 @@ XMP_KEYWORD = "XML:com.adobe.xmp"
 JPEG_XMP_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"
 ICC_CHUNK = 65519  # profile bytes per JPEG APP2 segment
 SEGMENT_MAX = 65533  # body bytes of one JPEG segment
-OWN_KEY = "landscape"  # landscape.cli.provenance's record
+OWN_KEY = "landscape"  # the key of landscape.cli.provenance's record
+TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt")
+# Pillow refuses a PNG whose one text chunk decompresses past this, or whose text adds up past
+# MAX_TEXT_MEMORY; both are read by its header parser, before any pixel.
+TEXT_CHUNK_LIMIT = PngImagePlugin.MAX_TEXT_CHUNK
+CARRY_LIMIT = 16 * 2**20  # bytes of profile, EXIF, XMP and text carried to an output
 
 
 class RunNote(str):
@@ -56,10 +67,96 @@ class Meta:
         return Meta(self.icc, self.exif, self.xmp, {**self.text, name: value})
 
 
-def read(img: Image.Image) -> Meta:
+def refuses_text(exc: Exception) -> bool:
+    """Whether Pillow refused a PNG for its text chunks alone (size or total), not its pixels."""
+    return isinstance(exc, ValueError) and ("MAX_TEXT_CHUNK" in str(exc) or "MAX_TEXT_MEMORY" in str(exc))
+
+
+def _text_size(kind: bytes, body: bytes) -> int | None:
+    """The decompressed size of a text chunk's text, counted no further than past
+    TEXT_CHUNK_LIMIT (a bomb costs at most that much work); None where it is damaged."""
+    keyword, _, rest = body.partition(b"\0")
+    if kind == b"tEXt":
+        return len(rest)
+    if kind == b"iTXt":
+        if len(rest) < 2:
+            return None
+        compressed, rest = rest[0] == 1, rest[2:]
+        rest = rest.split(b"\0", 2)[-1]  # after the language tag and the translated keyword
+        if not compressed:
+            return len(rest)
+    else:
+        rest = rest[1:]  # the compression method
+    inflater = zlib.decompressobj()
+    try:
+        return len(inflater.decompress(rest, TEXT_CHUNK_LIMIT + 1))
+    except zlib.error:
+        return None
+
+
+def png_without_big_text(data) -> tuple[bytes, list[str]]:
+    """A PNG's bytes without the text chunks Pillow would refuse: one over TEXT_CHUNK_LIMIT
+    decompressed, a damaged one, or any past CARRY_LIMIT of text in all; a note for each."""
+    kept, dropped, total, mark = [], {}, 0, 0
+    for kind, start, end in png.chunks(data):
+        if kind not in TEXT_CHUNKS:
+            continue
+        body = bytes(data[start + 8 : end - 4])
+        name = body.partition(b"\0")[0].decode("latin-1")[:79]
+        size = _text_size(kind, body)
+        if size is None:
+            reason = "damaged"
+        elif size > TEXT_CHUNK_LIMIT:
+            reason = f"over the {TEXT_CHUNK_LIMIT // 2**20} MB a text chunk may hold decompressed"
+        elif total + size > CARRY_LIMIT:
+            reason = f"past the {CARRY_LIMIT // 2**20} MB of text carried"
+        else:
+            total += size
+            continue
+        kept.append(data[mark:start])
+        mark = end
+        dropped.setdefault(reason, []).append(repr(name))
+    kept.append(data[mark:])
+    notes = [f"text chunk{'s' if len(names) > 1 else ''} {_listed(names)} dropped: {reason} (the picture is read without "
+             f"{'them' if len(names) > 1 else 'it'})" for reason, names in dropped.items()]
+    return b"".join(bytes(part) for part in kept), notes
+
+
+def _listed(names: list[str], shown: int = 4) -> str:
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
+
+
+def _capped(meta: "Meta", notes: list[str]) -> "Meta":
+    """`meta` within CARRY_LIMIT: the largest texts go first, then XMP and EXIF; the profile,
+    which the colours depend on, last."""
+    sizes = {("text", k): len(v.encode("utf-8", "surrogatepass")) for k, v in meta.text.items()}
+    sizes.update({(part, None): len(getattr(meta, part) or b"") for part in ("xmp", "exif", "icc")})
+    total = sum(sizes.values())
+    if total <= CARRY_LIMIT:
+        return meta
+    order = sorted((key for key in sizes if key[0] == "text"), key=lambda key: -sizes[key]) + \
+        [("xmp", None), ("exif", None), ("icc", None)]
+    text, parts, dropped = dict(meta.text), {"icc": meta.icc, "exif": meta.exif, "xmp": meta.xmp}, []
+    for key in order:
+        if total <= CARRY_LIMIT:
+            break
+        if sizes[key]:
+            total -= sizes[key]
+            if key[0] == "text":
+                del text[key[1]]
+                dropped.append(f"text {key[1]!r}")
+            else:
+                parts[key[0]] = None
+                dropped.append(key[0].upper())
+    notes.append(f"{', '.join(dropped)} not carried: metadata over {CARRY_LIMIT // 2**20} MB in all")
+    return Meta(parts["icc"], parts["exif"], parts["xmp"], text)
+
+
+def read(img: Image.Image, notes: list[str] | None = None) -> Meta:
     """The metadata of an opened picture (before its pixels are oriented), from what its header
     gave: nothing here makes Pillow decode the pixels (a PNG's `.text` and `getexif()` would,
-    to reach chunks after the image data, which therefore are not carried)."""
+    to reach chunks after the image data, which therefore are not carried). What is over
+    CARRY_LIMIT is left out, with a note in `notes`."""
     info = img.info
     exif = None
     try:
@@ -78,7 +175,8 @@ def read(img: Image.Image) -> Meta:
     xmp = info.get("xmp") or info.get(XMP_KEYWORD)
     # Pillow puts a PNG's text chunks that come before the image data into `info`, as str.
     text = {k: str(v) for k, v in info.items() if img.format == "PNG" and isinstance(v, str) and k != XMP_KEYWORD}
-    return Meta(info.get("icc_profile") or None, exif, xmp.encode() if isinstance(xmp, str) else xmp, text)
+    meta = Meta(info.get("icc_profile") or None, exif, xmp.encode() if isinstance(xmp, str) else xmp, text)
+    return _capped(meta, notes if notes is not None else [])
 
 
 def _exif_for(meta: Meta, width: int, height: int) -> bytes | None:

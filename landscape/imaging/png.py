@@ -1,4 +1,5 @@
-"""PNG writer: numpy row filters and ISA-L deflate, streamed in bands of rows.
+"""PNG writer: numpy row filters and ISA-L deflate, streamed in bands of rows; and the walk
+over a PNG's chunks that the reader's checks share.
 
 libpng (behind both OpenCV and Pillow) tries every row filter per row and deflates with
 zlib, a large share of a translate or generate step on 2 cores. One fixed filter done with
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from typing import Iterator
 
 import numpy as np
 from isal import isal_zlib
@@ -22,6 +24,23 @@ FILTER = "avg"
 LEVEL = 1  # ISA-L levels run 0-3
 BAND_BYTES = 4 << 20  # rows are filtered and deflated this many bytes at a time: bounded memory on a 16000x12000 upscale
 IDAT_BYTES = 1 << 20
+
+
+def chunks(data) -> Iterator[tuple[bytes, int, int]]:
+    """(type, start, end) of each whole chunk of a PNG's bytes, after the signature: `start`
+    is the chunk's first byte (its length field), `end` one past its CRC. Stops at IEND, or at
+    a chunk that runs past the data (the caller tells a truncated file by where it stopped)."""
+    pos = len(SIGNATURE)
+    while pos + 12 <= len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        end = pos + 12 + length
+        if end > len(data):
+            return
+        kind = bytes(data[pos + 4 : pos + 8])
+        yield kind, pos, end
+        if kind == b"IEND":
+            return
+        pos = end
 
 
 def _chunk(kind: bytes, body: bytes) -> bytes:
