@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Optional, S
 import numpy as np
 
 from landscape.imaging.arrays import alpha_hole, check_same_size, hole_of, pixels_of
+from landscape.imaging.limits import DEFAULT_MAX_PIXELS
 from landscape.errors import UsageError
 from landscape.pipelines.generate import MAX_SEED
 
@@ -49,13 +50,16 @@ class _Task:
     task: ClassVar[str]
 
     def __init__(self, model: ModelPath = None, *, device: str = "auto", threads: int = 0, backend: str = "auto",
-                 precision: str = "auto", largest_input: Optional[int] = None, note: Optional[Note] = None,
-                 placed: Optional["Device"] = None, spelling: Optional[Callable[[str], str]] = None) -> None:
+                 precision: str = "auto", max_pixels: int = DEFAULT_MAX_PIXELS, largest_input: Optional[int] = None,
+                 note: Optional[Note] = None, placed: Optional["Device"] = None,
+                 spelling: Optional[Callable[[str], str]] = None) -> None:
         from landscape.runtime.sessions import choose_device, load_model
 
         self.note: Note = note or _log_note
         # How an option is named in messages: as the parameter here, as the flag on the command line.
         self.spell: Callable[[str], str] = spelling or str
+        self.max_pixels = max_pixels
+        self._at_least("max_pixels", max_pixels)
         self._check()
         self.device: Device = placed or choose_device(device, threads, backend, precision)
         self.model: Model = load_model(self.task, model, self.device, largest_input=largest_input, note=self.note)
@@ -67,6 +71,10 @@ class _Task:
 
     def _check(self) -> None:
         """Refuse bad options (UsageError) before the model is opened."""
+
+    def _pixels(self, picture: Any, what: str = "image") -> tuple[np.ndarray, bool]:
+        """A picture handed in, as pixels, refused (ItemError) past max_pixels before it is converted."""
+        return pixels_of(picture, what, self.max_pixels, self.spell("max_pixels"))
 
     def _at_least(self, name: str, value: int, minimum: int = 1) -> None:
         if value < minimum:
@@ -147,7 +155,7 @@ class Upscaler(_Task):
 
     def __call__(self, pictures: Union[Picture, Sequence[Picture]]) -> Union[np.ndarray, list[np.ndarray]]:
         def one(picture: Picture) -> np.ndarray:
-            pixels, flat = pixels_of(picture)
+            pixels, flat = self._pixels(picture)
             return _back(self.upscale_pixels(pixels), flat)
 
         return _each(pictures, one)
@@ -249,7 +257,7 @@ class Generator(_Task):
         return self._batches(list(self.walk_latents(seeds, frames)), upscale, scale)
 
 
-def read(path: Union[str, "os.PathLike[str]"], *, max_pixels: int = 100_000_000) -> np.ndarray:
+def read(path: Union[str, "os.PathLike[str]"], *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """A picture file as `landscape` reads it: (H, W, C) uint8/uint16, C = 1-4, EXIF orientation
     applied. ItemError says why a file is refused."""
     from landscape.errors import ItemError
@@ -261,7 +269,8 @@ def read(path: Union[str, "os.PathLike[str]"], *, max_pixels: int = 100_000_000)
         raise ItemError(f"{path}: {exc}") from None
 
 
-def write(path: Union[str, "os.PathLike[str]"], picture: Picture, *, quality: int = 95) -> None:
+def write(path: Union[str, "os.PathLike[str]"], picture: Picture, *, quality: int = 95,
+          max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
     """Write pixels as the file's extension says (png, jpg, webp, bmp, tif), atomically: a
     reader never sees half a file."""
     from pathlib import Path
@@ -274,7 +283,7 @@ def write(path: Union[str, "os.PathLike[str]"], picture: Picture, *, quality: in
         raise UsageError(f"{path}: the name must end in .png, .jpg, .webp, .bmp or .tif")
     if not 1 <= quality <= 100:
         raise UsageError(f"quality must be in 1..100, got {quality}")
-    atomic_write(Path(path), encode(pixels_of(picture)[0], fmt, quality=quality)[0])
+    atomic_write(Path(path), encode(pixels_of(picture, max_pixels=max_pixels)[0], fmt, quality=quality)[0])
 
 
 def check_seed(seed: Any) -> int:
@@ -305,7 +314,7 @@ class Inpainter(_Task):
 
     def hole(self, mask: Any, pixels: np.ndarray, mask_name: str = "mask") -> np.ndarray:
         """The (H, W) holes a mask marks on these pixels (ItemError when the sizes differ)."""
-        hole = hole_of(mask, self.threshold, self.invert, mask_name)
+        hole = hole_of(mask, self.threshold, self.invert, mask_name, self.max_pixels, self.spell("max_pixels"))
         check_same_size(hole, pixels, mask_name)
         return hole
 
@@ -334,7 +343,7 @@ class Inpainter(_Task):
         return self._one(pictures, masks)
 
     def _one(self, picture: Picture, mask: Any) -> np.ndarray:
-        pixels, flat = pixels_of(picture)
+        pixels, flat = self._pixels(picture)
         if mask is None:
             pixels, hole = self.alpha_holes(pixels)
         else:
@@ -401,7 +410,7 @@ class Translator(_Mapped):
         upscaler = self.upscaler() if upscale else None
 
         def one(picture: Picture) -> np.ndarray:
-            labels, notes = self.labels(pixels_of(picture, "map")[0])
+            labels, notes = self.labels(self._pixels(picture, "map")[0])
             for text in notes:
                 self.note(text)
             photo = self.photo(labels, upscaler)
@@ -444,4 +453,4 @@ class Labeller(_Mapped):
         """Photos -> maps, equal to `landscape label --index`'s."""
         from landscape.imaging.codec import rgb_unit
 
-        return _each(photos, lambda picture: self.merge(self.raw_labels(rgb_unit(pixels_of(picture, "photo")[0]))))
+        return _each(photos, lambda picture: self.merge(self.raw_labels(rgb_unit(self._pixels(picture, "photo")[0]))))

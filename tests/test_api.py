@@ -241,3 +241,43 @@ def test_inputs_are_never_modified(models):
     assert same(photo, kept[0]) and same(mask, kept[1])
     assert unchanged is not photo and same(unchanged, photo)
     assert same(filled[:, :, 3], photo[:, :, 3])  # a mask is given: the alpha is the picture's, untouched
+
+
+def _ten_gigapixels(channels: int = 3, dtype=np.uint8) -> np.ndarray:
+    """A 100000 x 100000 view of one pixel: it costs nothing until something copies it."""
+    one = np.zeros((1, 1, channels), dtype)
+    return np.lib.stride_tricks.as_strided(one, shape=(100_000, 100_000, channels), strides=(0, 0, one.itemsize))
+
+
+LIMIT = "100000x100000 = 10,000,000,000 pixels is over the limit of 100,000,000 (raise it with max_pixels)"
+
+
+@pytest.mark.parametrize("task", ["upscale", "inpaint", "inpaint-mask", "translate", "label"])
+def test_the_pixel_limit_holds_before_anything_is_allocated(models, task):
+    import time
+
+    huge, small = _ten_gigapixels(), random_image(16, 16)
+    calls = {"upscale": lambda: landscape.Upscaler(models["upscale"])(huge),
+             "inpaint": lambda: landscape.Inpainter(models["inpaint"])(huge, np.ones((4, 4), bool)),
+             "inpaint-mask": lambda: landscape.Inpainter(models["inpaint"])(small, _ten_gigapixels(1)[:, :, 0]),
+             "translate": lambda: landscape.Translator(models["translate"])(huge),
+             "label": lambda: landscape.Labeller(models["label"])(huge)}
+    start = time.perf_counter()
+    with pytest.raises(landscape.ItemError) as caught:
+        calls[task]()
+    assert time.perf_counter() - start < 5  # the model's opening, nothing of the picture's size
+    assert str(caught.value).endswith(LIMIT) and ("mask" in str(caught.value)) == (task == "inpaint-mask")
+
+
+def test_the_pixel_limit_is_each_task_s_to_raise(models, tmp_path):
+    picture = random_image(16, 16)
+    with pytest.raises(landscape.ItemError, match=r"16x16 = 256 pixels is over the limit of 100 \(raise it with max_pixels\)"):
+        landscape.Upscaler(models["upscale"], max_pixels=100)(picture)
+    assert landscape.Upscaler(models["upscale"], max_pixels=256)(picture).shape == (64, 64, 3)
+    with pytest.raises(landscape.UsageError, match="max_pixels must be >= 1"):
+        landscape.Labeller(models["label"], max_pixels=0)
+    # A PIL image is measured by its header before it is read.
+    header_only = tmp_path / "wide.png"
+    write_png(header_only, random_image(4, 300))
+    with Image.open(header_only) as img, pytest.raises(landscape.ItemError, match="300x4 = 1,200 pixels"):
+        landscape.Labeller(models["label"], max_pixels=1000)(img)

@@ -16,10 +16,8 @@ import typer
 from typing_extensions import Annotated, dataclass_transform
 
 from landscape.errors import UsageError
+from landscape.imaging.limits import DEFAULT_MAX_PIXELS
 
-# Pixel count above which a picture is refused unless --max-pixels raises it: 100 MP admits
-# 10000x10000 photos and refuses decompression bombs before they allocate gigabytes.
-DEFAULT_MAX_PIXELS = 100_000_000
 FORMATS = ("keep", "png", "jpg", "webp", "bmp", "tif")
 
 Inputs = Annotated[list[str], typer.Argument(help="Image files, folders, globs, or - to read paths from stdin.", show_default=False)]

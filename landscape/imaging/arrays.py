@@ -2,7 +2,8 @@
 
 A picture is an (H, W) or (H, W, C) array of uint8 or uint16 (C = 1 gray, 2 gray + alpha,
 3 RGB, 4 RGBA), or a PIL image. A PIL image is read the way `landscape` reads a file: its
-EXIF orientation applied, palettes and CMYK made RGB(A), a colour key made alpha.
+EXIF orientation applied, palettes and CMYK made RGB(A), a colour key made alpha. Its size is
+checked against the pixel limit before anything is converted or allocated.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from landscape.errors import ItemError
+from landscape.imaging.limits import DEFAULT_MAX_PIXELS, check_pixels
 
 
 def is_pil(value: Any) -> bool:
@@ -18,10 +20,20 @@ def is_pil(value: Any) -> bool:
     return any(cls.__module__.startswith("PIL.") and cls.__name__ == "Image" for cls in type(value).__mro__)
 
 
-def pixels_of(picture: Any, what: str = "image") -> tuple[np.ndarray, bool]:
+def _within(width: int, height: int, what: str, max_pixels: int, option: str) -> None:
+    try:
+        check_pixels(width, height, max_pixels, option)
+    except ItemError as exc:
+        raise ItemError(f"{what}: {exc}") from None
+
+
+def pixels_of(picture: Any, what: str = "image", max_pixels: int = DEFAULT_MAX_PIXELS,
+              option: str = "max_pixels") -> tuple[np.ndarray, bool]:
     """(H, W, C) pixels, and whether the picture came as a 2-D array (its result goes back 2-D).
-    A picture that is neither a usable array nor a PIL image raises ItemError naming `what`."""
+    A picture that is neither a usable array nor a PIL image, or has more than `max_pixels`
+    (raised by `option`), raises ItemError naming `what`."""
     if is_pil(picture):
+        _within(*picture.size, what, max_pixels, option)
         from landscape.imaging.codec import exif_orientation, orient, pillow_pixels
 
         notes: list[str] = []
@@ -35,15 +47,18 @@ def pixels_of(picture: Any, what: str = "image") -> tuple[np.ndarray, bool]:
     if picture.dtype not in (np.uint8, np.uint16):
         raise ItemError(f"{what}: pixels must be uint8 or uint16, got {picture.dtype}")
     if picture.ndim == 2:
+        _within(picture.shape[1], picture.shape[0], what, max_pixels, option)
         return picture[:, :, None], True
     if picture.ndim != 3 or picture.shape[2] not in (1, 2, 3, 4):
         raise ItemError(f"{what}: expected an (H, W) or (H, W, C) array with C in 1-4, got shape {picture.shape}")
     if picture.shape[0] == 0 or picture.shape[1] == 0:
         raise ItemError(f"{what}: the picture is empty ({picture.shape[1]}x{picture.shape[0]})")
+    _within(picture.shape[1], picture.shape[0], what, max_pixels, option)
     return picture, False
 
 
-def hole_of(mask: Any, threshold: float = 0.5, invert: bool = False, what: str = "mask") -> np.ndarray:
+def hole_of(mask: Any, threshold: float = 0.5, invert: bool = False, what: str = "mask",
+            max_pixels: int = DEFAULT_MAX_PIXELS, option: str = "max_pixels") -> np.ndarray:
     """(H, W) bool, True = hole: a bool array as it is; pixels (or a PIL image) where their
     gray level, with transparent pixels read as black, is at least `threshold` of white."""
     if isinstance(mask, np.ndarray) and mask.dtype == bool:
@@ -51,11 +66,12 @@ def hole_of(mask: Any, threshold: float = 0.5, invert: bool = False, what: str =
             mask = mask[:, :, 0]
         if mask.ndim != 2:
             raise ItemError(f"{what}: a bool mask must be (H, W), got shape {mask.shape}")
+        _within(mask.shape[1], mask.shape[0], what, max_pixels, option)
         hole = mask
     else:
         from landscape.imaging.codec import gray_unit
 
-        hole = gray_unit(pixels_of(mask, what)[0]) >= threshold
+        hole = gray_unit(pixels_of(mask, what, max_pixels, option)[0]) >= threshold
     return ~hole if invert else hole
 
 

@@ -23,6 +23,7 @@ from landscape.errors import ItemError
 from landscape.imaging.photo_meta import Meta, RunNote, jpeg_with, pillow_with, png_chunks, png_without_big_text, refuses_text
 from landscape.imaging.photo_meta import read as read_meta
 from landscape.imaging import png
+from landscape.imaging.limits import check_pixels
 from landscape.imaging.png import encode_png
 
 # Decoding is limited to these on purpose: each further codec is attack surface.
@@ -329,8 +330,7 @@ def _decode_source(data, file, max_pixels: int, notes: list[str]) -> Picture:
         if frames > 1:
             raise ItemError(f"animated or multi-page image ({frames} frames) is refused; extract one frame first")
         width, height = img.size
-        if width * height > max_pixels:
-            raise ItemError(f"{width}x{height} = {width * height:,} pixels is over the limit of {max_pixels:,} (raise it with --max-pixels)")
+        check_pixels(width, height, max_pixels)
         orientation = exif_orientation(img)
         meta = read_meta(img, notes)
         if img.format == "PNG":

@@ -47,8 +47,9 @@ def inpaint(opts: InpaintOptions) -> int:
     reporter = Reporter("inpaint", json_mode=opts.run.json_mode, quiet=opts.run.quiet, null=opts.scan.null)
     from landscape.api import Inpainter
 
-    inpainter = batch.open_task(reporter, opts.placement, Inpainter, opts.model,
-                                 dilate=opts.mask_dilate, threshold=opts.mask_threshold, invert=opts.mask_invert, seamless=opts.seamless)
+    inpainter = batch.open_task(reporter, opts.placement, Inpainter, opts.model, max_pixels=opts.limits.max_pixels,
+                                dilate=opts.mask_dilate, threshold=opts.mask_threshold, invert=opts.mask_invert,
+                                seamless=opts.seamless)
     say_device(reporter, inpainter)
     collected = collect(opts.inputs, recursive=opts.scan.recursive, null_separated=opts.scan.null, exclude=opts.output)
     for text in collected.notes:

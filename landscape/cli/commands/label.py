@@ -36,8 +36,8 @@ def label(opts: LabelOptions) -> int:
     reporter = Reporter("label", json_mode=opts.run.json_mode, quiet=opts.run.quiet, null=opts.scan.null)
     from landscape.api import Labeller
 
-    labeller = batch.open_task(reporter, opts.placement, Labeller, opts.model,
-                                min_region=opts.min_region)
+    labeller = batch.open_task(reporter, opts.placement, Labeller, opts.model, max_pixels=opts.limits.max_pixels,
+                               min_region=opts.min_region)
     say_device(reporter, labeller)
     # Maps are always PNG: a lossy format would blur the class colours.
     items = batch.collect_items(opts.inputs, opts.output, "png", reporter, recursive=opts.scan.recursive, null=opts.scan.null, shard=opts.parallel.shard)

@@ -41,8 +41,8 @@ def translate(opts: TranslateOptions) -> int:
     reporter = Reporter("translate", json_mode=opts.run.json_mode, quiet=opts.run.quiet, null=opts.scan.null)
     from landscape.api import Translator
 
-    translator = batch.open_task(reporter, opts.placement, Translator, opts.model,
-                                  tolerance=opts.tolerance, upscale_model=opts.upscale_model)
+    translator = batch.open_task(reporter, opts.placement, Translator, opts.model, max_pixels=opts.limits.max_pixels,
+                                 tolerance=opts.tolerance, upscale_model=opts.upscale_model)
     upscaler = translator.upscaler() if opts.upscale else None
     say_device(reporter, translator, *([upscaler] if upscaler else []))
     items = batch.collect_items(opts.inputs, opts.output, opts.fmt, reporter, recursive=opts.scan.recursive, null=opts.scan.null, shard=opts.parallel.shard)

@@ -48,8 +48,9 @@ def upscale(opts: UpscaleOptions) -> int:
     largest, items = batch.largest_input(items) if opts.scale is None else (None, items)
     from landscape.api import Upscaler
 
-    upscaler = batch.open_task(reporter, opts.placement, Upscaler, opts.model, scale=opts.scale, tile=opts.tile, tile_pad=opts.tile_pad,
-                               batch_size=opts.batch_size, largest_input=largest)
+    upscaler = batch.open_task(reporter, opts.placement, Upscaler, opts.model, max_pixels=opts.limits.max_pixels,
+                               scale=opts.scale, tile=opts.tile, tile_pad=opts.tile_pad, batch_size=opts.batch_size,
+                               largest_input=largest)
     say_device(reporter, upscaler)
     if opts.run.dry_run:
         return batch.print_plan(items, reporter, overwrite=opts.run.overwrite)
