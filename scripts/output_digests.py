@@ -72,8 +72,8 @@ def run_case(argv: list[str], out: Path) -> dict:
     done = subprocess.run([sys.executable, "-m", "landscape", *argv], capture_output=True, env=env, cwd=ROOT)
     files = {str(p.relative_to(out)): _sha(p.read_bytes()) for p in sorted(out.rglob("*"))
              if p.is_file() and p not in before and ".cache" not in p.parts}
-    return {"exit": done.returncode, "stdout": done.stdout.decode().replace(str(out), "OUT").replace(str(SAMPLES), "SAMPLES"),
-            "files": files}
+    stdout = done.stdout.decode().replace(str(out), "OUT").replace(str(SAMPLES), "SAMPLES").replace(str(ROOT), "ROOT")
+    return {"exit": done.returncode, "stdout": stdout, "files": files}
 
 
 def run_all() -> dict:
