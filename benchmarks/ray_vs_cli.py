@@ -30,7 +30,7 @@ RAY_SIDE = """
 import sys, time, json
 start = time.perf_counter()
 import ray, landscape.ray
-ray.init(num_cpus={cpus}, include_dashboard=False, log_to_driver=False, configure_logging=False)
+ray.init(address="local", num_cpus={cpus}, include_dashboard=False, log_to_driver=False, configure_logging=False)
 ray.data.DataContext.get_current().enable_progress_bars = False
 up = time.perf_counter()
 ds = ray.data.read_images({src!r}, include_paths=True{mode})
