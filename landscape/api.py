@@ -88,6 +88,14 @@ class _Task:
         return f"{type(self).__name__}({self.model.path.name}: {self.device.name}, {self.model.backend}, {self.model.precision})"
 
 
+def check_placement(device: str = "auto", backend: str = "auto", precision: str = "auto") -> None:
+    """UsageError unless each names a known value: the part of a task's placement that does
+    not depend on the machine it will run on."""
+    from landscape.runtime.sessions import check_placement_names
+
+    check_placement_names(device, backend, precision)
+
+
 def _each(pictures: Any, one: Callable[[Any], Any]) -> Any:
     """A list (or tuple) of pictures -> a list of results; one picture -> one result."""
     if isinstance(pictures, (list, tuple)):

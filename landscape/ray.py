@@ -12,7 +12,11 @@ allow. A batch is the dict of NumPy columns that `read_images(..., include_paths
 columns kept. Pictures of mixed sizes (a ragged batch) work; outputs of one size are stacked
 into one array, others form an object array (Ray's variable-shaped tensor column).
 
-Options of the task (`scale`, `tile`, `device`, `precision`, ...) go in `fn_constructor_kwargs`.
+Options of the task (`scale`, `tile`, `device`, `precision`, ...) go in `fn_constructor_kwargs`;
+`Upscale.checked(model=..., **options)` returns them after opening the model once on the driver,
+so that a missing model or a bad option fails there with the API's one-line error, before any
+actor starts (an actor that fails to start reaches the driver as Ray's ActorDiedError, with the
+actor's traceback logged).
 `threads` defaults to the CPUs Ray gave the actor (`num_cpus`), so that several actors on a
 node share its cores instead of each taking all of them. Needs `pip install 'landscape[ray]'`.
 """
@@ -60,7 +64,20 @@ def _rows(batch: Batch, name: str) -> list[Any]:
     return list(batch[name])
 
 
-class _PictureMap:
+class _Checked:
+    @classmethod
+    def checked(cls, model: api.ModelPath = None, **options: Any) -> dict[str, Any]:
+        """`fn_constructor_kwargs` for these options, once an instance made on the driver has
+        passed the checks every actor will make: raises landscape.LandscapeError with its
+        one-line message otherwise. The driver's instance runs ONNX Runtime on one CPU thread:
+        whether `device`, `backend` and `precision` can run depends on the node an actor lands
+        on, so here they are checked by name only."""
+        api.check_placement(**{k: options[k] for k in ("device", "backend", "precision") if k in options})
+        cls(model, **{**options, "device": "cpu", "backend": "onnxruntime", "precision": "auto", "threads": 1})
+        return {"model": None if model is None else str(model), **options}
+
+
+class _PictureMap(_Checked):
     """Runs a task on each picture of a batch's `image` column (or `column`) and puts the
     results back in its place."""
 
@@ -121,7 +138,7 @@ class Inpaint(_PictureMap):
         return self.task(picture, mask)
 
 
-class Generate:
+class Generate(_Checked):
     """A column of seeds (`seed`, else `id`, which `ray.data.range(n)` makes) -> `image`, the
     generated pictures, other columns kept; `upscale` and `scale` as in landscape.api.Generator."""
 

@@ -155,18 +155,21 @@ def cuda_problem() -> str:
     return "a CUDA session did not start (the libraries load; check the driver's version with nvidia-smi)"
 
 
+def check_placement_names(device: str, backend: str = "auto", precision: str = "auto") -> None:
+    """UsageError unless each is one of its known values (what any machine can check)."""
+    for flag, value, known in (("device", device, DEVICES), ("backend", backend, BACKENDS),
+                               ("precision", precision, PRECISIONS)):
+        if value not in known:
+            raise UsageError(f"--{flag} must be one of {', '.join(known)}, got {value!r}")
+
+
 def choose_device(device: str, threads: int = 0, backend: str = "auto", precision: str = "auto") -> Device:
     """The device, and the backend and precision asked for, checked against this machine:
     every combination that cannot run is a usage error here, before any model opens."""
     from landscape.runtime import openvino_backend
     from landscape.runtime.cpu import facts
 
-    if device not in DEVICES:
-        raise UsageError(f"--device must be one of {', '.join(DEVICES)}, got {device!r}")
-    if backend not in BACKENDS:
-        raise UsageError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-    if precision not in PRECISIONS:
-        raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    check_placement_names(device, backend, precision)
     if threads < 0:
         raise UsageError("--threads must be >= 0 (0 = one per core)")
     threads = threads or os.cpu_count() or 1
