@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from landscape.cli import provenance
+from landscape.errors import ItemError
 from landscape.imaging import photo_meta
 from landscape.imaging.codec import decode
 from tests.conftest import random_image
@@ -117,3 +118,44 @@ def test_the_commands_go_through(tmp_path, models, cli, name):
     else:
         res = cli("info", src)
         assert res.exit_code == 0 and f"{src}: upscale by landscape 0.1.0" in res.stdout
+
+
+def _jpeg(**save) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(random_image(16, 24, seed=5)).save(buffer, "JPEG", quality=90, **save)
+    return buffer.getvalue()
+
+
+def test_damaged_metadata_segments_print_nothing_of_the_c_libraries(tmp_path, capfd):
+    """libjpeg and libpng (in OpenCV) print their complaints about a damaged header segment or
+    profile on stderr, in lines that name no file: such files are decoded without the
+    segments they complain about, or by Pillow, to the same pixels as the clean file."""
+    clean_jpeg = _jpeg(exif=Image.Exif().tobytes())
+    jfif = clean_jpeg.index(b"JFIF\0")
+    bad_jfif = clean_jpeg[: jfif + 5] + b"\x03" + clean_jpeg[jfif + 6 :]  # an unknown JFIF revision
+    app1 = clean_jpeg.index(b"\xff\xe1")
+    unchained = clean_jpeg[: app1 + 3] + bytes([clean_jpeg[app1 + 3] + 7]) + clean_jpeg[app1 + 4 :]  # runs past its end
+    profile = b"\0\0\x01\0" + b"x" * 252  # a profile whose tag table points outside it
+    with_profile = png_with([chunk(b"iCCP", b"ICC\0\0" + zlib.compress(profile))])
+    clean_png = decode(write(tmp_path, "clean.png", png_with([])), max_pixels=10**8).pixels
+    expected_jpeg = decode(write(tmp_path, "clean.jpg", clean_jpeg), max_pixels=10**8).pixels
+    capfd.readouterr()
+
+    assert np.array_equal(decode(write(tmp_path, "jfif.jpg", bad_jfif), max_pixels=10**8).pixels, expected_jpeg)
+    try:
+        pixels = decode(write(tmp_path, "unchained.jpg", unchained), max_pixels=10**8).pixels
+        assert pixels.shape == expected_jpeg.shape
+    except ItemError:
+        pass  # Pillow may refuse it: then it is one line of ours
+    assert np.array_equal(decode(write(tmp_path, "profile.png", with_profile), max_pixels=10**8).pixels, clean_png)
+    assert capfd.readouterr().err == ""
+
+
+def test_a_tiff_whose_directories_are_damaged_is_one_line(tmp_path):
+    buffer = io.BytesIO()
+    Image.fromarray(random_image(16, 24)).save(buffer, "TIFF")
+    data = bytearray(buffer.getvalue())
+    ifd = int.from_bytes(data[4:8], "little")
+    data[ifd + 2 : ifd + 4] = b"\x01\x01"  # the first tag is no longer the width: Pillow's KeyError on n_frames
+    with pytest.raises(ItemError, match="cannot read the image header|not an image"):
+        decode(write(tmp_path, "damaged.tif", bytes(data)), max_pixels=10**8)

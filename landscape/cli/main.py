@@ -1,4 +1,7 @@
 """The `landscape` command: a Typer app with one module per command."""
+import logging
+import warnings
+
 import typer
 
 from landscape import __version__
@@ -45,6 +48,11 @@ def root(
     version: bool = typer.Option(False, "--version", help="Print the version and exit.", callback=_version, is_eager=True),
 ) -> None:
     """Root options."""
+    # Pillow warns and logs, in lines that name no picture, about damaged data it skips or
+    # refuses ("Tag data larger than file"); the picture is read all the same, or refused
+    # with an ItemError that names it. Our pixel limits stand in for its DecompressionBombWarning.
+    warnings.filterwarnings("ignore", module=r"PIL(\.|$)")
+    logging.getLogger("PIL").addHandler(logging.NullHandler())
 
 
 def run() -> None:

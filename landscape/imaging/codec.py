@@ -112,19 +112,56 @@ def _check_png_chunks(data: bytes) -> None:
     raise ItemError("cannot decode PNG: truncated file" + ("" if walked + 12 <= len(data) else " (no IEND)"))
 
 
-def _opencv_decodes(img: Image.Image, data: bytes | mmap.mmap) -> bool:
-    """Plain 8-bit RGB or gray JPEG and PNG: OpenCV decodes them 30-40% faster than Pillow
-    (benchmarks/codecs.py). Only complete files: libjpeg in OpenCV fills a truncated JPEG
-    with gray and reports success, where Pillow refuses it. Everything else (palettes,
-    transparency, CMYK, 16 bits) stays with Pillow, which knows the modes."""
+def _opencv_source(img: Image.Image, data: bytes | mmap.mmap) -> bytes | mmap.mmap | None:
+    """What OpenCV decodes for plain 8-bit RGB or gray JPEG and PNG (30-40% faster than Pillow,
+    benchmarks/codecs.py), or None where Pillow decodes: other modes (palettes, transparency,
+    CMYK, 16 bits), which Pillow knows, and files that libjpeg or libpng would complain about
+    on stderr in lines that name no file, which Pillow reads silently or refuses in our words.
+    Only complete files: libjpeg in OpenCV fills a truncated JPEG with gray and reports success,
+    where Pillow refuses it."""
     if img.mode not in ("RGB", "L") or "transparency" in img.info:
-        return False
+        return None
     if img.format == "JPEG":
         end = len(data)
         while end > 0 and data[end - 1] == 0:  # trailing padding, read from the end only
             end -= 1
-        return data[max(0, end - 2):end] == b"\xff\xd9"  # ends with EOI
-    return img.format == "PNG"  # chunks, IEND included, verified by _check_png_chunks
+        return _jpeg_pixel_segments(data) if data[max(0, end - 2):end] == b"\xff\xd9" else None  # ends with EOI
+    if img.format == "PNG":  # chunks, IEND included, verified by _check_png_chunks
+        return png.pixel_chunks_only(data)
+    return None
+
+
+# Segments libjpeg reads for pixels: JFIF (APP0) and Adobe (APP14) say how colours are coded.
+_JPEG_KEPT_APPS = (0xE0, 0xEE)
+
+
+def _jpeg_pixel_segments(data: bytes | mmap.mmap) -> bytes | None:
+    """The JPEG without its metadata segments (EXIF, XMP, profile, comments), or None where the
+    segments before the scan do not chain from marker to marker or the JFIF header is not one
+    libjpeg knows (both of which it would print a warning about)."""
+    pos, parts, kept_from = 2, [], 0
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker == 0xDA:  # start of scan: the rest is image data
+            return b"".join([*parts, data[kept_from:]]) if parts else data
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if 0xD0 <= marker <= 0xD8 or marker == 0x01:  # markers without a length
+            pos += 2
+            continue
+        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if length < 2:
+            return None
+        if marker == 0xE0 and data[pos + 4 : pos + 9] == b"JFIF\0" and data[pos + 9 : pos + 10] != b"\x01":
+            return None
+        if (0xE0 <= marker <= 0xEF and marker not in _JPEG_KEPT_APPS) or marker == 0xFE:
+            parts.append(data[kept_from:pos])
+            kept_from = pos + 2 + length
+        pos += 2 + length
+    return None
 
 
 def _opencv_pixels(data: bytes, mode: str) -> np.ndarray:
@@ -326,7 +363,11 @@ def _decode_source(data, file, max_pixels: int, notes: list[str]) -> Picture:
     with img:
         if img.format not in DECODE_FORMATS:
             raise ItemError(f"{img.format} images are not accepted (only {', '.join(DECODE_FORMATS)})")
-        frames = getattr(img, "n_frames", 1)
+        try:
+            # Counting frames walks every IFD of a TIFF: a damaged one fails here, in Pillow's words.
+            frames = getattr(img, "n_frames", 1)
+        except Exception as exc:
+            raise _header_error(exc) from None
         if frames > 1:
             raise ItemError(f"animated or multi-page image ({frames} frames) is refused; extract one frame first")
         width, height = img.size
@@ -337,15 +378,16 @@ def _decode_source(data, file, max_pixels: int, notes: list[str]) -> Picture:
             _check_png_chunks(data)
         try:
             if _is_16bit_colour(img, data[:32]):
-                pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+                source = png.pixel_chunks_only(data) if img.format == "PNG" else data
+                pixels = None if source is None else cv2.imdecode(np.frombuffer(source, np.uint8), cv2.IMREAD_UNCHANGED)
                 if pixels is None or pixels.ndim != 3:
                     raise ItemError(f"cannot decode 16-bit {img.format}: damaged or unusual data")
                 if img.format == "PNG" and data[25] == 4:  # gray + alpha: OpenCV expands it to BGRA
                     pixels = np.ascontiguousarray(pixels[:, :, [0, 3]])
                 else:
                     pixels = cv2.cvtColor(pixels, cv2.COLOR_BGRA2RGBA if pixels.shape[2] == 4 else cv2.COLOR_BGR2RGB)
-            elif _opencv_decodes(img, data):
-                pixels = _opencv_pixels(data, img.mode)
+            elif (source := _opencv_source(img, data)) is not None:
+                pixels = _opencv_pixels(source, img.mode)
             else:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")

@@ -43,6 +43,24 @@ def chunks(data) -> Iterator[tuple[bytes, int, int]]:
         pos = end
 
 
+CRITICAL = (b"IHDR", b"PLTE", b"IDAT", b"IEND")
+
+
+def pixel_chunks_only(data):
+    """The PNG with only the chunks its pixels are made of (the critical ones and tRNS), or
+    None if it has a critical chunk that no decoder knows. libpng (in OpenCV) checks the other
+    chunks, a colour profile or text, and prints its complaints about them, or about an
+    unknown critical chunk, on stderr, where they would name no file; Pillow reads those
+    instead. Returns `data` itself when there is nothing to leave out."""
+    walked = list(chunks(data))
+    pixel = [not kind[0] & 0x20 or kind == b"tRNS" for kind, _, _ in walked]
+    if any(is_pixel and kind not in CRITICAL + (b"tRNS",) for (kind, _, _), is_pixel in zip(walked, pixel)):
+        return None
+    if all(pixel):
+        return data
+    return SIGNATURE + b"".join(data[start:end] for (_, start, end), keep in zip(walked, pixel) if keep)
+
+
 def _chunk(kind: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(body, zlib.crc32(kind)))
 
