@@ -168,7 +168,7 @@ def test_inpaint_big_photo_uses_context_windows(loaded):
     mask = np.zeros((200, 300), bool)
     mask[10:14, 10:14] = True
     mask[150:190, 200:290] = True
-    windows, _ = context_windows(mask, loaded["inpaint"].info.native_size)
+    windows, _ = context_windows(mask, *loaded["inpaint"].info.windows)
     assert len(windows) == 2
     out = inpaint_pixels(loaded["inpaint"], pixels, mask)
     assert np.array_equal(out[~mask], pixels[~mask])
@@ -181,7 +181,7 @@ def test_a_long_thin_stroke_is_filled_where_it_lies_at_full_resolution():
     hole = np.zeros((300, 900), bool)
     cv2.line(hole.view(np.uint8), (10, 20), (880, 260), 1, 9)
     hole[200:290, 20:200] = True  # a box, 90 px tall: wide, one window
-    windows, labels = context_windows(hole, native)
+    windows, labels = context_windows(hole, native, native)
     tiles = [w for w in windows if w.box.bottom - w.box.top == 64 and w.box.right - w.box.left == 64]
     assert len(tiles) > 10 and len(windows) == len(tiles) + 1
     written = np.zeros(hole.shape, int)

@@ -5,13 +5,16 @@ The file is read by the project's one safe reader (safetensors, or torch's weigh
 unpickler, which refuses any pickle that would build arbitrary objects), unwrapped from the
 usual containers (BasicSR's `params_ema`/`params`, `state_dict`, ...) by spandrel, and the
 network spandrel builds is exported, checked against PyTorch at two sizes (one of odd
-dimensions, where shape arithmetic traced as a constant would show) and, with fp16, against
-fp32. The TorchScript exporter comes first; what it cannot take (LaMa's FFTs) goes through
-the torch.export-based exporter, which writes ONNX DFT operators. Nothing is written unless
-every check passes.
+dimensions, where shape arithmetic traced as a constant would show; inpainters at a third,
+larger one) and, with fp16, against fp32. LaMa's Fourier units are first rewritten without FFT
+operators (landscape/export/fourier.py), so that OpenVINO runs the file too; parity is always
+measured against the network as published, FFTs and all. The TorchScript exporter comes
+first; what it cannot take goes through the torch.export-based exporter. Nothing is written
+unless every check passes.
 """
 from __future__ import annotations
 
+import copy
 import math
 import tempfile
 import time
@@ -23,6 +26,7 @@ import onnx
 import torch
 
 from landscape.export import parity
+from landscape.export.fourier import without_fft
 from landscape.export.exporter import ExportReport, set_metadata, to_fp16
 from landscape.export.parity import ExportError
 from landscape import __version__
@@ -34,12 +38,13 @@ from landscape.runtime.sessions import sha256_file
 WEIGHT_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin", ".safetensors")
 FP32_ATOL = 2e-3  # outputs span [0, 1]
 FP16_ATOL = 0.05
-# The window an inpainter's context is shrunk to when a hole is big: LaMa works at 512 and up.
-INPAINT_NATIVE = 512
+# An imported inpainter's windows at full resolution (window_sides in its metadata): a hole gets
+# at least 512 px of context, and up to 1024 px a side is run as it is, since LaMa's Fourier
+# units see the whole window and it fills best at the photo's own resolution; a window past
+# that is shrunk to it (1024 px: 6.6 s in OpenVINO bf16 on 2 cores of an AVX512-BF16 EPYC,
+# docs/PERFORMANCE.md, "LaMa").
+INPAINT_WINDOWS = (512, 1024)
 SR_NATIVE = 64
-# Measured (scripts/import_survey.py): the TorchScript exporter has no FFT operators, so these
-# go straight to the torch.export route instead of failing there first.
-DYNAMO_FIRST = {"LaMa"}
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,8 @@ def parity_sizes(model: Imported) -> list[tuple[int, int]]:
     base = max(m, math.ceil(max(model.minimum, 16) / m) * m)
     first = (base + 2 * m, base + 2 * m) if model.square else (base + 2 * m, base + 4 * m)
     second = (base + 3 * m, base + 3 * m) if model.square else (base + 3 * m, base + 5 * m)
+    if model.task == "inpaint":  # features of odd sizes at 1/8 (LaMa's Fourier units), of a photo's proportions
+        return [first, second, (17 * m, 29 * m)]
     return [first, second]
 
 
@@ -161,14 +168,18 @@ def export_published(source: Path, output: Path, *, task: str | None = None, fp1
     model = identify(source, read_state_dict(source))
     if task is not None and task != model.task:
         raise UsageError(f"{source}: a {model.task} network ({model.name}), not {task}")
-    wrapper = _Signature(model.net, model.task == "inpaint").eval()
+    reference = _Signature(model.net, model.task == "inpaint").eval()
+    wrapper = reference
+    rewritten = 0
+    if model.family == "LaMa":
+        net = copy.deepcopy(model.net)
+        rewritten = without_fft(net)
+        wrapper = _Signature(net, True).eval()
     gen = torch.Generator().manual_seed(parity.PARITY_SEED)
     cases = [(size, examples(model, size, gen)) for size in parity_sizes(model)]
     failures = []
     proto, route, fp32_diff = None, "", math.inf
     routes = [("torchscript", _export_torchscript), ("dynamo", _export_dynamo)]
-    if model.family in DYNAMO_FIRST:
-        routes.reverse()
     for route, export_fn in routes:
         with tempfile.TemporaryDirectory() as tmp, torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -176,7 +187,7 @@ def export_published(source: Path, output: Path, *, task: str | None = None, fp1
                 export_fn(wrapper, model, cases[0][1], opset, Path(tmp) / "model.onnx")
                 proto = onnx.load(str(Path(tmp) / "model.onnx"))
                 onnx.checker.check_model(proto)
-                fp32_diff = _parity(proto, wrapper, cases)
+                fp32_diff = _parity(proto, reference, cases)
             except ExportError as exc:
                 failures.append(f"{route}: {exc}")
                 proto = None
@@ -192,11 +203,12 @@ def export_published(source: Path, output: Path, *, task: str | None = None, fp1
     if proto is None:
         raise ExportError(f"{source}: {model.name} does not export to ONNX ({'; '.join(failures)})")
     record = {"fp32_max_abs_diff": fp32_diff, "fp32_atol": FP32_ATOL, "cases": [list(s) for s, _ in cases],
-              "seed": parity.PARITY_SEED, "exporter": route}
+              "seed": parity.PARITY_SEED, "exporter": route,
+              **({"fourier_units": f"{rewritten} as matrix products (no DFT operators)"} if rewritten else {})}
     written_diff = fp32_diff
     if fp16:
         proto = to_fp16(proto)
-        fp16_diff = _parity(proto, wrapper, cases)
+        fp16_diff = _parity(proto, reference, cases)
         if fp16_diff > FP16_ATOL:
             raise ExportError(f"{source}: the fp16 model differs from PyTorch fp32 by {fp16_diff:.2e} (> {FP16_ATOL:.0e})")
         record.update({"fp16_max_abs_diff": fp16_diff, "fp16_atol": FP16_ATOL})
@@ -216,7 +228,7 @@ def write_metadata(proto: onnx.ModelProto, model: Imported, source: Path, fp16: 
     inputs = [image] + ([{"name": "mask", "shape": ["batch", 1, "height", "width"], "range": unit}]
                         if model.task == "inpaint" else [])
     out_shape = ["batch", 3, "height", "width"] if model.scale == 1 else ["batch", 3, f"{model.scale}*height", f"{model.scale}*width"]
-    native = INPAINT_NATIVE if model.task == "inpaint" else max(SR_NATIVE, model.minimum)
+    native = INPAINT_WINDOWS[0] if model.task == "inpaint" else max(SR_NATIVE, model.minimum)
     metadata = {
         "schema_version": SCHEMA_VERSION,
         "task": model.task,
@@ -235,7 +247,8 @@ def write_metadata(proto: onnx.ModelProto, model: Imported, source: Path, fp16: 
         "package_version": __version__,
         "opset": opset,
         "parity": record,
-        **({"scale": model.scale} if model.task == "upscale" else {"mask_semantics": "1 = hole"}),
+        **({"scale": model.scale} if model.task == "upscale"
+           else {"mask_semantics": "1 = hole", "window_sides": list(INPAINT_WINDOWS)}),
     }
     set_metadata(proto, metadata)
 

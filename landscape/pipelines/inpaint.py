@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from landscape.errors import ItemError
 from landscape.imaging.codec import LUMA_WEIGHTS, from_unit, rgb_unit, to_unit
 from landscape.pipelines.seamless import grown, seamless_fill
 from landscape.pipelines.tiling import pad_to_multiple, round_up
@@ -71,19 +72,22 @@ def _centred(cy: float, cx: float, win_h: int, win_w: int, h: int, w: int) -> Bo
     return Box(top, left, top + win_h, left + win_w)
 
 
-def context_windows(hole: np.ndarray, native: tuple[int, int]) -> tuple[list[Window], np.ndarray]:
+def context_windows(hole: np.ndarray, smallest: tuple[int, int],
+                    native: tuple[int, int]) -> tuple[list[Window], np.ndarray]:
     """Windows that together write every hole pixel once, and the label image of the holes.
-    A hole whose window fits the model, or that is wide, gets one window holding it whole (and
-    windows that overlap become one); a thin hole that the model would see shrunk gets windows
-    of the native size along it, each writing one cell of its bounding box."""
+    Each spans CONTEXT times its hole, and at least `smallest`; past `native` (the largest
+    the model runs at full resolution) it is shrunk. A hole whose window fits the model, or
+    that is wide, gets one window holding it whole (and windows that overlap become one); a
+    thin hole that the model would see shrunk gets windows of the native size along it, each
+    writing one cell of its bounding box."""
     h, w = hole.shape
     count, labels, stats, _ = cv2.connectedComponentsWithStats(hole.astype(np.uint8), connectivity=8)
     half_width = cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, 3)
     whole: list[tuple[Box, frozenset[int]]] = []
     tiles: list[Window] = []
     for label, (x, y, bw, bh, _) in enumerate(stats[1:count], start=1):
-        win_h = min(h, max(native[0], int(CONTEXT * bh)))
-        win_w = min(w, max(native[1], int(CONTEXT * bw)))
+        win_h = min(h, max(smallest[0], int(CONTEXT * bh)))
+        win_w = min(w, max(smallest[1], int(CONTEXT * bw)))
         shrunk = win_h > native[0] or win_w > native[1]
         inside = (slice(y, y + bh), slice(x, x + bw))  # the component's box, not the whole picture per hole
         thin = 2 * float(half_width[inside][labels[inside] == label].max()) <= THIN * min(native)
@@ -116,7 +120,7 @@ def context_windows(hole: np.ndarray, native: tuple[int, int]) -> tuple[list[Win
 def _fill_window(model: Model, rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
     """One window: (h, w, 3) [0, 1] + (h, w) bool -> the model's (h, w, 3) [0, 1] fill."""
     h, w = hole.shape
-    native_h, native_w = model.info.native_size
+    native_h, native_w = model.info.windows[1]
     factor = min(1.0, native_h / h, native_w / w)
     mult = model.info.size_multiple
     if factor < 1.0:
@@ -145,6 +149,9 @@ def inpaint_pixels(model: Model, pixels: np.ndarray, mask: np.ndarray, *, dilate
     hole, alpha = prepare_hole(mask, dilate)
     if not hole.any():
         return None
+    if min(hole.shape) < model.info.min_side:
+        raise ItemError(f"{hole.shape[1]}x{hole.shape[0]} is under the {model.info.min_side} pixels a side "
+                        f"that this model ({model.info.family}) needs")
     gray = pixels.shape[2] in (1, 2)
     colour = pixels[:, :, :1] if gray else pixels[:, :, :3]
     rgb = rgb_unit(pixels)
@@ -154,7 +161,7 @@ def inpaint_pixels(model: Model, pixels: np.ndarray, mask: np.ndarray, *, dilate
     top, left = int(ys.min()), int(xs.min())
     area = (slice(top, int(ys.max()) + 1), slice(left, int(xs.max()) + 1))
     fills = np.zeros(reach[area].shape + (colour.shape[2],), np.float32)
-    windows, labels = context_windows(hole, model.info.native_size)
+    windows, labels = context_windows(hole, *model.info.windows)
     for window in windows:
         box, core = window.box, window.core
         rows, cols = slice(box.top, box.bottom), slice(box.left, box.right)

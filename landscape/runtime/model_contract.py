@@ -52,7 +52,19 @@ class ModelInfo:
     scale: int | None = None
     classes: tuple[str, ...] = ()
     palette: tuple[tuple[int, int, int], ...] = ()
+    # An inpainter's windows at full resolution: (smallest, largest) side; native_size when absent.
+    window_sides: tuple[int, int] | None = None
+    min_side: int = 1  # the smallest input side the network takes (after padding to size_multiple)
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def windows(self) -> tuple[tuple[int, int], tuple[int, int]]:
+        """(smallest, largest) (h, w) of an inpainting window run at full resolution: a hole
+        gets at least the smallest as context, and a window past the largest is shrunk to it."""
+        if self.window_sides is None:
+            return self.native_size, self.native_size
+        low, high = self.window_sides
+        return (low, low), (high, high)
 
     def input(self, name: str) -> TensorSpec:
         for spec in self.inputs:
@@ -80,6 +92,13 @@ def _specs(raw: Any, key: str, source: str) -> tuple[TensorSpec, ...]:
         )
     except (KeyError, TypeError) as exc:
         raise ModelError(f"{source}: metadata {key!r} is malformed ({exc})") from None
+
+
+def _window_sides(raw: Any) -> tuple[int, int] | None:
+    if raw is None:
+        return None
+    low, high = raw
+    return int(low), int(high)
 
 
 def parse(props: dict[str, str], source: str) -> ModelInfo:
@@ -115,10 +134,14 @@ def parse(props: dict[str, str], source: str) -> ModelInfo:
             scale=int(values["scale"]) if "scale" in values else None,
             classes=tuple(str(c) for c in values.get("classes", ())),
             palette=palette,  # type: ignore[arg-type]
+            window_sides=_window_sides(values.get("window_sides")),
+            min_side=int((values.get("network") or {}).get("min_size", 1)) if isinstance(values.get("network"), dict) else 1,
             raw=values,
         )
     except (TypeError, ValueError, IndexError) as exc:
         raise ModelError(f"{source}: metadata is malformed ({exc})") from None
+    if info.window_sides is not None and not 1 <= info.window_sides[0] <= info.window_sides[1]:
+        raise ModelError(f"{source}: metadata 'window_sides' must be [smallest, largest], got {list(info.window_sides)}")
     if info.size_multiple < 1:
         raise ModelError(f"{source}: metadata 'size_multiple' must be >= 1")
     if len(info.classes) != len(info.palette):

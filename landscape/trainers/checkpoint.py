@@ -29,13 +29,18 @@ class WeightsError(ValueError):
 
 
 def read_weights(path: Path) -> dict[str, torch.Tensor]:
-    """A state dict from .safetensors, or from a .pth through torch's weights-only
-    unpickler, which refuses any pickle that would construct arbitrary objects."""
+    """A state dict from .safetensors, from a TorchScript archive's modules (script_archive.py:
+    no TorchScript is loaded), or from a .pth/.ckpt through torch's weights-only unpickler,
+    which refuses any pickle that would construct arbitrary objects."""
     from safetensors.torch import load_file
+
+    from landscape.trainers.script_archive import is_script_archive, read_script_weights
 
     try:
         if path.suffix == ".safetensors":
             return load_file(str(path))
+        if is_script_archive(path):
+            return read_script_weights(path)
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # UnpicklingError for a code-bearing pickle, SafetensorError, OSError, ...
         raise WeightsError(f"{path}: not a plain weights file ({first_line(exc)})") from None
