@@ -215,6 +215,14 @@ def test_bf16_verdicts():
     assert bf16_check.compare(image, pictures, pictures + 0.002)["passed"]
     assert not bf16_check.compare(image, pictures, np.full_like(pictures, 0.5))["passed"]  # grey output
     assert not bf16_check.compare(image, pictures, pictures * np.nan)["passed"]
+    # An inpainter that passes its input through outside the holes is judged inside them: a
+    # fill 34 dB off must fail, however well the copied rest scores.
+    holes = np.zeros((1, 1, 32, 32), bool)
+    holes[..., 8:16, 8:16] = True
+    off_fill = np.where(holes, pictures + 0.02, pictures)
+    assert bf16_check.compare(image, pictures, off_fill)["passed"]  # the whole picture hides it
+    assert not bf16_check.compare(image, pictures, off_fill, holes)["passed"]
+    assert bf16_check.compare(image, pictures, np.where(holes, pictures + 0.002, pictures), holes)["passed"]
 
 
 @needs_openvino

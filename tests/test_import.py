@@ -1,8 +1,8 @@
 """Published weights: `landscape export` imports super-resolution and inpainting networks that
 spandrel recognises, and the commands run them as they run ours.
 
-Each architecture is built with spandrel's own class at a small width (LaMa has no width: it is
-built whole) with random weights, and saved in a layout people download: BasicSR's
+Each architecture is built with spandrel's own class at a small width with random weights (LaMa,
+which has no width, is tested whole in tests/test_lama.py), and saved in a layout people download: BasicSR's
 `params_ema` or `params` wrapper, a bare state dict, or safetensors. Tolerances: the CLI's
 8-bit output within 2 levels of spandrel's PyTorch output on the same picture; for the
 convolutional SR networks, a tiled run within 3 levels of a one-pass run when the tiles read
@@ -208,45 +208,3 @@ def test_a_known_network_that_does_not_export_writes_nothing(cli, tmp_path):
     result = cli("export", path, "-o", tmp_path / "m.onnx")
     assert result.exit_code == 1 and "does not export to ONNX" in result.stderr and result.stderr.count("\n") == 1
     assert not (tmp_path / "m.onnx").exists() and not list(tmp_path.glob(".m.onnx*"))
-
-
-@pytest.fixture(scope="module")
-def lama(tmp_path_factory):
-    """LaMa, whole (it has no width to cut: 51 M parameters), as safetensors, exported once."""
-    from landscape.export.imported import export_published
-
-    folder = tmp_path_factory.mktemp("lama")
-    torch.manual_seed(0)
-    weights = save(spandrel.architectures.LaMa.LaMa(in_nc=4).eval(), folder, "big-lama", "safetensors")
-    report = export_published(weights, folder / "lama.onnx", task="inpaint")
-    return weights, report.path
-
-
-def test_lama_exports_by_the_torch_export_route_and_inpaints_like_pytorch(lama, cli, tmp_path):
-    """LaMa's Fourier convolutions see the whole window, so tiles would change the answer: its
-    rule is one call per context window (a picture smaller than the model's 512 px window is one
-    window), and that call must give what PyTorch gives on the same padded window."""
-    weights, model = lama
-    info = given(cli("models", model, "--json").stdout)
-    assert info["task"] == "inpaint" and info["family"] == "LaMa" and info["parity"]["exporter"] == "dynamo"
-    rgb = picture(60, 84, seed=2)
-    mask = np.zeros((60, 84), np.uint8)
-    mask[20:40, 30:60] = 255
-    write_png(tmp_path / "in" / "p.png", rgb)
-    write_png(tmp_path / "masks" / "p.png", mask)
-    result = cli("inpaint", tmp_path / "in", "--masks", tmp_path / "masks", "--model", model, "-o", tmp_path / "out")
-    assert result.exit_code == 0, result.output
-    out = np.asarray(Image.open(tmp_path / "out" / "p.png").convert("RGB"))
-    hole = mask > 0
-    assert np.array_equal(out[~hole], rgb[~hole])  # only hole pixels change
-
-    from landscape.export.imported import read_state_dict
-
-    net = spandrel.ModelLoader().load_from_state_dict(read_state_dict(weights)).model.eval()
-    image = np.pad(rgb, ((0, 4), (0, 4), (0, 0)), mode="reflect")  # to the multiple of 8, as the pipeline pads
-    holes = np.pad(hole, ((0, 4), (0, 4)), mode="reflect")
-    with torch.no_grad():
-        filled = net(torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255,
-                     torch.from_numpy(holes)[None, None].float())
-    expected = (filled[0].permute(1, 2, 0).numpy()[:60, :84] * 255 + 0.5).clip(0, 255).astype(np.uint8)
-    assert np.abs(out[hole].astype(int) - expected[hole].astype(int)).max() <= 2

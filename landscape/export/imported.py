@@ -73,12 +73,35 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         raise UsageError(str(exc)) from None
     if not isinstance(state, dict):
         raise UsageError(f"{path}: holds a {type(state).__name__}, not a state dict")
-    return state
+    return _generator_of(state)
+
+
+def _generator_of(state: dict) -> dict:
+    """A GAN's training checkpoint (LaMa's best.ckpt: `state_dict` holding `generator.*` beside
+    the discriminator's and the losses' networks) -> the generator's weights, which are what
+    the loader knows; any other dict as it is."""
+    inner = state.get("state_dict")
+    weights = inner if isinstance(inner, dict) else state
+    generator = {k: v for k, v in weights.items() if isinstance(k, str) and k.startswith("generator.")}
+    return generator if generator and len(generator) < len(weights) else state
+
+
+def _with_extra_architectures() -> None:
+    """spandrel's extra architectures (MAT, ...), where `landscape[extra]` installed them:
+    their code is MIT, but several of their published weights are for non-commercial use."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # its modules call torch.jit.script at import, which warns of deprecation
+        try:
+            import spandrel_extra_arches
+        except ImportError:
+            return
+        spandrel_extra_arches.install(ignore_duplicates=True)
 
 
 def identify(path: Path, state: dict[str, torch.Tensor]) -> Imported:
     import spandrel
 
+    _with_extra_architectures()
     try:
         descriptor = spandrel.ModelLoader().load_from_state_dict(state)
     except spandrel.UnsupportedModelError:
@@ -111,6 +134,8 @@ def parity_sizes(model: Imported) -> list[tuple[int, int]]:
     multiple (where a padding amount traced as a constant gives a wrong answer)."""
     m = model.multiple
     base = max(m, math.ceil(max(model.minimum, 16) / m) * m)
+    if m >= 64:  # a network of large fixed steps (MAT: 512): its own size and the next
+        return [(base, base), (base + m, base + m)]
     first = (base + 2 * m, base + 2 * m) if model.square else (base + 2 * m, base + 4 * m)
     second = (base + 3 * m, base + 3 * m) if model.square else (base + 3 * m, base + 5 * m)
     if model.task == "inpaint":  # features of odd sizes at 1/8 (LaMa's Fourier units), of a photo's proportions

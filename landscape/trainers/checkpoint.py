@@ -29,19 +29,27 @@ class WeightsError(ValueError):
 
 
 def read_weights(path: Path) -> dict[str, torch.Tensor]:
-    """A state dict from .safetensors, from a TorchScript archive's modules (script_archive.py:
-    no TorchScript is loaded), or from a .pth/.ckpt through torch's weights-only unpickler,
-    which refuses any pickle that would construct arbitrary objects."""
+    """A state dict from .safetensors, or from a .pth/.ckpt through torch's weights-only
+    unpickler, which refuses any pickle that would construct arbitrary objects. What it refuses
+    in a zip archive (a TorchScript archive; a checkpoint with foreign objects beside its
+    weights) is read by torch_archive.py, which runs nothing in the file."""
+    import pickle
+
     from safetensors.torch import load_file
 
-    from landscape.trainers.script_archive import is_script_archive, read_script_weights
+    from landscape.trainers import torch_archive
 
     try:
         if path.suffix == ".safetensors":
             return load_file(str(path))
-        if is_script_archive(path):
-            return read_script_weights(path)
-        return torch.load(path, map_location="cpu", weights_only=True)
+        if torch_archive.is_script_archive(path):
+            return torch_archive.read_script_weights(path)
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:
+            if not torch_archive.is_zip(path):
+                raise
+            return torch_archive.read_checkpoint(path)
     except Exception as exc:  # UnpicklingError for a code-bearing pickle, SafetensorError, OSError, ...
         raise WeightsError(f"{path}: not a plain weights file ({first_line(exc)})") from None
 
