@@ -115,3 +115,25 @@ def test_a_picture_under_the_minimum_gets_one_line(lama, tmp_path, cli):
     assert res.exit_code == 1 and res.stdout.strip() == str(tmp_path / "out" / "fine.png")
     assert f"{tmp_path / 'in' / 'tiny.png'}: 10x12 is under the 16 pixels" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_ray_data_inpaints_with_it_as_the_api_does(lama):
+    ray = pytest.importorskip("ray", reason="landscape[ray] is not installed")
+    import landscape.ray
+
+    _, path = lama
+    rows = [{"image": random_image(h, w, seed=i), "mask": holes(h, w)} for i, (h, w) in enumerate(SIZES)]
+    kwargs = landscape.ray.Inpaint.checked(path, backend="onnxruntime", seamless=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        ray.data.DataContext.get_current().enable_progress_bars = False
+        out = ray.data.from_items(rows).map_batches(landscape.ray.Inpaint, concurrency=1, batch_size=2,
+                                                    fn_constructor_kwargs=kwargs).take_all()
+    finally:
+        ray.shutdown()
+    task = landscape.Inpainter(path, backend="onnxruntime", seamless=False)
+    by_size = {row["mask"].shape: row for row in rows}  # each size is used once
+    assert sorted(row["mask"].shape for row in out) == sorted(by_size)
+    for row in out:
+        source = by_size[row["mask"].shape]
+        assert np.array_equal(row["image"], task(source["image"], source["mask"]))
