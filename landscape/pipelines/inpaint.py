@@ -154,7 +154,6 @@ def inpaint_pixels(model: Model, pixels: np.ndarray, mask: np.ndarray, *, dilate
                         f"that this model ({model.info.family}) needs")
     gray = pixels.shape[2] in (1, 2)
     colour = pixels[:, :, :1] if gray else pixels[:, :, :3]
-    rgb = rgb_unit(pixels)
     # The fills of every window on the holes and the pixels around them, within the holes' box.
     reach = grown(hole)
     ys, xs = np.nonzero(reach)
@@ -165,7 +164,8 @@ def inpaint_pixels(model: Model, pixels: np.ndarray, mask: np.ndarray, *, dilate
     for window in windows:
         box, core = window.box, window.core
         rows, cols = slice(box.top, box.bottom), slice(box.left, box.right)
-        fill = _fill_window(model, rgb[rows, cols], hole[rows, cols])
+        # Each window is made float on its own: a 12 MP photo as float32 would be 144 MB more.
+        fill = _fill_window(model, rgb_unit(pixels[rows, cols]), hole[rows, cols])
         if gray:
             fill = (fill @ LUMA_WEIGHTS)[:, :, None]
         # Written: this window's share of the holes (the core's pixels of the holes it owns),
