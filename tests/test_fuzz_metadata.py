@@ -32,6 +32,7 @@ from landscape.errors import ItemError
 from landscape.imaging import png
 from landscape.imaging.codec import decode, encode
 from tests.conftest import random_image
+from tests.test_hostile_metadata import chunk
 
 pytestmark = pytest.mark.slow
 
@@ -40,10 +41,6 @@ SECONDS_PER_FILE = 5  # a hang is a failure, not a stuck suite
 REAL_PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "landscapes"
 RECORD = {"command": "upscale", "version": "0.1.0", "device": "cpu", "backend": "onnxruntime", "precision": "fp32",
           "models": {"upscale": {"file": "upscale.onnx", "sha256": "0" * 64, "bundled": True}}, "scale": 4}
-
-
-def _chunk(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
 
 def _exif() -> Image.Exif:
@@ -66,9 +63,9 @@ def _seeds() -> dict[str, bytes]:
     img.save(buffer, "PNG", icc_profile=icc, exif=_exif())
     data = buffer.getvalue()
     idat = data.index(b"IDAT") - 4
-    texts = (_chunk(b"tEXt", provenance.OWN_KEY.encode() + b"\0" + record.encode())
-             + _chunk(b"zTXt", b"workflow\0\0" + zlib.compress(b'{"nodes": []}'))
-             + _chunk(b"iTXt", b"XML:com.adobe.xmp\0\0\0\0\0" + xmp))
+    texts = (chunk(b"tEXt", provenance.OWN_KEY.encode() + b"\0" + record.encode())
+             + chunk(b"zTXt", b"workflow\0\0" + zlib.compress(b'{"nodes": []}'))
+             + chunk(b"iTXt", b"XML:com.adobe.xmp\0\0\0\0\0" + xmp))
     out["png"] = data[:idat] + texts + data[idat:]
     for fmt, kwargs in (("jpeg", {"quality": 90, "comment": f"{provenance.OWN_KEY}: {record}"}),
                         ("webp", {"quality": 90}), ("tiff", {})):

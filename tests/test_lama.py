@@ -9,25 +9,13 @@ import torch
 
 import landscape
 from landscape.errors import ItemError
+from benchmarks.lama_cpu import seeded_lama
 from tests.conftest import random_image, write_png
 
 spandrel = pytest.importorskip("spandrel")
 pytestmark = pytest.mark.slow
 
 SIZES = [(60, 84), (100, 70), (45, 133)]  # none a multiple of 8
-
-
-def seeded_lama() -> torch.nn.Module:
-    from spandrel.architectures.LaMa import LaMa
-
-    torch.manual_seed(7)
-    net = LaMa(in_nc=4, out_nc=3).eval()  # the channels of the published big-lama
-    with torch.no_grad():
-        for module in net.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.running_mean.uniform_(-0.2, 0.2)
-                module.running_var.uniform_(0.5, 1.5)
-    return net
 
 
 @pytest.fixture(scope="module")

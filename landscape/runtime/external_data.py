@@ -77,7 +77,7 @@ def _locations(buf: memoryview, kind: str, depth: int, out: list[str]) -> None:
             _locations(value, child, depth + 1, out)
 
 
-def external_locations(data: bytes) -> list[str]:
+def external_locations(data) -> list[str]:
     """Every external-data location named anywhere in a serialized ModelProto."""
     out: list[str] = []
     _locations(memoryview(data), "model", 0, out)
@@ -94,9 +94,7 @@ def _mapped_locations(path: Path) -> list[str]:
             return external_locations(b"")
         mapped = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
         try:
-            out: list[str] = []
-            _locations(memoryview(mapped), "model", 0, out)
-            return out
+            return external_locations(mapped)
         finally:
             try:
                 mapped.close()

@@ -135,7 +135,7 @@ def parse(props: dict[str, str], source: str) -> ModelInfo:
             classes=tuple(str(c) for c in values.get("classes", ())),
             palette=palette,  # type: ignore[arg-type]
             window_sides=_window_sides(values.get("window_sides")),
-            min_side=int((values.get("network") or {}).get("min_size", 1)) if isinstance(values.get("network"), dict) else 1,
+            min_side=int(values["network"].get("min_size", 1)) if isinstance(values.get("network"), dict) else 1,
             raw=values,
         )
     except (TypeError, ValueError, IndexError) as exc:

@@ -34,6 +34,7 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
     in a zip archive (a TorchScript archive; a checkpoint with foreign objects beside its
     weights) is read by torch_archive.py, which runs nothing in the file."""
     import pickle
+    import zipfile
 
     from safetensors.torch import load_file
 
@@ -47,7 +48,7 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
         try:
             return torch.load(path, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError:
-            if not torch_archive.is_zip(path):
+            if not zipfile.is_zipfile(path):
                 raise
             return torch_archive.read_checkpoint(path)
     except Exception as exc:  # UnpicklingError for a code-bearing pickle, SafetensorError, OSError, ...

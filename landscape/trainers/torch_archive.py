@@ -23,7 +23,7 @@ STORAGE_TYPES = {
 
 
 class ArchiveError(ValueError):
-    """Not a TorchScript archive whose weights can be read safely."""
+    """An archive whose weights cannot be read safely (damaged, hostile, or holding none)."""
 
 
 class _Module:
@@ -76,6 +76,11 @@ def _tensor(storage: torch.Tensor, offset: int, size: tuple, stride: tuple, *_: 
         raise ArchiveError(f"a tensor outside its storage ({exc})") from None
 
 
+# The only callables a pickle reaches besides the stand-ins.
+_CALLABLES = {("torch._utils", "_rebuild_tensor_v2"): _tensor, ("torch._utils", "_rebuild_parameter"): _parameter,
+              ("torch._tensor", "_rebuild_from_type_v2"): _from_type, ("collections", "OrderedDict"): OrderedDict}
+
+
 def is_script_archive(path: Path) -> bool:
     try:
         with zipfile.ZipFile(path) as archive:
@@ -108,10 +113,8 @@ def _load(path: Path, *, inert: bool) -> Any:
             def find_class(self, module: str, name: str) -> Any:
                 if module.startswith("__torch__."):
                     return _Module
-                known = {("torch._utils", "_rebuild_tensor_v2"): _tensor, ("torch._utils", "_rebuild_parameter"): _parameter,
-                         ("torch._tensor", "_rebuild_from_type_v2"): _from_type, ("collections", "OrderedDict"): OrderedDict}
-                if (module, name) in known:
-                    return known[module, name]
+                if (module, name) in _CALLABLES:
+                    return _CALLABLES[module, name]
                 if module == "torch" and name in STORAGE_TYPES:
                     return STORAGE_TYPES[name]
                 if inert:
@@ -193,6 +196,3 @@ def _has_tensor(value: Any, depth: int) -> bool:
         return any(_has_tensor(item, depth + 1) for item in value.values())
     return False
 
-
-def is_zip(path: Path) -> bool:
-    return zipfile.is_zipfile(path)
