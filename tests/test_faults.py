@@ -56,12 +56,17 @@ def test_sigkill_at_a_random_moment_then_rerun_gives_the_same_bytes(folder, mode
     # Two killed runs in one output folder (the second redoes everything with --overwrite, so
     # it too dies mid-way, over files already there), then a plain run finishes the rest.
     for extra in ([], ["--overwrite"]):
-        proc = subprocess.Popen(upscale(folder, out, models["upscale"]) + extra, cwd=REPO, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.3, 0.8) * seconds)
+        proc = subprocess.Popen(upscale(folder, out, models["upscale"]) + extra, cwd=REPO, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True)
+        # Killed on observed progress (written paths on stdout), not at a fraction of a
+        # measured time: a run that is faster than the reference would end before the kill.
+        wanted = rng.randint(COUNT // 5, COUNT * 3 // 4)
+        written = sum(1 for _, _ in zip(range(wanted), proc.stdout))
+        time.sleep(rng.uniform(0, 0.5) * seconds / COUNT)  # somewhere inside the next picture
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)
-        assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+        proc.stdout.close()
+        assert written == wanted and proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
     finish = subprocess.run(upscale(folder, out, models["upscale"]), cwd=REPO, capture_output=True, text=True, timeout=300)
     assert finish.returncode == 0, finish.stderr
     assert tree_digest(out) == digests
