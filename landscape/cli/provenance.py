@@ -168,7 +168,7 @@ def remake_command(record: dict[str, Any], output: str = "remade") -> Optional[s
         if task in models and not models[task]["bundled"]:
             argv += [option, models[task]["path"]]
     # ONNX Runtime runs a file in its own precision, which --precision fp32 asks for.
-    precision = "bf16" if record["precision"] == "bf16" else "fp32"
+    precision = record["precision"] if record["precision"] in ("bf16", "int8") else "fp32"
     argv += ["--device", record["device"], "--backend", record["backend"], "--precision", precision,
              "--format", record["format"], "-o", output]
     return shlex.join(argv)

@@ -61,22 +61,24 @@ def probe_feeds(info: ModelInfo, seed: int = 0) -> dict[str, np.ndarray]:
     return feeds
 
 
-def compare(info: ModelInfo, fp32: np.ndarray, bf16: np.ndarray, where: np.ndarray | None = None) -> dict[str, Any]:
-    """The verdict of bf16 against fp32 outputs of the same call; `where` (broadcast to the
-    outputs) limits a picture's PSNR to the pixels that count: an inpainter's holes, since
-    one that passes the rest of its input through would otherwise score the copy."""
+def compare(info: ModelInfo, fp32: np.ndarray, bf16: np.ndarray, where: np.ndarray | None = None, *,
+            psnr_floor: float = PSNR_FLOOR_DB, agreement_floor: float = AGREEMENT_FLOOR) -> dict[str, Any]:
+    """The verdict of a lower precision's (here bf16's) output against fp32's for the same
+    call; `where` (broadcast to the outputs) limits a picture's PSNR to the pixels that count:
+    an inpainter's holes, since one that passes the rest of its input through would otherwise
+    score the copy."""
     if info.task == "label":
         value = float(np.mean(fp32.argmax(1) == bf16.argmax(1)))
-        return {"metric": "agreement", "value": round(value, 5), "floor": AGREEMENT_FLOOR,
-                "passed": bool(np.isfinite(bf16).all() and value >= AGREEMENT_FLOOR)}
+        return {"metric": "agreement", "value": round(value, 5), "floor": agreement_floor,
+                "passed": bool(np.isfinite(bf16).all() and value >= agreement_floor)}
     low, high = info.output.range or (0.0, 1.0)
     diff = (np.clip(bf16, low, high) - np.clip(fp32, low, high)) / (high - low)
     if where is not None:
         diff = diff[np.broadcast_to(where, diff.shape)]
     mse = float(np.mean(diff.astype(np.float64) ** 2)) if np.isfinite(bf16).all() else float("inf")
     value = 10 * np.log10(1 / mse) if 0 < mse < float("inf") else (float("inf") if mse == 0 else 0.0)
-    return {"metric": "psnr_db", "value": round(float(min(value, 200.0)), 2), "floor": PSNR_FLOOR_DB,
-            "passed": bool(value >= PSNR_FLOOR_DB)}
+    return {"metric": "psnr_db", "value": round(float(min(value, 200.0)), 2), "floor": psnr_floor,
+            "passed": bool(value >= psnr_floor)}
 
 
 def record_for(path, info: ModelInfo, threads: int = 0) -> dict[str, Any]:

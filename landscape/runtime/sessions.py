@@ -26,7 +26,7 @@ from landscape.runtime.model_contract import ModelInfo
 
 DEVICES = ("auto", "cpu", "cuda")
 BACKENDS = ("auto", "onnxruntime", "openvino")
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
 MANIFEST = "manifest.json"
 
 
@@ -188,8 +188,13 @@ def choose_device(device: str, threads: int = 0, backend: str = "auto", precisio
                              "use --precision fp32 or auto")
         if not openvino_backend.available():
             raise UsageError("--precision bf16: the openvino package is not installed (pip install openvino)")
-    # bf16 or OpenVINO asked for explicitly means the CPU, even where CUDA works.
-    cpu_only = backend == "openvino" or precision == "bf16"
+    if precision == "int8":
+        if backend == "onnxruntime" or device == "cuda":
+            raise UsageError("--precision int8 runs on OpenVINO on the CPU; use --backend openvino (or auto) and --device cpu (or auto)")
+        if not openvino_backend.available():
+            raise UsageError("--precision int8: the openvino package is not installed (pip install openvino)")
+    # bf16, int8 or OpenVINO asked for explicitly means the CPU, even where CUDA works.
+    cpu_only = backend == "openvino" or precision in ("bf16", "int8")
     if device in ("auto", "cuda") and not cpu_only and _cuda_works():
         return Device("cuda", ("CUDAExecutionProvider", "CPUExecutionProvider"), threads, "onnxruntime", precision)
     if device == "cuda":
@@ -424,7 +429,7 @@ def load_model(task: str | tuple[str, ...], path: str | os.PathLike | None, devi
     if device.name == "cpu" and device.backend != "onnxruntime" and not graph:
         if openvino_backend.available():
             try:
-                return _load_openvino(tasks, model_path, device)
+                return _load_openvino(tasks, model_path, device, note or (lambda text: None))
             except OpenVinoRefusal as exc:
                 refusal = f"OpenVINO cannot compile it ({exc.reason})"
                 why = f"OpenVINO refused it: {refusal}"
@@ -460,31 +465,58 @@ def _load_onnxruntime(tasks: tuple[str, ...], model_path: Path, device: Device, 
     return OrtModel(model_path, info, session, device)
 
 
-def _load_openvino(tasks: tuple[str, ...], model_path: Path, device: Device) -> OpenVinoModel:
+def _load_openvino(tasks: tuple[str, ...], model_path: Path, device: Device, note: Callable[[str], None]) -> OpenVinoModel:
     from landscape.runtime import openvino_backend
 
     parsed, props = openvino_backend.read(model_path)
     info = model_contract.parse(props, str(model_path))
     _check_task(info, tasks, model_path, {name for port in parsed.inputs for name in port.get_names()})
-    precision, why = choose_precision(model_path, parsed, info, device)
-    compiled = openvino_backend.compile_model(model_path, parsed, precision, device.threads)
+    precision, graph, why = choose_precision(model_path, parsed, info, device, note)
+    compiled = openvino_backend.compile_model(model_path, graph, precision, device.threads)
     model = OpenVinoModel(model_path, info, compiled, device, precision)
     model.why = why
     return model
 
 
-def choose_precision(model_path: Path, parsed: Any, info: ModelInfo, device: Device) -> tuple[str, str]:
-    """fp32 or bf16 for this model on this CPU, and why. `auto` takes bf16 only where the CPU
-    has the units and the model passed its bf16 check (landscape.runtime.bf16_check)."""
-    from landscape.runtime import bf16_check
+def choose_precision(model_path: Path, parsed: Any, info: ModelInfo, device: Device,
+                     note: Callable[[str], None]) -> tuple[str, Any, str]:
+    """The precision for this model on this CPU, the OpenVINO model to compile for it (the int8
+    IR, or the parsed ONNX), and why. A precision runs only where the model passed its check
+    against fp32 (landscape.runtime.bf16_check, landscape.runtime.int8); `auto` takes the fastest
+    of those by a measurement on this CPU (landscape.runtime.precision_rates). `int8` asked for
+    quantizes the model once when nothing shipped or cached has it; a model that fails its int8
+    check runs in the precision `auto` would give it without int8, with a note."""
+    from landscape.runtime import bf16_check, int8, openvino_backend, precision_rates
     from landscape.runtime.cpu import facts
 
-    if device.precision != "auto":
-        return device.precision, "asked for"
-    if not facts().has_bf16:
-        return "fp32", "no bf16 units on this CPU"
-    verdict = bf16_check.verdict(parsed, info, model_sha256(model_path), device.threads)
-    return ("bf16" if verdict["passed"] else "fp32"), bf16_check.describe(verdict)
+    if device.precision in ("fp32", "bf16"):
+        return device.precision, parsed, "asked for"
+    sha256 = model_sha256(model_path)
+    graphs, reasons = {"fp32": parsed}, []
+    if facts().has_bf16:
+        verdict = bf16_check.verdict(parsed, info, sha256, device.threads)
+        reasons.append(bf16_check.describe(verdict))
+        if verdict["passed"]:
+            graphs["bf16"] = parsed
+    else:
+        reasons.append("no bf16 units on this CPU")
+    quantized = int8.find(model_path, sha256)
+    if device.precision == "int8":
+        quantized = quantized or int8.make(model_path, parsed, info, sha256, device.threads, note)
+        if quantized.verdict["passed"]:
+            return "int8", openvino_backend.read(quantized.path)[0], f"asked for; {int8.describe(quantized.verdict)}"
+        fallback = "bf16" if "bf16" in graphs else "fp32"
+        note(f"{model_path.name}: {int8.describe(quantized.verdict)}; running it in {fallback}")
+        return fallback, parsed, f"{int8.describe(quantized.verdict)}; {reasons[0]}"
+    if quantized is not None:
+        reasons.append(int8.describe(quantized.verdict))
+        if quantized.verdict["passed"]:
+            graphs["int8"] = openvino_backend.read(quantized.path)[0]
+    if len(graphs) == 1:
+        return "fp32", parsed, "; ".join(reasons)
+    ms = precision_rates.rates(sha256, graphs, info, device.threads)
+    fastest = min(ms, key=ms.get)
+    return fastest, graphs[fastest], f"fastest here: {precision_rates.describe(ms)}; " + "; ".join(reasons)
 
 
 def model_sha256(model_path: Path) -> str:

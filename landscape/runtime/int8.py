@@ -1,0 +1,174 @@
+"""int8: a model quantized after training (NNCF, OpenVINO backend) and the check that lets it
+stand in for fp32.
+
+What stays in float, because quantizing it is what makes int8 pictures go wrong (darker
+super-resolution outputs in peers' reports, banding in the last layer's colours): the first and
+the last convolution (the layers that read and write pixels) and every resampling operator. The
+rest (activations per tensor, weights per output channel) is int8; the float parts run in fp32.
+
+The int8 check is the bf16 check's comparison on held-out calls (`landscape.runtime.calibration`):
+pictures at least 40 dB PSNR from fp32, label maps agreeing on 99 % of pixels. The quantized
+model is an OpenVINO IR (int8 is an OpenVINO precision here) kept beside its verdict: shipped for
+the bundled models (`scripts/int8_bundled.py`), or made once into the user's cache, keyed by the
+ONNX file's sha256 and the OpenVINO version.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional
+
+import numpy as np
+
+from landscape.errors import ModelError, first_line
+from landscape.runtime import bf16_check
+from landscape.runtime.model_contract import ModelInfo
+
+PSNR_FLOOR_DB = 40.0
+AGREEMENT_FLOOR = 0.99
+FLOAT_TYPES = ("Interpolate", "DepthToSpace")
+WEIGHTED_TYPES = ("Convolution", "GroupConvolution", "ConvolutionBackpropData")
+INSTALL_HINT = "pip install nncf (or pip install 'landscape[int8]')"
+
+
+@dataclass(frozen=True)
+class Quantized:
+    """A model's int8 IR and its check's verdict."""
+
+    path: Path
+    verdict: dict[str, Any]
+
+
+def float_scope(model: Any) -> Any:
+    """NNCF's ignored scope: the first and last weighted layers, and the resampling ops."""
+    import nncf
+
+    weighted = [op.get_friendly_name() for op in model.get_ordered_ops() if op.get_type_name() in WEIGHTED_TYPES]
+    names = sorted({weighted[0], weighted[-1]}) if weighted else []
+    present = {op.get_type_name() for op in model.get_ordered_ops()}
+    return nncf.IgnoredScope(names=names, types=[t for t in FLOAT_TYPES if t in present])
+
+
+@contextlib.contextmanager
+def _nncf_quiet() -> Iterator[None]:
+    """NNCF logs each step and draws progress bars; what it says is not ours to print."""
+    import nncf
+
+    nncf.set_log_level(logging.ERROR)
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        yield
+
+
+def quantize(model: Any, calls: list[dict[str, np.ndarray]]) -> Any:
+    """The OpenVINO model with int8 weights and activations outside `float_scope`."""
+    try:
+        import nncf
+    except ImportError:
+        raise ModelError(f"int8 quantization needs NNCF: {INSTALL_HINT}") from None
+    with _nncf_quiet():
+        return nncf.quantize(model, nncf.Dataset(calls), subset_size=len(calls), ignored_scope=float_scope(model))
+
+
+def check(fp32_model: Any, int8_model: Any, info: ModelInfo, calls: list[dict[str, np.ndarray]], threads: int) -> dict[str, Any]:
+    """The worst held-out call's comparison of the int8 model with fp32."""
+    from landscape.runtime import openvino_backend
+    from landscape.runtime.cpu import facts
+
+    reference = openvino_backend.Compiled(fp32_model, openvino_backend.compile_config("fp32", threads))
+    quantized = openvino_backend.Compiled(int8_model, openvino_backend.compile_config("fp32", threads))
+    verdicts = []
+    for call in calls:
+        holes = call[info.inputs[-1].name] > 0.5 if info.task == "inpaint" else None
+        verdicts.append(bf16_check.compare(info, reference.run(call), quantized.run(call), holes,
+                                           psnr_floor=PSNR_FLOOR_DB, agreement_floor=AGREEMENT_FLOOR))
+    worst = min(verdicts, key=lambda v: v["value"])
+    return {**worst, "calls": len(calls), "openvino": openvino_backend.version(), "cpu": facts().model}
+
+
+def describe(verdict: dict[str, Any]) -> str:
+    return bf16_check.describe(verdict).replace("bf16", "int8", 1)
+
+
+def cached_path(sha256: str) -> Optional[Path]:
+    """Where the user's cache keeps this model's IR (None: no cache)."""
+    from landscape.runtime import openvino_backend
+    from landscape.runtime.cache import cache_dir
+
+    folder = cache_dir("int8")
+    return folder / f"{sha256}-openvino-{openvino_backend.version()}.xml" if folder else None
+
+
+def _read_verdict(xml: Path) -> Optional[dict[str, Any]]:
+    try:
+        verdict = json.loads(xml.with_suffix(".json").read_text())
+    except (OSError, ValueError):
+        return None
+    return verdict if isinstance(verdict, dict) and "passed" in verdict else None
+
+
+def find(model_path: Path, sha256: str) -> Optional[Quantized]:
+    """The int8 IR shipped with a bundled model, else the one in the cache; None if neither."""
+    from landscape.runtime.sessions import bundled_dir, read_manifest, sha256_file
+
+    for entry in read_manifest():
+        if entry.get("file") == model_path.name and model_path.parent == bundled_dir() and "int8" in entry:
+            record = entry["int8"]
+            xml = bundled_dir() / record["file"]
+            for path, digest in ((xml, record["sha256"]), (xml.with_suffix(".bin"), record["bin_sha256"])):
+                if not path.exists() or sha256_file(path) != digest:
+                    raise ModelError(f"bundled int8 model {path} is missing or does not match its sha256 in the manifest "
+                                     "(damaged installation)")
+            return Quantized(xml, record["check"])
+    xml = cached_path(sha256)
+    if xml is None or not xml.exists() or not xml.with_suffix(".bin").exists():
+        return None
+    verdict = _read_verdict(xml)
+    return Quantized(xml, verdict) if verdict else None
+
+
+def make(model_path: Path, fp32_model: Any, info: ModelInfo, sha256: str, threads: int,
+         note: Callable[[str], None]) -> Quantized:
+    """Quantize on the shipped calibration pictures, check on the held-out ones, keep both in the
+    cache (written whole or not at all). Tens of seconds, once per model and OpenVINO version."""
+    import time
+
+    from landscape.runtime import calibration
+
+    started = time.perf_counter()
+    note(f"{model_path.name}: quantizing to int8 (once; kept in the cache)")
+    calibrating, held_out = calibration.shipped_pictures()
+    try:
+        quantized = quantize(fp32_model, calibration.feeds(info, calibrating, seed=0))
+    except ModelError:
+        raise
+    except Exception as exc:
+        raise ModelError(f"{model_path}: int8 quantization failed ({first_line(exc)})") from None
+    verdict = {**check(fp32_model, quantized, info, calibration.feeds(info, held_out, seed=1), threads),
+               "calibration": "pictures made by the bundled models", "seconds": round(time.perf_counter() - started, 1)}
+    xml = cached_path(sha256)
+    if xml is None:  # no cache: the IR lives in a temporary folder for this process
+        xml = Path(tempfile.mkdtemp(prefix="landscape-int8-")) / "model.xml"
+    _save(quantized, verdict, xml)
+    return Quantized(xml, verdict)
+
+
+def _save(model: Any, verdict: dict[str, Any], xml: Path) -> None:
+    """IR and verdict under temporary names, then renamed: the .bin before the .xml and the
+    verdict last, so that a reader that finds the verdict finds the whole model."""
+    import openvino
+
+    stem = xml.parent / f".{xml.stem}.{os.getpid()}"
+    try:
+        openvino.save_model(model, str(stem) + ".xml", compress_to_fp16=False)
+        os.replace(str(stem) + ".bin", xml.with_suffix(".bin"))
+        os.replace(str(stem) + ".xml", xml)
+        Path(str(stem) + ".json").write_text(json.dumps(verdict))
+        os.replace(str(stem) + ".json", xml.with_suffix(".json"))
+    finally:
+        for suffix in (".xml", ".bin", ".json"):
+            Path(str(stem) + suffix).unlink(missing_ok=True)

@@ -1,0 +1,107 @@
+"""The int8 versions of the bundled models, and the calibration pictures shipped for users' models.
+
+Each bundled model is quantized (landscape.runtime.int8: first/last layers and resampling in
+float) on CALIBRATION landscape photos of its training split and checked against fp32 on
+CHECKED photos of the held-out split (the split of the runs that trained them:
+runs/upscale-rrdb-gpu/split.json for the landscape models, runs/segmenter-r2/split.json for
+the labeller); then fp32, bf16 and int8 are timed side by side. With --write, a model whose check
+passes is written as landscape/models/<task>.int8.{xml,bin} and its manifest entry gets an
+"int8" record (file, sha256 of both files, the verdict). --pictures writes the pictures that
+users' models are calibrated on: made by the bundled generator and upscaler, not photos (those
+may not be redistributed).
+
+    python scripts/int8_bundled.py --data ../shared/data [--write] [--pictures] [--tasks upscale generate]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from landscape.runtime import calibration, int8, openvino_backend, precision_rates  # noqa: E402
+from landscape.runtime.cpu import facts  # noqa: E402
+from landscape.runtime.model_contract import parse  # noqa: E402
+from landscape.runtime.sessions import bundled_dir, read_manifest, sha256_file  # noqa: E402
+
+CALIBRATION, CHECKED = 32, 16
+SPLITS = {"label": ("runs/segmenter-r2/split.json", "")}  # the rest: landscapes, upscale's split
+LANDSCAPE_SPLIT = ("runs/upscale-rrdb-gpu/split.json", "landscapes")
+PICTURES = 24  # shipped: calibration.CALIBRATION_COUNT calibrate, the rest are the check's
+
+
+def photos(data: Path, task: str) -> tuple[list[np.ndarray], list[np.ndarray], str]:
+    import cv2
+
+    split_file, folder = SPLITS.get(task, LANDSCAPE_SPLIT)
+    split = json.loads((REPO / split_file).read_text())
+    chosen = np.random.default_rng(0).choice(split["train"], CALIBRATION, replace=False)
+
+    def read(name: str) -> np.ndarray:  # the labeller's run saw shared/data/stanford_background/images as stanford/
+        img = cv2.imread(str(data / folder / name.replace("stanford/", "stanford_background/images/")), cv2.IMREAD_COLOR)
+        return cv2.cvtColor(img, cv2.COLOR_BGR2RGB).astype(np.float32) / 255
+
+    source = f"{CALIBRATION} photos of the training split, checked on {CHECKED} held-out ({split_file})"
+    return [read(n) for n in chosen], [read(n) for n in split["held_out"][:CHECKED]], source
+
+
+def write_pictures() -> None:
+    import cv2
+
+    from landscape.api import Generator
+
+    folder = REPO / "landscape" / "runtime" / "data" / "calibration"
+    folder.mkdir(exist_ok=True)
+    for seed, picture in enumerate(Generator(precision="fp32")(range(PICTURES), upscale=True)):
+        small = cv2.resize(picture, (calibration.SIDE, calibration.SIDE), interpolation=cv2.INTER_AREA)
+        cv2.imwrite(str(folder / f"{seed:02d}.jpg"), cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    print(f"{PICTURES} calibration pictures in {folder}")
+
+
+def main() -> None:
+    import openvino
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--tasks", nargs="*", default=None)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--write", action="store_true")
+    parser.add_argument("--pictures", action="store_true")
+    args = parser.parse_args()
+    if args.pictures:
+        write_pictures()
+    print(f"CPU: {facts().describe()}; OpenVINO {openvino_backend.version()}; {args.threads} threads")
+    manifest_path = bundled_dir() / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    for entry in manifest["models"]:
+        if args.tasks is not None and entry["task"] not in args.tasks:
+            continue
+        path = bundled_dir() / entry["file"]
+        model, props = openvino_backend.read(path)
+        info = parse(props, str(path))
+        calibrating, held_out, source = photos(args.data, info.task)
+        quantized = int8.quantize(model, calibration.feeds(info, calibrating, seed=0))
+        verdict = {**int8.check(model, quantized, info, calibration.feeds(info, held_out, seed=1), args.threads),
+                   "calibration": source}
+        graphs = {"fp32": model, "int8": quantized} | ({"bf16": model} if facts().has_bf16 else {})
+        ms = precision_rates.measure(graphs, info, args.threads)
+        print(f"{info.task}: {int8.describe(verdict)}; {precision_rates.describe(ms)}")
+        if args.write and verdict["passed"]:
+            xml = bundled_dir() / f"{info.task}.int8.xml"
+            openvino.save_model(quantized, str(xml), compress_to_fp16=False)
+            entry["int8"] = {"file": xml.name, "sha256": sha256_file(xml), "bin_sha256": sha256_file(xml.with_suffix(".bin")),
+                             "check": verdict}
+        elif args.write:
+            entry.pop("int8", None)
+    if args.write:
+        manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
