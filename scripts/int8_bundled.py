@@ -10,26 +10,23 @@ passes is written as landscape/models/<task>.int8.{xml,bin} and its manifest ent
 users' models are calibrated on: made by the bundled generator and upscaler, not photos (those
 may not be redistributed).
 
-    python scripts/int8_bundled.py --data ../shared/data [--write] [--pictures] [--tasks upscale generate]
+    python -m scripts.int8_bundled --data ../shared/data [--write] [--pictures] [--tasks upscale generate]
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 
+from landscape.runtime import calibration, int8, openvino_backend, precision_rates
+from landscape.runtime.cpu import facts
+from landscape.runtime.model_contract import parse
+from landscape.runtime.sessions import bundled_dir, sha256_file
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from landscape.runtime import calibration, int8, openvino_backend, precision_rates  # noqa: E402
-from landscape.runtime.cpu import facts  # noqa: E402
-from landscape.runtime.model_contract import parse  # noqa: E402
-from landscape.runtime.sessions import bundled_dir, read_manifest, sha256_file  # noqa: E402
-
 CALIBRATION, CHECKED = 32, 16
 SPLITS = {"label": ("runs/segmenter-r2/split.json", "")}  # the rest: landscapes, upscale's split
 LANDSCAPE_SPLIT = ("runs/upscale-rrdb-gpu/split.json", "landscapes")

@@ -151,8 +151,8 @@ def test_auto_is_fp32_without_the_units(monkeypatch, models):
 def test_auto_follows_the_bf16_check(monkeypatch, models):
     """bf16 where the model's check passed; fp32, saying why, where it failed."""
     device = sessions.choose_device("cpu", 1)
-    passed = sessions.load_model("upscale", None, device)
-    assert passed.precision == "bf16" and ">=" in passed.why
+    passed = sessions.load_model("upscale", None, device)  # int8 or bf16, whichever measures faster
+    assert passed.precision in ("bf16", "int8") and "bf16 57.6 dB from fp32, >=" in passed.why
     failing = {"metric": "psnr_db", "value": 12.0, "floor": 40.0, "passed": False}
     monkeypatch.setattr(bf16_check, "recorded", lambda info: failing)
     failed = sessions.load_model("upscale", models["upscale"], device)

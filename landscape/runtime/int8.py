@@ -9,7 +9,7 @@ rest (activations per tensor, weights per output channel) is int8; the float par
 The int8 check is the bf16 check's comparison on held-out calls (`landscape.runtime.calibration`):
 pictures at least 40 dB PSNR from fp32, label maps agreeing on 99 % of pixels. The quantized
 model is an OpenVINO IR (int8 is an OpenVINO precision here) kept beside its verdict: shipped for
-the bundled models (`scripts/int8_bundled.py`), or made once into the user's cache, keyed by the
+the bundled models (`scripts/int8_bundled.py`; listed in the manifest), or made once into the user's cache, keyed by the
 ONNX file's sha256 and the OpenVINO version.
 """
 from __future__ import annotations
@@ -66,10 +66,8 @@ def _nncf_quiet() -> Iterator[None]:
 
 def quantize(model: Any, calls: list[dict[str, np.ndarray]]) -> Any:
     """The OpenVINO model with int8 weights and activations outside `float_scope`."""
-    try:
-        import nncf
-    except ImportError:
-        raise ModelError(f"int8 quantization needs NNCF: {INSTALL_HINT}") from None
+    import nncf
+
     with _nncf_quiet():
         return nncf.quantize(model, nncf.Dataset(calls), subset_size=len(calls), ignored_scope=float_scope(model))
 
@@ -111,19 +109,8 @@ def _read_verdict(xml: Path) -> Optional[dict[str, Any]]:
     return verdict if isinstance(verdict, dict) and "passed" in verdict else None
 
 
-def find(model_path: Path, sha256: str) -> Optional[Quantized]:
-    """The int8 IR shipped with a bundled model, else the one in the cache; None if neither."""
-    from landscape.runtime.sessions import bundled_dir, read_manifest, sha256_file
-
-    for entry in read_manifest():
-        if entry.get("file") == model_path.name and model_path.parent == bundled_dir() and "int8" in entry:
-            record = entry["int8"]
-            xml = bundled_dir() / record["file"]
-            for path, digest in ((xml, record["sha256"]), (xml.with_suffix(".bin"), record["bin_sha256"])):
-                if not path.exists() or sha256_file(path) != digest:
-                    raise ModelError(f"bundled int8 model {path} is missing or does not match its sha256 in the manifest "
-                                     "(damaged installation)")
-            return Quantized(xml, record["check"])
+def cached(sha256: str) -> Optional[Quantized]:
+    """The model's IR and verdict in the user's cache, if they were made with this OpenVINO."""
     xml = cached_path(sha256)
     if xml is None or not xml.exists() or not xml.with_suffix(".bin").exists():
         return None
@@ -139,13 +126,15 @@ def make(model_path: Path, fp32_model: Any, info: ModelInfo, sha256: str, thread
 
     from landscape.runtime import calibration
 
+    try:
+        import nncf  # noqa: F401
+    except ImportError:
+        raise ModelError(f"{model_path}: quantizing it to int8 needs NNCF: {INSTALL_HINT}") from None
     started = time.perf_counter()
     note(f"{model_path.name}: quantizing to int8 (once; kept in the cache)")
     calibrating, held_out = calibration.shipped_pictures()
     try:
         quantized = quantize(fp32_model, calibration.feeds(info, calibrating, seed=0))
-    except ModelError:
-        raise
     except Exception as exc:
         raise ModelError(f"{model_path}: int8 quantization failed ({first_line(exc)})") from None
     verdict = {**check(fp32_model, quantized, info, calibration.feeds(info, held_out, seed=1), threads),

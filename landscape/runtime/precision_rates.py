@@ -15,6 +15,11 @@ from typing import Any, Optional
 from landscape.runtime.model_contract import ModelInfo
 
 PROBE_CALLS = 3
+# A less precise precision is taken only when it is this much faster than the best more
+# precise one: so that two close rates (the small labeller's bf16 and fp32, 4 ms apart by
+# 1 ms) do not make the choice, and the output bytes, turn on a noisy measurement.
+MARGIN = 0.10
+ORDER = ("fp32", "bf16", "int8")  # most precise first
 
 
 def _context(threads: int) -> dict[str, Any]:
@@ -78,6 +83,15 @@ def rates(sha256: str, graphs: dict[str, Any], info: ModelInfo, threads: int) ->
         except Exception:  # a cache that cannot be written costs a new measurement next time
             pass
     return found
+
+
+def choose(ms: dict[str, float]) -> str:
+    """The precision `auto` takes from these rates (see MARGIN)."""
+    chosen = "fp32"
+    for precision in ORDER[1:]:
+        if precision in ms and ms[precision] <= ms[chosen] * (1 - MARGIN):
+            chosen = precision
+    return chosen
 
 
 def describe(ms: dict[str, float]) -> str:

@@ -500,7 +500,7 @@ def choose_precision(model_path: Path, parsed: Any, info: ModelInfo, device: Dev
             graphs["bf16"] = parsed
     else:
         reasons.append("no bf16 units on this CPU")
-    quantized = int8.find(model_path, sha256)
+    quantized = shipped_int8(model_path) or int8.cached(sha256)
     if device.precision == "int8":
         quantized = quantized or int8.make(model_path, parsed, info, sha256, device.threads, note)
         if quantized.verdict["passed"]:
@@ -515,8 +515,25 @@ def choose_precision(model_path: Path, parsed: Any, info: ModelInfo, device: Dev
     if len(graphs) == 1:
         return "fp32", parsed, "; ".join(reasons)
     ms = precision_rates.rates(sha256, graphs, info, device.threads)
-    fastest = min(ms, key=ms.get)
-    return fastest, graphs[fastest], f"fastest here: {precision_rates.describe(ms)}; " + "; ".join(reasons)
+    chosen = precision_rates.choose(ms)
+    return chosen, graphs[chosen], f"measured here: {precision_rates.describe(ms)}; " + "; ".join(reasons)
+
+
+def shipped_int8(model_path: Path) -> Any:
+    """The int8 IR shipped with a bundled model (an int8.Quantized), checked against the
+    manifest's sha256; None for other models."""
+    from landscape.runtime.int8 import Quantized
+
+    for entry in read_manifest():
+        if entry.get("file") == model_path.name and model_path.parent == bundled_dir() and "int8" in entry:
+            record = entry["int8"]
+            xml = bundled_dir() / record["file"]
+            for path, digest in ((xml, record["sha256"]), (xml.with_suffix(".bin"), record["bin_sha256"])):
+                if not path.exists() or sha256_file(path) != digest:
+                    raise ModelError(f"bundled int8 model {path} is missing or does not match its sha256 in the manifest "
+                                     "(damaged installation)")
+            return Quantized(xml, record["check"])
+    return None
 
 
 def model_sha256(model_path: Path) -> str:

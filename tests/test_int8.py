@@ -1,0 +1,165 @@
+"""int8: quantized once into the cache with the first and last layers and resampling in float,
+checked against fp32, a failed check falling back with one note; `auto` choosing from measured
+rates; the bundled int8 versions shipped, verified and within 40 dB of fp32."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from landscape.errors import ModelError, UsageError
+from landscape.runtime import int8, openvino_backend, precision_rates, sessions
+from tests.conftest import random_image, write_png
+
+REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.skipif(not openvino_backend.available(), reason="openvino is not installed here")
+FAILING = {"metric": "psnr_db", "value": 12.0, "floor": 40.0, "passed": False, "calls": 8}
+
+
+@pytest.fixture()
+def fresh_cache(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("LANDSCAPE_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def _photos(folder: Path) -> Path:
+    for i in range(2):
+        write_png(folder / f"{i}.png", random_image(24, 30, seed=i))
+    return folder
+
+
+def test_int8_is_made_once_with_float_ends_and_cached(fresh_cache, models):
+    """The first load quantizes (one note), the second finds the IR and its verdict in the
+    cache; the IR's first and last convolutions and its resampling read float inputs."""
+    device = sessions.choose_device("cpu", 1, "auto", "int8")
+    notes: list[str] = []
+    first = sessions.load_model("upscale", models["upscale"], device, note=notes.append)
+    assert len([n for n in notes if "quantizing to int8" in n]) == 1
+    sha = sessions.model_sha256(models["upscale"])
+    xml = fresh_cache / "int8" / f"{sha}-openvino-{openvino_backend.version()}.xml"
+    verdict = json.loads(xml.with_suffix(".json").read_text())
+    assert xml.with_suffix(".bin").exists() and verdict["metric"] == "psnr_db" and verdict["calls"] >= 4
+    assert first.precision == ("int8" if verdict["passed"] else first.precision)
+    again: list[str] = []
+    second = sessions.load_model("upscale", models["upscale"], device, note=again.append)
+    assert not [n for n in again if "quantizing" in n] and second.precision == first.precision
+
+    ir, _ = openvino_backend.read(xml)
+    ops = ir.get_ordered_ops()
+    quantized_inputs = {op.get_friendly_name(): [i.get_source_output().get_node().get_type_name() == "FakeQuantize"
+                                                 for i in op.inputs()] for op in ops}
+    convs = [op.get_friendly_name() for op in ops if op.get_type_name() == "Convolution"]
+    assert sum(any(v) for v in quantized_inputs.values()) > 0, "nothing was quantized"
+    assert not quantized_inputs[convs[0]][0] and not quantized_inputs[convs[-1]][0]
+    for op in ops:
+        if op.get_type_name() in int8.FLOAT_TYPES:
+            assert not quantized_inputs[op.get_friendly_name()][0], op.get_friendly_name()
+
+
+def test_a_model_that_fails_its_int8_check_runs_in_the_next_precision_with_one_note(fresh_cache, models, monkeypatch, cli, tmp_path):
+    monkeypatch.setattr(int8, "check", lambda *args, **kwargs: dict(FAILING))
+    res = cli("upscale", _photos(tmp_path / "in"), "-o", tmp_path / "out", "--model", models["upscale"], "--precision", "int8")
+    assert res.exit_code == 0, res.output
+    notes = [line for line in res.stderr.splitlines() if "12.0 dB" in line]
+    assert len(notes) == 1 and "int8 12.0 dB from fp32, < 40.0 dB; running it in" in notes[0]
+    assert "upscale openvino int8" not in res.stderr and len(list((tmp_path / "out").iterdir())) == 2
+
+
+def test_int8_without_nncf_is_one_line_with_the_install_hint(fresh_cache, models, monkeypatch, cli, tmp_path):
+    monkeypatch.setitem(sys.modules, "nncf", None)  # import nncf raises ImportError
+    res = cli("upscale", _photos(tmp_path / "in"), "-o", tmp_path / "out", "--model", models["upscale"], "--precision", "int8")
+    assert res.exit_code == 2
+    assert res.stderr.strip().count("\n") == 0 and "pip install nncf" in res.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_int8_is_an_openvino_cpu_precision():
+    with pytest.raises(UsageError, match="int8 runs on OpenVINO"):
+        sessions.choose_device("cpu", 1, "onnxruntime", "int8")
+    with pytest.raises(UsageError, match="int8 runs on OpenVINO"):
+        sessions.choose_device("cuda", 1, "auto", "int8")
+
+
+def test_auto_takes_a_less_precise_precision_only_when_it_is_clearly_faster():
+    assert precision_rates.choose({"fp32": 100, "bf16": 60, "int8": 30}) == "int8"
+    assert precision_rates.choose({"fp32": 100, "bf16": 60, "int8": 58}) == "bf16"
+    assert precision_rates.choose({"fp32": 100, "bf16": 95}) == "fp32"
+    assert precision_rates.choose({"fp32": 100, "int8": 50}) == "int8"
+    assert precision_rates.choose({"fp32": 30, "bf16": 60, "int8": 80}) == "fp32"
+
+
+def test_auto_measures_once_and_follows_the_rates(fresh_cache, monkeypatch):
+    """The bundled upscaler (its int8 version shipped): int8 when the measurement says it is
+    fastest, the rates cached so that the next start measures nothing, and named in `why`."""
+    calls = []
+
+    def measure(graphs, info, threads):
+        calls.append(sorted(graphs))
+        return {p: {"fp32": 300.0, "bf16": 170.0, "int8": 100.0}[p] for p in graphs}
+
+    monkeypatch.setattr(precision_rates, "measure", measure)
+    device = sessions.choose_device("cpu", 1)
+    model = sessions.load_model("upscale", None, device)
+    assert model.precision == "int8" and "int8 100 ms" in model.why and "int8 46.9 dB from fp32" in model.why
+    assert sessions.load_model("upscale", None, device).precision == "int8"
+    assert len(calls) == 1 and "int8" in calls[0]
+
+
+def test_a_damaged_shipped_int8_model_is_refused(monkeypatch):
+    manifest = sessions.read_manifest()
+    damaged = [dict(e, int8=dict(e["int8"], bin_sha256="0" * 64)) if "int8" in e else e for e in manifest]
+    monkeypatch.setattr(sessions, "read_manifest", lambda: damaged)
+    with pytest.raises(ModelError, match="upscale.int8.bin .*does not match its sha256"):
+        sessions.shipped_int8(sessions.bundled_dir() / "upscale.onnx")
+
+
+def test_the_shipped_int8_verdicts_passed_on_held_out_photos():
+    shipped = {e["task"]: e["int8"] for e in sessions.read_manifest() if "int8" in e}
+    assert {"upscale", "inpaint"} <= set(shipped)
+    for record in shipped.values():
+        check = record["check"]
+        assert check["passed"] and check["value"] >= int8.PSNR_FLOOR_DB and "held-out" in check["calibration"]
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(10 * np.log10(255.0**2 / np.mean((a.astype(np.float64) - b) ** 2)))
+
+
+@pytest.mark.parametrize("command", ["upscale", "inpaint"])
+def test_bundled_int8_pictures_stay_within_40_db_of_fp32(tmp_path, cli, command):
+    """The sample photos (the project's own, not the calibration set) through the shipped int8
+    versions against ONNX Runtime's run of the ONNX file."""
+    args = [command, str(REPO / "samples" / "photos")] + (["--masks", str(REPO / "samples" / "masks")] if command == "inpaint" else [])
+    for backend, precision in (("onnxruntime", "fp32"), ("openvino", "int8")):
+        res = cli(*args, "-o", tmp_path / precision, "--backend", backend, "--precision", precision)
+        assert res.exit_code == 0, res.output
+        assert f"{command} {backend} " in res.stderr  # ONNX Runtime runs a file in its own precision (fp16 inpainter)
+    for path in sorted((tmp_path / "fp32").iterdir()):
+        reference = np.asarray(Image.open(path))
+        assert _psnr(np.asarray(Image.open(tmp_path / "int8" / path.name)), reference) >= 40.0, path.name
+
+
+def test_calibration_feeds_fit_each_task(models):
+    from landscape.runtime import calibration
+    from landscape.runtime.sessions import read_info
+
+    calibrating, held_out = calibration.shipped_pictures()
+    assert len(calibrating) == calibration.CALIBRATION_COUNT and len(held_out) >= 4
+    for task in ("generate", "translate", "inpaint", "upscale", "label"):
+        info = read_info(models[task])
+        calls = calibration.feeds(info, held_out[:2], seed=3)
+        assert len(calls) == 2
+        for call in calls:
+            assert set(call) == {spec.name for spec in info.inputs}
+            for spec in info.inputs:
+                value = call[spec.name]
+                assert value.dtype == np.float32 and np.isfinite(value).all()
+                if task not in ("generate",) and value.ndim == 4:
+                    assert value.shape[-1] % info.size_multiple == 0
+        if task == "translate":
+            one_hot = calls[0][info.inputs[0].name]
+            assert np.allclose(one_hot.sum(1), 1) and len(np.unique(one_hot.argmax(1))) > 1
