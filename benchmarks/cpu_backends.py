@@ -1,6 +1,6 @@
-"""The CPU backends side by side in one run: ONNX Runtime fp32, OpenVINO f32 and OpenVINO bf16
-(where the CPU has AMX or AVX512-BF16), on the bundled models and on a published architecture
-against ncnn.
+"""The CPU backends side by side in one run: ONNX Runtime fp32, OpenVINO f32, OpenVINO bf16
+(where the CPU has AMX or AVX512-BF16), OpenVINO int8 and the defaults (`auto`), on the bundled
+models and on a published architecture against ncnn.
 
 1. Model only: each pipeline's recorded CLI calls (the exact shapes, padding and batching the
    CLI uses) replayed through the runtime's own Model for each backend and precision: images/s.
@@ -42,9 +42,11 @@ PHOTO_SIZE = (408, 612)  # the landscape photos' usual size
 
 
 def settings() -> list[tuple[str, str]]:
-    """(backend, precision) pairs this CPU can run."""
+    """(backend, precision) pairs this CPU can run, and the defaults (auto, auto). int8 is what
+    `--precision int8` runs: a model whose int8 check fails runs in the next precision (the
+    report's `ran` rows say which)."""
     rows = [("onnxruntime", "fp32"), ("openvino", "fp32")]
-    return rows + ([("openvino", "bf16")] if facts().has_bf16 else [])
+    return rows + ([("openvino", "bf16")] if facts().has_bf16 else []) + [("openvino", "int8"), ("auto", "auto")]
 
 
 def versions() -> dict[str, str]:
@@ -61,13 +63,14 @@ def versions() -> dict[str, str]:
 
 def model_only(workdir: Path, threads: int, seconds: float) -> dict:
     """images/s of each pipeline's recorded calls, per backend and precision."""
-    table = {}
+    table, ran = {}, {}
     for pipeline in COMMANDS:
         calls = record_calls(pipeline, workdir)
         row = {}
         for backend, precision in settings():
             device = choose_device("cpu", threads, backend, precision)
             models = {task: load_model(task, None, device) for task in TASKS[pipeline]}
+            ran[f"{pipeline}, {backend} {precision}"] = {task: f"{m.backend} {m.precision}" for task, m in models.items()}
 
             def replay() -> None:
                 for task, feeds in calls.calls:
@@ -76,6 +79,7 @@ def model_only(workdir: Path, threads: int, seconds: float) -> dict:
             row[f"{backend} {precision}"] = round(per_second(replay, calls.pictures, seconds), 3)
         table[pipeline] = row
         print(f"model only  {pipeline:20s} " + "  ".join(f"{k}: {v:7.2f}/s" for k, v in row.items()), flush=True)
+    table["ran"] = ran
     return table
 
 
@@ -107,14 +111,20 @@ def whole_jobs(workdir: Path, threads: int, quick: bool) -> dict:
     table = {}
     for name, args in jobs.items():
         row = {}
-        for label, extra in (("onnxruntime fp32", ["--backend", "onnxruntime", "--precision", "fp32"]), ("defaults", [])):
+        # bf16 on OpenVINO: the default before int8 on CPUs with bf16 units (fp32 on the others).
+        before = ["--backend", "openvino", "--precision", "bf16" if facts().has_bf16 else "fp32"]
+        for label, extra in (("onnxruntime fp32", ["--backend", "onnxruntime", "--precision", "fp32"]),
+                             ("openvino bf16/fp32", before), ("defaults", [])):
             out = workdir / f"job-{time.monotonic_ns()}"
             run = run_once([*args, "-o", str(out), *extra], threads=threads, jobs="auto", backend=None)
             row[label] = {"seconds": round(run.seconds, 2), "rss_mb": round(run.rss_mb)}
         row["speed-up"] = round(row["onnxruntime fp32"]["seconds"] / row["defaults"]["seconds"], 2)
+        row["speed-up over openvino bf16/fp32"] = round(row["openvino bf16/fp32"]["seconds"] / row["defaults"]["seconds"], 2)
         table[name] = row
-        print(f"whole job   {name:26s} ORT fp32 {row['onnxruntime fp32']['seconds']:.1f} s, defaults "
-              f"{row['defaults']['seconds']:.1f} s: {row['speed-up']:.2f}x", flush=True)
+        print(f"whole job   {name:26s} ORT fp32 {row['onnxruntime fp32']['seconds']:.1f} s, OpenVINO bf16/fp32 "
+              f"{row['openvino bf16/fp32']['seconds']:.1f} s, defaults {row['defaults']['seconds']:.1f} s "
+              f"({row['defaults']['rss_mb']} MB): {row['speed-up']:.2f}x ORT, "
+              f"{row['speed-up over openvino bf16/fp32']:.2f}x OpenVINO bf16/fp32", flush=True)
     return table
 
 
@@ -202,21 +212,24 @@ def peer(workdir: Path, threads: int) -> dict:
 def markdown(report: dict) -> str:
     """The report's tables, as docs/PERFORMANCE.md shows them."""
     settings_ = [k for k in next(iter(report["model_only"].values()))]
-    head = "| pipeline | " + " | ".join(settings_) + " | bf16 / ORT fp32 |\n|---|" + "---|" * (len(settings_) + 1)
+    head = "| pipeline | " + " | ".join(settings_) + " | defaults / ORT fp32 |\n|---|" + "---|" * (len(settings_) + 1)
     lines = [f"CPU: {report['cpu']} [{', '.join(report['units'])}], {report['threads']} threads; "
              + ", ".join(f"{k} {v}" for k, v in report["versions"].items()), "", "Model only, images/s:", "", head]
     for pipeline, row in report["model_only"].items():
-        ratio = row.get("openvino bf16", row["openvino fp32"]) / row["onnxruntime fp32"]
+        if pipeline == "ran":
+            continue
+        ratio = row["auto auto"] / row["onnxruntime fp32"]
         lines.append(f"| {pipeline} | " + " | ".join(f"{row[k]:.2f}" for k in settings_) + f" | {ratio:.2f}x |")
     lines += ["", "The CLI end to end, steady-state images/s (start-up in seconds):", "", head]
     for pipeline, row in report["cli"].items():
-        ratio = row.get("openvino bf16", row["openvino fp32"])["rate"] / row["onnxruntime fp32"]["rate"]
+        ratio = row["auto auto"]["rate"] / row["onnxruntime fp32"]["rate"]
         lines.append(f"| {pipeline} | " + " | ".join(f"{row[k]['rate']:.2f} ({row[k]['start_s']:.2f} s)" for k in settings_)
                      + f" | {ratio:.2f}x |")
-    lines += ["", "| whole job, start to exit | ONNX Runtime fp32 | defaults | speed-up |", "|---|---|---|---|"]
+    lines += ["", "| whole job, start to exit (peak RSS) | ONNX Runtime fp32 | OpenVINO bf16 (fp32 without the units) | "
+              "defaults | defaults / ORT | defaults / OpenVINO bf16 |", "|---|---|---|---|---|---|"]
     for name, row in report["whole_jobs"].items():
-        lines.append(f"| {name} | {row['onnxruntime fp32']['seconds']:.1f} s | {row['defaults']['seconds']:.1f} s | "
-                     f"{row['speed-up']:.2f}x |")
+        cells = [f"{row[k]['seconds']:.1f} s ({row[k]['rss_mb']} MB)" for k in ("onnxruntime fp32", "openvino bf16/fp32", "defaults")]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {row['speed-up']:.2f}x | {row['speed-up over openvino bf16/fp32']:.2f}x |")
     if "peer" in report:
         peer_ = report["peer"]
         lines += ["", f"Peer ({peer_['weights']}, {peer_['pictures']} pictures of {peer_['size'][1]}x{peer_['size'][0]}): "
@@ -248,9 +261,8 @@ def main(argv: list[str] | None = None) -> int:
         workdir.mkdir(parents=True, exist_ok=True)
         parts = set(args.parts.split(","))
         report = json.loads(args.json.read_text()) if args.json and args.json.exists() and parts != PARTS else {}
-        report.update({"cpu": facts().model, "units": list(facts().units), "threads": args.threads, "versions": versions(),
-                       "int8": "not built: bf16 is faster on AMX CPUs and int8 has not been measured faster than "
-                               "OpenVINO f32 on AVX2/VNNI CPUs here (see docs/PERFORMANCE.md)"})
+        report.update({"cpu": facts().model, "units": list(facts().units), "threads": args.threads, "versions": versions()})
+        report.pop("int8", None)
         if "model" in parts:
             report["model_only"] = model_only(workdir, args.threads, args.seconds)
         if "cli" in parts:

@@ -76,9 +76,28 @@ def run_case(argv: list[str], out: Path) -> dict:
     return {"exit": done.returncode, "stdout": stdout, "files": files}
 
 
-def run_all() -> dict:
+RATES = "precision rates"  # the entry that holds the measured rates `--precision auto` chose from
+
+
+def run_all(rates: dict | None = None) -> dict:
+    """Every case's digests, and the precision rates the runs chose from. `auto` measures them
+    on first use, and where two precisions are close the measurement can differ from one run
+    to the next: so a check run starts from the recorded rates (in this machine's context),
+    and what it compares is the code's behaviour on them, not the clock."""
     with tempfile.TemporaryDirectory() as tmp:
-        return {name: run_case(argv, Path(tmp)) for name, argv in CASES}
+        folder = Path(tmp) / ".cache" / "precision"
+        folder.mkdir(parents=True)
+        for sha256, ms in (rates or {}).items():
+            (folder / f"{sha256}.json").write_text(json.dumps({"context": _rates_context(), "ms": ms}))
+        results = {name: run_case(argv, Path(tmp)) for name, argv in CASES}
+        results[RATES] = {p.stem: json.loads(p.read_text())["ms"] for p in sorted(folder.glob("*.json"))}
+        return results
+
+
+def _rates_context() -> dict:
+    from landscape.runtime.precision_rates import context
+
+    return context(os.cpu_count() or 1)
 
 
 def main() -> None:
@@ -86,9 +105,9 @@ def main() -> None:
     parser.add_argument("--record", action="store_true", help=f"Write this machine kind's digests into {DIGESTS}.")
     args = parser.parse_args()
     kind = machine_kind()
-    results = run_all()
+    recorded = json.loads(DIGESTS.read_text()) if DIGESTS.exists() else {}
+    results = run_all(None if args.record else recorded.get(kind, {}).get(RATES))
     if args.record:
-        recorded = json.loads(DIGESTS.read_text()) if DIGESTS.exists() else {}
         recorded[kind] = results
         DIGESTS.parent.mkdir(parents=True, exist_ok=True)
         DIGESTS.write_text(json.dumps(recorded, indent=1, sort_keys=True) + "\n")

@@ -31,7 +31,7 @@ Backend = Annotated[str, typer.Option("--backend", envvar="LANDSCAPE_BACKEND", h
                     "installed and compiles the model, else ONNX Runtime; ONNX Runtime on CUDA), onnxruntime or openvino.")]
 Precision = Annotated[str, typer.Option("--precision", envvar="LANDSCAPE_PRECISION", help="auto (the fastest on this CPU, "
                       "measured once per model, of fp32 and the precisions the model passed its check against fp32 in (a less precise one "
-                      "must be 10 percent faster): bf16 "
+                      "must be 20 percent faster): bf16 "
                       "on CPUs with AMX or AVX512-BF16, int8 where an int8 version is shipped or cached), fp32, bf16 or int8 "
                       "(quantized once with NNCF and cached; a model that fails its int8 check runs in bf16 or fp32, with a note).")]
 Format = Annotated[str, typer.Option("--format", help="Output format: keep (the input's), png, jpg, webp, bmp or tif.")]

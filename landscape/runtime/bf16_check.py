@@ -38,10 +38,10 @@ def _smooth_field(rng: np.random.Generator, channels: int, height: int, width: i
     return np.clip(top * (1 - fy) + bottom * fy + grain, 0, 1).astype(np.float32)
 
 
-def probe_feeds(info: ModelInfo, seed: int = 0) -> dict[str, np.ndarray]:
-    """Seeded inputs for one call of the model, in its input ranges."""
+def probe_feeds(info: ModelInfo, seed: int = 0, side: int = PROBE_SIDE) -> dict[str, np.ndarray]:
+    """Seeded inputs for one call of the model, in its input ranges, about side x side."""
     rng = np.random.default_rng(seed)
-    side = max(PROBE_SIDE, info.size_multiple) // info.size_multiple * info.size_multiple
+    side = max(side, info.size_multiple) // info.size_multiple * info.size_multiple
     feeds: dict[str, np.ndarray] = {}
     for spec in info.inputs:
         if info.task == "generate":

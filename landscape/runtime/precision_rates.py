@@ -2,9 +2,11 @@
 
 Measured, not looked up in a table of CPU names: the same int8/bf16/fp32 ratio differs by model
 (the bundled upscaler's concatenations run in reference kernels in int8) and by CPU (VNNI or
-not, AMX or not). The measurement is the bf16 probe call (128 px), timed side by side for each
-precision that passed its check, median of PROBE_CALLS after a warm-up; it is cached per model
-sha256 with the CPU, its units, the OpenVINO version and the thread count it was made with.
+not, AMX or not). The measurement is the bf16 probe call at the model's native size (at least
+128 px a side: small calls time the runtime's overhead, not its kernels), timed side by side for
+each precision that passed its check, interleaved, the fastest of at least PROBE_CALLS calls and
+of PROBE_SECONDS each after a warm-up (the fastest: a 2-core machine's interruptions only add); it is cached per model sha256 with the CPU, its units, the
+OpenVINO version and the thread count it was made with.
 """
 from __future__ import annotations
 
@@ -15,14 +17,17 @@ from typing import Any, Optional
 from landscape.runtime.model_contract import ModelInfo
 
 PROBE_CALLS = 3
+PROBE_SECONDS = 0.3
+MAX_CALLS = 25
 # A less precise precision is taken only when it is this much faster than the best more
-# precise one: so that two close rates (the small labeller's bf16 and fp32, 4 ms apart by
-# 1 ms) do not make the choice, and the output bytes, turn on a noisy measurement.
-MARGIN = 0.10
+# precise one: where rates are close (the small labeller's and translator's bf16 run 0.85-0.96
+# of their fp32 time here, from one measurement to the next), the choice, and with it the
+# output bytes, must not turn on noise; and a gain under a fifth is not worth the precision.
+MARGIN = 0.20
 ORDER = ("fp32", "bf16", "int8")  # most precise first
 
 
-def _context(threads: int) -> dict[str, Any]:
+def context(threads: int) -> dict[str, Any]:
     from landscape.runtime import openvino_backend
     from landscape.runtime.cpu import facts
 
@@ -42,7 +47,7 @@ def cached(sha256: str, precisions: set[str], threads: int) -> Optional[dict[str
         record = json.loads(path.read_text()) if path else None
     except (OSError, ValueError):
         return None
-    if not isinstance(record, dict) or record.get("context") != _context(threads):
+    if not isinstance(record, dict) or record.get("context") != context(threads):
         return None
     ms = record.get("ms")
     return ms if isinstance(ms, dict) and set(ms) == precisions else None
@@ -50,22 +55,21 @@ def cached(sha256: str, precisions: set[str], threads: int) -> Optional[dict[str
 
 def measure(graphs: dict[str, Any], info: ModelInfo, threads: int) -> dict[str, float]:
     """Milliseconds per probe call for each precision: {precision: OpenVINO model to compile}."""
-    import numpy as np
-
     from landscape.runtime import openvino_backend
-    from landscape.runtime.bf16_check import probe_feeds
+    from landscape.runtime.bf16_check import PROBE_SIDE, probe_feeds
 
-    feeds = probe_feeds(info)
+    feeds = probe_feeds(info, side=max(PROBE_SIDE, *info.native_size))
     compiled = {p: openvino_backend.Compiled(graph, openvino_backend.compile_config(p, threads)) for p, graph in graphs.items()}
     times: dict[str, list[float]] = {p: [] for p in graphs}
     for p in graphs:
         compiled[p].run(feeds)  # warm-up: first-call allocations
-    for _ in range(PROBE_CALLS):  # interleaved, so that a drifting clock hits every precision alike
+    # Interleaved, so that a drifting clock hits every precision alike.
+    while len(times["fp32"]) < MAX_CALLS and (len(times["fp32"]) < PROBE_CALLS or sum(times["fp32"]) < PROBE_SECONDS):
         for p, model in compiled.items():
             start = time.perf_counter()
             model.run(feeds)
             times[p].append(time.perf_counter() - start)
-    return {p: round(float(np.median(t)) * 1000, 1) for p, t in times.items()}
+    return {p: round(min(t) * 1000, 1) for p, t in times.items()}
 
 
 def rates(sha256: str, graphs: dict[str, Any], info: ModelInfo, threads: int) -> dict[str, float]:
@@ -79,7 +83,7 @@ def rates(sha256: str, graphs: dict[str, Any], info: ModelInfo, threads: int) ->
     path = _path(sha256)
     if path is not None:
         try:
-            atomic_write(path, json.dumps({"context": _context(threads), "ms": found}).encode())
+            atomic_write(path, json.dumps({"context": context(threads), "ms": found}).encode())
         except Exception:  # a cache that cannot be written costs a new measurement next time
             pass
     return found
@@ -95,4 +99,4 @@ def choose(ms: dict[str, float]) -> str:
 
 
 def describe(ms: dict[str, float]) -> str:
-    return ", ".join(f"{p} {v:g} ms" for p, v in sorted(ms.items(), key=lambda item: item[1])) + " a probe call"
+    return ", ".join(f"{p} {v:g} ms" for p, v in sorted(ms.items(), key=lambda item: item[1])) + " a call"
