@@ -713,8 +713,10 @@ CARRIED = {"isal", "onnxconverter_common", "landscape_window_probe"}
 TRANSITIVE_HERE = {"pydantic", "pydantic_core", "annotated_types", "typing_inspection", "torchgen", "cython_runtime"}
 PROJECT = {"landscape", "tests", "benchmarks", "gpu"}
 # Imported where installed and done without where not: the exporter's bf16 check tries
-# OpenVINO (landscape.runtime.openvino_backend.available) and records "not installed" without it.
-OPTIONAL_HERE = {"openvino", "openvino_telemetry"}
+# OpenVINO (landscape.runtime.openvino_backend.available) and records "not installed" without it;
+# torch imports pydot (torch.fx's graph drawer) and tabulate when they are there (NNCF, in the
+# dev extra, brings both).
+OPTIONAL_HERE = {"openvino", "openvino_telemetry", "pydot", "tabulate"}
 
 
 def unknown_imports(audit: Path) -> list[str]:

@@ -176,10 +176,11 @@ class Generator(_Task):
 
     task = "generate"
 
-    def __init__(self, model: ModelPath = None, *, upscale_model: ModelPath = None, batch_size: int = 8,
-                 **placement: Any) -> None:
+    def __init__(self, model: ModelPath = None, *, upscale_model: ModelPath = None, upscale_precision: Optional[str] = None,
+                 batch_size: int = 8, **placement: Any) -> None:
         self.batch_size = batch_size
         self.upscale_model = upscale_model
+        self.upscale_precision = upscale_precision  # None: the generator's `precision`
         self._upscalers: dict[Optional[int], Upscaler] = {}
         super().__init__(model, **placement)
 
@@ -189,7 +190,12 @@ class Generator(_Task):
     def upscaler(self, scale: Optional[int] = None) -> Upscaler:
         """The upscaler for a total factor `scale` (None: its own), opened once."""
         if scale not in self._upscalers:
-            self._upscalers[scale] = Upscaler(self.upscale_model, scale=scale, placed=self.device, note=self.note,
+            placed = self.device
+            if self.upscale_precision is not None:
+                from landscape.runtime.sessions import choose_device
+
+                placed = choose_device(self.device.name, self.device.threads, self.device.backend, self.upscale_precision)
+            self._upscalers[scale] = Upscaler(self.upscale_model, scale=scale, placed=placed, note=self.note,
                                               spelling=self.spell)
         return self._upscalers[scale]
 

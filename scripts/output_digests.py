@@ -97,7 +97,7 @@ def run_all(rates: dict | None = None) -> dict:
 def _rates_context() -> dict:
     from landscape.runtime.precision_rates import context
 
-    return context(os.cpu_count() or 1)
+    return context()
 
 
 def main() -> None:

@@ -36,7 +36,8 @@ def model_record(model: Any) -> dict[str, Any]:
     from landscape.runtime.sessions import bundled_dir, model_sha256
 
     bundled = model.path.parent == bundled_dir()
-    record = {"file": model.path.name, "sha256": model_sha256(model.path), "bundled": bundled}
+    record = {"file": model.path.name, "sha256": model_sha256(model.path), "bundled": bundled,
+              "precision": model.precision}
     if not bundled:
         record["path"] = str(model.path.resolve())
     return record
@@ -128,6 +129,8 @@ def check(record: Any) -> dict[str, Any]:
             raise _damaged(f"models.{task}.bundled")
         if not model["bundled"]:
             _text(model, "path", where=f"models.{task}.")
+        if "precision" in model:  # since int8: each model's own (records before it have the first's only)
+            _text(model, "precision", where=f"models.{task}.")
     if record.get("scale") is not None:
         _count(record["scale"], "scale", 1, 1 << 16)
     if command == "generate":
@@ -168,7 +171,12 @@ def remake_command(record: dict[str, Any], output: str = "remade") -> Optional[s
         if task in models and not models[task]["bundled"]:
             argv += [option, models[task]["path"]]
     # ONNX Runtime runs a file in its own precision, which --precision fp32 asks for.
-    precision = record["precision"] if record["precision"] in ("bf16", "int8") else "fp32"
-    argv += ["--device", record["device"], "--backend", record["backend"], "--precision", precision,
-             "--format", record["format"], "-o", output]
+    def asked(precision: str) -> str:
+        return precision if precision in ("bf16", "int8") else "fp32"
+
+    precision = asked(models["generate"].get("precision", record["precision"]))
+    argv += ["--device", record["device"], "--backend", record["backend"], "--precision", precision]
+    if "upscale" in models and asked(models["upscale"].get("precision", record["precision"])) != precision:
+        argv += ["--upscale-precision", asked(models["upscale"]["precision"])]
+    argv += ["--format", record["format"], "-o", output]
     return shlex.join(argv)

@@ -5,8 +5,10 @@ Measured, not looked up in a table of CPU names: the same int8/bf16/fp32 ratio d
 not, AMX or not). The measurement is the bf16 probe call at the model's native size (at least
 128 px a side: small calls time the runtime's overhead, not its kernels), timed side by side for
 each precision that passed its check, interleaved, the fastest of at least PROBE_CALLS calls and
-of PROBE_SECONDS each after a warm-up (the fastest: a 2-core machine's interruptions only add); it is cached per model sha256 with the CPU, its units, the
-OpenVINO version and the thread count it was made with.
+of PROBE_SECONDS each after a warm-up (the fastest: a 2-core machine's interruptions only add);
+it is cached per model sha256 with the CPU, its units and the OpenVINO version. Not with the thread count: a Ray actor given one core and the driver's API
+call given all must choose alike, or their pictures would differ; the ratios between precisions
+are the kernels', and move little with the threads.
 """
 from __future__ import annotations
 
@@ -27,11 +29,11 @@ MARGIN = 0.20
 ORDER = ("fp32", "bf16", "int8")  # most precise first
 
 
-def context(threads: int) -> dict[str, Any]:
+def context() -> dict[str, Any]:
     from landscape.runtime import openvino_backend
     from landscape.runtime.cpu import facts
 
-    return {"cpu": facts().model, "units": list(facts().units), "openvino": openvino_backend.version(), "threads": threads}
+    return {"cpu": facts().model, "units": list(facts().units), "openvino": openvino_backend.version()}
 
 
 def _path(sha256: str):
@@ -41,13 +43,13 @@ def _path(sha256: str):
     return folder / f"{sha256}.json" if folder else None
 
 
-def cached(sha256: str, precisions: set[str], threads: int) -> Optional[dict[str, float]]:
+def cached(sha256: str, precisions: set[str]) -> Optional[dict[str, float]]:
     path = _path(sha256)
     try:
         record = json.loads(path.read_text()) if path else None
     except (OSError, ValueError):
         return None
-    if not isinstance(record, dict) or record.get("context") != context(threads):
+    if not isinstance(record, dict) or record.get("context") != context():
         return None
     ms = record.get("ms")
     return ms if isinstance(ms, dict) and set(ms) == precisions else None
@@ -76,14 +78,14 @@ def rates(sha256: str, graphs: dict[str, Any], info: ModelInfo, threads: int) ->
     """The cached measurement for these precisions, else measured now and cached."""
     from landscape.imaging.outputs import atomic_write
 
-    found = cached(sha256, set(graphs), threads)
+    found = cached(sha256, set(graphs))
     if found is not None:
         return found
     found = measure(graphs, info, threads)
     path = _path(sha256)
     if path is not None:
         try:
-            atomic_write(path, json.dumps({"context": context(threads), "ms": found}).encode())
+            atomic_write(path, json.dumps({"context": context(), "threads": threads, "ms": found}).encode())
         except Exception:  # a cache that cannot be written costs a new measurement next time
             pass
     return found

@@ -56,6 +56,10 @@ class GenerateOptions:
     fps: Annotated[float, typer.Option("--fps", help="With --animation: frames per second.")] = 12.0
     model: options.ModelPath = None
     upscale_model: options.UpscaleModel = None
+    upscale_precision: Annotated[Optional[str], typer.Option("--upscale-precision", help="With --upscale: the upscaler's "
+                                                             "precision, if not --precision's (the remake of a picture "
+                                                             "whose two models ran in different precisions).",
+                                                             show_default=False)] = None
     fmt: options.Format = "png"
     quality: options.Quality = 95
     run: options.Run
@@ -93,8 +97,10 @@ def generate(opts: GenerateOptions) -> int:
     reporter = Reporter("generate", json_mode=opts.run.json_mode, quiet=opts.run.quiet, null=opts.null)
     from landscape.api import Generator
 
+    if opts.upscale_precision is not None and not opts.upscale:
+        raise UsageError("--upscale-precision needs --upscale")
     generator = batch.open_task(reporter, opts.placement, Generator, opts.model, upscale_model=opts.upscale_model,
-                                batch_size=opts.batch_size)
+                                upscale_precision=opts.upscale_precision, batch_size=opts.batch_size)
     upscaler = generator.upscaler(opts.scale) if opts.upscale else None
     say_device(reporter, generator, *([upscaler] if upscaler else []))
     if walk_seeds is not None:
