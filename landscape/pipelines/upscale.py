@@ -15,6 +15,11 @@ from landscape.runtime.sessions import Model
 
 
 EMIT_ROWS = 64
+# On the CPU, the input pixels of one batched call (two 128 px pictures): a batch of 8 runs no
+# faster per picture (99 against 98 ms in int8, 175 against 174 in bf16) and holds 8 pictures'
+# 4x activations at once: the main job's peak was 1.05 GB against 0.41 GB
+# (docs/PERFORMANCE.md, "Memory: the main job").
+CPU_CALL_PIXELS = 2 * 128 * 128
 MAX_PASSES, MAX_SCALE = 3, 16
 
 
@@ -50,8 +55,11 @@ def upscale_unit_batch(model: Model, images_nhwc: np.ndarray) -> np.ndarray:
     """(N, H, W, 3) in [0, 1] -> (N, sH, sW, 3) in [0, 1], untiled (small images whose sides
     are multiples of the model's size multiple)."""
     name = model.info.inputs[0].name
-    out = model.run(**{name: model.to_input_range(images_nhwc.transpose(0, 3, 1, 2), name)})
-    return model.from_output_range(out).transpose(0, 2, 3, 1)
+    n, h, w, _ = images_nhwc.shape
+    per_call = max(1, CPU_CALL_PIXELS // (h * w)) if model.device.name == "cpu" else n
+    outs = [model.run(**{name: model.to_input_range(images_nhwc[i : i + per_call].transpose(0, 3, 1, 2), name)})
+            for i in range(0, n, per_call)]
+    return model.from_output_range(np.concatenate(outs) if len(outs) > 1 else outs[0]).transpose(0, 2, 3, 1)
 
 
 def upscale_rgb(model: Model, rgb_hwc: np.ndarray, dtype: np.dtype, tiles: TileSettings,
