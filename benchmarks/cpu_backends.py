@@ -220,8 +220,9 @@ def markdown(report: dict) -> str:
             continue
         ratio = row["auto auto"] / row["onnxruntime fp32"]
         lines.append(f"| {pipeline} | " + " | ".join(f"{row[k]:.2f}" for k in settings_) + f" | {ratio:.2f}x |")
-    lines += ["", "The CLI end to end, steady-state images/s (start-up in seconds):", "", head]
-    for pipeline, row in report["cli"].items():
+    if "cli" in report:
+        lines += ["", "The CLI end to end, steady-state images/s (start-up in seconds):", "", head]
+    for pipeline, row in report.get("cli", {}).items():
         ratio = row["auto auto"]["rate"] / row["onnxruntime fp32"]["rate"]
         lines.append(f"| {pipeline} | " + " | ".join(f"{row[k]['rate']:.2f} ({row[k]['start_s']:.2f} s)" for k in settings_)
                      + f" | {ratio:.2f}x |")

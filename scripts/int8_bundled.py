@@ -6,7 +6,8 @@ CHECKED photos of the held-out split (the split of the runs that trained them:
 runs/upscale-rrdb-gpu/split.json for the landscape models, runs/segmenter-r2/split.json for
 the labeller); then fp32, bf16 and int8 are timed side by side. With --write, a model whose check
 passes is written as landscape/models/<task>.int8.{xml,bin} and its manifest entry gets an
-"int8" record (file, sha256 of both files, the verdict). --pictures writes the pictures that
+"int8" record (file, sha256 of both files, the verdict); a model that fails gets the verdict
+alone. --pictures writes the pictures that
 users' models are calibrated on: made by the bundled generator and upscaler, not photos (those
 may not be redistributed).
 
@@ -94,8 +95,8 @@ def main() -> None:
             openvino.save_model(quantized, str(xml), compress_to_fp16=False)
             entry["int8"] = {"file": xml.name, "sha256": sha256_file(xml), "bin_sha256": sha256_file(xml.with_suffix(".bin")),
                              "check": verdict}
-        elif args.write:
-            entry.pop("int8", None)
+        elif args.write:  # the verdict alone: `--precision int8` then falls back without quantizing again
+            entry["int8"] = {"check": verdict}
     if args.write:
         manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
 

@@ -118,7 +118,7 @@ def test_a_damaged_shipped_int8_model_is_refused(monkeypatch):
 
 
 def test_the_shipped_int8_verdicts_passed_on_held_out_photos():
-    shipped = {e["task"]: e["int8"] for e in sessions.read_manifest() if "int8" in e}
+    shipped = {e["task"]: e["int8"] for e in sessions.read_manifest() if "file" in e.get("int8", {})}
     assert {"upscale", "inpaint"} <= set(shipped)
     for record in shipped.values():
         check = record["check"]
@@ -163,3 +163,15 @@ def test_calibration_feeds_fit_each_task(models):
         if task == "translate":
             one_hot = calls[0][info.inputs[0].name]
             assert np.allclose(one_hot.sum(1), 1) and len(np.unique(one_hot.argmax(1))) > 1
+
+
+def test_a_bundled_model_that_failed_on_photos_is_not_quantized_again(fresh_cache, cli):
+    """The generator's int8 check on held-out photos failed (recorded in the manifest): int8
+    asked for runs it in the next precision with one note, and nothing is quantized."""
+    record = next(e for e in sessions.read_manifest() if e["task"] == "generate")["int8"]
+    assert not record["check"]["passed"] and "file" not in record
+    device = sessions.choose_device("cpu", 1, "auto", "int8")
+    notes: list[str] = []
+    model = sessions.load_model("generate", None, device, note=notes.append)
+    assert model.precision in ("bf16", "fp32") and len(notes) == 1 and "running it in" in notes[0]
+    assert not any("quantizing" in n for n in notes) and not list(fresh_cache.glob("int8/*"))

@@ -38,9 +38,9 @@ INSTALL_HINT = "pip install nncf (or pip install 'landscape[int8]')"
 
 @dataclass(frozen=True)
 class Quantized:
-    """A model's int8 IR and its check's verdict."""
+    """A model's int8 check's verdict, and its IR (None for a bundled model that failed)."""
 
-    path: Path
+    path: Optional[Path]
     verdict: dict[str, Any]
 
 

@@ -520,13 +520,15 @@ def choose_precision(model_path: Path, parsed: Any, info: ModelInfo, device: Dev
 
 
 def shipped_int8(model_path: Path) -> Any:
-    """The int8 IR shipped with a bundled model (an int8.Quantized), checked against the
-    manifest's sha256; None for other models."""
+    """A bundled model's int8 verdict on held-out photos and its IR (an int8.Quantized; the IR,
+    checked against the manifest's sha256, only where the check passed); None for other models."""
     from landscape.runtime.int8 import Quantized
 
     for entry in read_manifest():
         if entry.get("file") == model_path.name and model_path.parent == bundled_dir() and "int8" in entry:
             record = entry["int8"]
+            if "file" not in record:  # failed on photos: not to be quantized again on lesser pictures
+                return Quantized(None, record["check"])
             xml = bundled_dir() / record["file"]
             for path, digest in ((xml, record["sha256"]), (xml.with_suffix(".bin"), record["bin_sha256"])):
                 if not path.exists() or sha256_file(path) != digest:
