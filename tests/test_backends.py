@@ -236,9 +236,17 @@ def test_export_records_the_bf16_check(models):
 
 
 @needs_openvino
-def test_repeated_shapes_get_fixed_compilations(models):
+def test_a_shape_gets_its_own_compilation_once_its_calls_repay_it(models):
     model = sessions.load_model("upscale", models["upscale"], sessions.choose_device("cpu", 1, "openvino", "fp32"))
+    compiled = model.compiled
     x = np.random.default_rng(0).random((1, 3, 16, 24), np.float32)
-    first, second, third = (model.run(image=x) for _ in range(3))
-    assert len(model.compiled.fixed) == 1
-    assert np.array_equal(first.shape, second.shape) and np.abs(first - third).max() < 1e-5
+    first = model.run(image=x)
+    assert not compiled.fixed and compiled.spent[(("image", x.shape),)] < openvino_backend.PAYBACK * compiled.compile_seconds
+    compiled.compile_seconds = compiled.spent[(("image", x.shape),)] / openvino_backend.PAYBACK / 2  # as if quick to compile
+    second = model.run(image=x)
+    assert list(compiled.fixed) == [(("image", x.shape),)] and compiled.dynamic is None  # the any-shape buffers let go
+    third = model.run(image=x)
+    compiled.compile_seconds = 1e9  # as if slow to compile: the new shape stays on the any-shape one
+    other = model.run(image=x[..., :16])  # a new shape: on the any-shape compilation, made again
+    assert other.shape[-1] == first.shape[-2] and compiled.dynamic is not None
+    assert np.abs(first - second).max() < 1e-5 and np.abs(first - third).max() < 1e-5

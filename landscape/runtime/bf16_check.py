@@ -12,12 +12,12 @@ agreeing on 99.5 % of pixels.
 """
 from __future__ import annotations
 
-import json
 from typing import Any, Optional
 
 import numpy as np
 
 from landscape.errors import OpenVinoRefusal, first_line
+from landscape.runtime.cache import cache_file, read_record, write_record
 from landscape.runtime.model_contract import ModelInfo
 
 PSNR_FLOOR_DB = 40.0
@@ -136,26 +136,8 @@ def describe(verdict: dict[str, Any]) -> str:
 
 
 def cached(sha256: str) -> Optional[dict[str, Any]]:
-    from landscape.runtime.cache import cache_dir
-
-    folder = cache_dir("bf16")
-    path = folder / f"{sha256}.json" if folder else None
-    if path is None or not path.exists():
-        return None
-    try:
-        verdict = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return verdict if isinstance(verdict, dict) and "passed" in verdict else None
+    return read_record(cache_file("bf16", f"{sha256}.json"), "passed")
 
 
 def store(sha256: str, verdict: dict[str, Any]) -> None:
-    from landscape.runtime.cache import cache_dir
-    from landscape.imaging.outputs import atomic_write
-
-    folder = cache_dir("bf16")
-    if folder is not None:
-        try:
-            atomic_write(folder / f"{sha256}.json", json.dumps(verdict).encode())
-        except Exception:  # a cache that cannot be written costs a re-check next time, nothing more
-            pass
+    write_record(cache_file("bf16", f"{sha256}.json"), verdict)

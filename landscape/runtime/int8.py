@@ -27,6 +27,7 @@ import numpy as np
 
 from landscape.errors import ModelError, first_line
 from landscape.runtime import bf16_check
+from landscape.runtime.cache import cache_file, read_record
 from landscape.runtime.model_contract import ModelInfo
 
 PSNR_FLOOR_DB = 40.0
@@ -95,18 +96,8 @@ def describe(verdict: dict[str, Any]) -> str:
 def cached_path(sha256: str) -> Optional[Path]:
     """Where the user's cache keeps this model's IR (None: no cache)."""
     from landscape.runtime import openvino_backend
-    from landscape.runtime.cache import cache_dir
 
-    folder = cache_dir("int8")
-    return folder / f"{sha256}-openvino-{openvino_backend.version()}.xml" if folder else None
-
-
-def _read_verdict(xml: Path) -> Optional[dict[str, Any]]:
-    try:
-        verdict = json.loads(xml.with_suffix(".json").read_text())
-    except (OSError, ValueError):
-        return None
-    return verdict if isinstance(verdict, dict) and "passed" in verdict else None
+    return cache_file("int8", f"{sha256}-openvino-{openvino_backend.version()}.xml")
 
 
 def cached(sha256: str) -> Optional[Quantized]:
@@ -114,7 +105,7 @@ def cached(sha256: str) -> Optional[Quantized]:
     xml = cached_path(sha256)
     if xml is None or not xml.exists() or not xml.with_suffix(".bin").exists():
         return None
-    verdict = _read_verdict(xml)
+    verdict = read_record(xml.with_suffix(".json"), "passed")
     return Quantized(xml, verdict) if verdict else None
 
 
@@ -147,17 +138,18 @@ def make(model_path: Path, fp32_model: Any, info: ModelInfo, sha256: str, thread
 
 
 def _save(model: Any, verdict: dict[str, Any], xml: Path) -> None:
-    """IR and verdict under temporary names, then renamed: the .bin before the .xml and the
-    verdict last, so that a reader that finds the verdict finds the whole model."""
+    """The IR under temporary names, renamed .bin before .xml, then the verdict: a reader that
+    finds the verdict finds the whole model."""
     import openvino
+
+    from landscape.imaging.outputs import atomic_write
 
     stem = xml.parent / f".{xml.stem}.{os.getpid()}"
     try:
         openvino.save_model(model, str(stem) + ".xml", compress_to_fp16=False)
         os.replace(str(stem) + ".bin", xml.with_suffix(".bin"))
         os.replace(str(stem) + ".xml", xml)
-        Path(str(stem) + ".json").write_text(json.dumps(verdict))
-        os.replace(str(stem) + ".json", xml.with_suffix(".json"))
     finally:
-        for suffix in (".xml", ".bin", ".json"):
+        for suffix in (".xml", ".bin"):
             Path(str(stem) + suffix).unlink(missing_ok=True)
+    atomic_write(xml.with_suffix(".json"), json.dumps(verdict).encode())

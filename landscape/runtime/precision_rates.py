@@ -12,10 +12,11 @@ are the kernels', and move little with the threads.
 """
 from __future__ import annotations
 
-import json
 import time
-from typing import Any, Optional
+from pathlib import Path
+from typing import Any, Callable, Optional
 
+from landscape.runtime.cache import cache_file, read_record, write_record
 from landscape.runtime.model_contract import ModelInfo
 
 PROBE_CALLS = 3
@@ -36,22 +37,15 @@ def context() -> dict[str, Any]:
     return {"cpu": facts().model, "units": list(facts().units), "openvino": openvino_backend.version()}
 
 
-def _path(sha256: str):
-    from landscape.runtime.cache import cache_dir
-
-    folder = cache_dir("precision")
-    return folder / f"{sha256}.json" if folder else None
+def _path(sha256: str) -> Optional[Path]:
+    return cache_file("precision", f"{sha256}.json")
 
 
 def cached(sha256: str, precisions: set[str]) -> Optional[dict[str, float]]:
-    path = _path(sha256)
-    try:
-        record = json.loads(path.read_text()) if path else None
-    except (OSError, ValueError):
+    record = read_record(_path(sha256), "ms")
+    if record is None or record.get("context") != context():
         return None
-    if not isinstance(record, dict) or record.get("context") != context():
-        return None
-    ms = record.get("ms")
+    ms = record["ms"]
     return ms if isinstance(ms, dict) and set(ms) == precisions else None
 
 
@@ -74,20 +68,13 @@ def measure(graphs: dict[str, Any], info: ModelInfo, threads: int) -> dict[str, 
     return {p: round(min(t) * 1000, 1) for p, t in times.items()}
 
 
-def rates(sha256: str, graphs: dict[str, Any], info: ModelInfo, threads: int) -> dict[str, float]:
-    """The cached measurement for these precisions, else measured now and cached."""
-    from landscape.imaging.outputs import atomic_write
-
+def rates(sha256: str, graphs: dict[str, Callable[[], Any]], info: ModelInfo, threads: int) -> dict[str, float]:
+    """The cached measurement for these precisions, else measured now and cached. `graphs`
+    gives each precision's OpenVINO model when called: read only if a measurement is made."""
     found = cached(sha256, set(graphs))
-    if found is not None:
-        return found
-    found = measure(graphs, info, threads)
-    path = _path(sha256)
-    if path is not None:
-        try:
-            atomic_write(path, json.dumps({"context": context(), "threads": threads, "ms": found}).encode())
-        except Exception:  # a cache that cannot be written costs a new measurement next time
-            pass
+    if found is None:
+        found = measure({p: read() for p, read in graphs.items()}, info, threads)
+        write_record(_path(sha256), {"context": context(), "threads": threads, "ms": found})
     return found
 
 

@@ -62,7 +62,7 @@ def bundled_model(task: str) -> Path:
             path = bundled_dir() / entry["file"]
             if not path.exists():
                 raise ModelError(f"bundled {task} model {entry['file']} is missing from the installation")
-            if sha256_file(path) != entry["sha256"]:
+            if file_sha256(path) != entry["sha256"]:
                 raise ModelError(f"bundled {task} model {path} does not match its sha256 in the manifest (damaged installation)")
             return path
     raise ModelError(f"no bundled model for '{task}' in this version; pass --model FILE.onnx (make one with `landscape export`)")
@@ -492,12 +492,14 @@ def choose_precision(model_path: Path, parsed: Any, info: ModelInfo, device: Dev
     if device.precision in ("fp32", "bf16"):
         return device.precision, parsed, "asked for"
     sha256 = model_sha256(model_path)
-    graphs, reasons = {"fp32": parsed}, []
+    # Each precision's graph, read when wanted: an int8 IR is read only to be measured or run.
+    graphs: dict[str, Callable[[], Any]] = {"fp32": lambda: parsed}
+    reasons = []
     if facts().has_bf16:
         verdict = bf16_check.verdict(parsed, info, sha256, device.threads)
         reasons.append(bf16_check.describe(verdict))
         if verdict["passed"]:
-            graphs["bf16"] = parsed
+            graphs["bf16"] = lambda: parsed
     else:
         reasons.append("no bf16 units on this CPU")
     quantized = shipped_int8(model_path) or int8.cached(sha256)
@@ -511,12 +513,12 @@ def choose_precision(model_path: Path, parsed: Any, info: ModelInfo, device: Dev
     if quantized is not None:
         reasons.append(int8.describe(quantized.verdict))
         if quantized.verdict["passed"]:
-            graphs["int8"] = openvino_backend.read(quantized.path)[0]
+            graphs["int8"] = lambda: openvino_backend.read(quantized.path)[0]
     if len(graphs) == 1:
         return "fp32", parsed, "; ".join(reasons)
     ms = precision_rates.rates(sha256, graphs, info, device.threads)
     chosen = precision_rates.choose(ms)
-    return chosen, graphs[chosen], f"measured here: {precision_rates.describe(ms)}; " + "; ".join(reasons)
+    return chosen, graphs[chosen](), f"measured here: {precision_rates.describe(ms)}; " + "; ".join(reasons)
 
 
 def shipped_int8(model_path: Path) -> Any:
@@ -531,7 +533,7 @@ def shipped_int8(model_path: Path) -> Any:
                 return Quantized(None, record["check"])
             xml = bundled_dir() / record["file"]
             for path, digest in ((xml, record["sha256"]), (xml.with_suffix(".bin"), record["bin_sha256"])):
-                if not path.exists() or sha256_file(path) != digest:
+                if not path.exists() or file_sha256(path) != digest:
                     raise ModelError(f"bundled int8 model {path} is missing or does not match its sha256 in the manifest "
                                      "(damaged installation)")
             return Quantized(xml, record["check"])
@@ -544,8 +546,13 @@ def model_sha256(model_path: Path) -> str:
     for entry in read_manifest():
         if entry.get("file") == model_path.name and model_path.parent == bundled_dir():
             return entry["sha256"]
-    stat = model_path.stat()
-    return _file_sha256(str(model_path), stat.st_mtime_ns, stat.st_size)
+    return file_sha256(model_path)
+
+
+def file_sha256(path: Path) -> str:
+    """sha256_file, read once per file version in a process (API users open models many times)."""
+    stat = path.stat()
+    return _file_sha256(str(path), stat.st_mtime_ns, stat.st_size)
 
 
 @functools.lru_cache(maxsize=16)
