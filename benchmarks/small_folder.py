@@ -1,10 +1,13 @@
 """A small folder at full speed: `landscape upscale DIR` over 32 photos of 128 px, timed from
 process start to exit, against the bundled upscaler run bare on the same shapes (the best of
 batch 1, 4 and 8) in the backend and precision that the CLI chooses (ONNX Runtime, or
-OpenVINO in fp32 or bf16), in pairs taken seconds apart.
+OpenVINO in fp32, bf16 or int8), in pairs taken seconds apart; and one photo alone, start to
+exit, against one bare call (the cost of a shell loop's `landscape upscale "$f"`).
 
-The ratio is model-only time / CLI time for the same 32 pictures: 1.0 means the CLI costs
-nothing beyond the model, start-up, decoding and encoding included.
+The folder's ratio is model-only time / CLI time for the same 32 pictures: 1.0 means the CLI
+costs nothing beyond the model, start-up, decoding and encoding included. The one photo's
+figure is CLI time - one call's time: what start-up costs (issue 35's targets: ratio >= 0.9,
+one photo <= the call + 0.3 s).
 
     python -m benchmarks.small_folder                 # 5 pairs, 2 threads
     python -m benchmarks.small_folder --backend onnxruntime   # both sides in ONNX Runtime
@@ -39,15 +42,18 @@ def cli_choice(threads: int, backend: str) -> tuple[str, str]:
 
 def bare_runner(threads: int, backend: str, precision: str):
     """x -> output of the bundled upscaler, in the backend's own API with its default
-    settings but for the thread count (and OpenVINO's precision hint, which must be set)."""
-    from landscape.runtime.sessions import bundled_model
+    settings but for the thread count (and OpenVINO's precision hint, which must be set);
+    int8 runs the shipped int8 model."""
+    from landscape.runtime.sessions import bundled_model, shipped_int8
 
     path = str(bundled_model("upscale"))
     if backend == "openvino":
         import openvino as ov
 
+        if precision == "int8":
+            path = str(shipped_int8(bundled_model("upscale")).path)
         compiled = ov.Core().compile_model(path, "CPU", {"INFERENCE_NUM_THREADS": threads,
-                                                         "INFERENCE_PRECISION_HINT": {"fp32": "f32"}.get(precision, precision)})
+                                                         "INFERENCE_PRECISION_HINT": {"bf16": "bf16"}.get(precision, "f32")})
         request = compiled.create_infer_request()
         return lambda x: request.infer({0: x})
     import onnxruntime as ort
@@ -69,6 +75,18 @@ def model_only(run, batches=(1, 4, 8)) -> tuple[float, int]:
             run(x[k:k + batch])
         best = min(best, (time.perf_counter() - start, batch))
     return best
+
+
+def one_call(run) -> float:
+    """Seconds of one bare call on one picture, warm (the fastest of 10)."""
+    x = np.random.default_rng(0).random((1, 3, SIDE, SIDE), np.float32)
+    run(x)
+    times = []
+    for _ in range(10):
+        start = time.perf_counter()
+        run(x)
+        times.append(time.perf_counter() - start)
+    return min(times)
 
 
 def cli_seconds(src: Path, out: Path, threads: int, backend: str, extra: list[str]) -> float:
@@ -95,24 +113,33 @@ def main(argv: list[str] | None = None) -> int:
     backend, precision = cli_choice(args.threads, args.backend)
     print(f"cpu: {facts().describe()}; the CLI runs the upscaler with {backend} {precision}", flush=True)
     run = bare_runner(args.threads, backend, precision)
-    rows = []
+    rows, singles = [], []
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "photos"
         kind = write_photos(src, COUNT, SIDE, SIDE, square=True)
+        one = sorted(src.iterdir())[0]
+        cli_seconds(src, Path(tmp) / "first", args.threads, args.backend, args.cli_args.split())  # the caches filled
         for k in range(args.pairs):
             model_s, batch = model_only(run)
             cli_s = cli_seconds(src, Path(tmp) / f"out{k}", args.threads, args.backend, args.cli_args.split())
             rows.append({"model_s": model_s, "best_batch": batch, "cli_s": cli_s, "ratio": model_s / cli_s})
-            print(f"pair {k + 1}: model-only {model_s:.2f} s (batch {batch}), CLI {cli_s:.2f} s, ratio {model_s / cli_s:.3f}",
+            call_s = one_call(run)
+            single_s = cli_seconds(one, Path(tmp) / f"one{k}", args.threads, args.backend, args.cli_args.split())
+            singles.append({"call_s": call_s, "cli_s": single_s, "overhead_s": single_s - call_s})
+            print(f"pair {k + 1}: model-only {model_s:.2f} s (batch {batch}), CLI {cli_s:.2f} s, ratio {model_s / cli_s:.3f}; "
+                  f"one photo: call {call_s * 1000:.0f} ms, CLI {single_s:.2f} s, overhead {single_s - call_s:.2f} s",
                   flush=True)
     ratios = [r["ratio"] for r in rows]
+    overheads = [r["overhead_s"] for r in singles]
     print(f"{COUNT} {kind} of {SIDE} px, {args.threads} threads: ratio median {statistics.median(ratios):.3f} "
-          f"(min {min(ratios):.3f}, max {max(ratios):.3f}) over {len(rows)} pairs")
+          f"(min {min(ratios):.3f}, max {max(ratios):.3f}) over {len(rows)} pairs; one photo: CLI - call "
+          f"median {statistics.median(overheads):.2f} s (min {min(overheads):.2f}, max {max(overheads):.2f})")
     print("reproduce: python -m benchmarks.small_folder " + " ".join(argv if argv is not None else sys.argv[1:]))
     if args.json:
         args.json.write_text(json.dumps({"pictures": COUNT, "side": SIDE, "inputs": kind, "cpu": facts().describe(),
                                          "backend": backend, "precision": precision, "pairs": rows,
-                                         "median_ratio": statistics.median(ratios)}, indent=1) + "\n")
+                                         "median_ratio": statistics.median(ratios), "one_photo": singles,
+                                         "median_one_photo_overhead_s": statistics.median(overheads)}, indent=1) + "\n")
     return 0
 
 

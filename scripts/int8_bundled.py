@@ -89,7 +89,7 @@ def main() -> None:
                    "calibration": source}
         graphs = {"fp32": model, "int8": quantized} | ({"bf16": model} if facts().has_bf16 else {})
         ms = precision_rates.measure(graphs, info, args.threads)
-        print(f"{info.task}: {int8.describe(verdict)}; {precision_rates.describe(ms)}")
+        print(f"{info.task}: {int8.describe(verdict)}; {precision_rates.describe(ms, info)}")
         if args.write and verdict["passed"]:
             xml = bundled_dir() / f"{info.task}.int8.xml"
             openvino.save_model(quantized, str(xml), compress_to_fp16=False)

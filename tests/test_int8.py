@@ -109,6 +109,28 @@ def test_auto_measures_once_and_follows_the_rates(fresh_cache, monkeypatch):
     assert len(calls) == 1 and "int8" in calls[0]
 
 
+def test_a_model_met_at_new_sizes_is_measured_at_new_sizes(monkeypatch):
+    """An inpainter whose windows follow the holes (as LaMa's do) meets nearly every call at a
+    size OpenVINO has not prepared kernels for: its rates are of such calls, the same new sizes
+    for each precision; a model that repeats its sizes is measured at one."""
+    import dataclasses
+
+    from landscape.runtime import model_contract
+
+    path = sessions.bundled_model("inpaint")
+    graph, props = openvino_backend.read(path)
+    native = model_contract.parse(props, str(path))
+    sizes = []
+    original = openvino_backend.Compiled.run
+    monkeypatch.setattr(openvino_backend.Compiled, "run", lambda self, feeds: sizes.append(feeds["mask"].shape) or original(self, feeds))
+    for info, distinct in ((dataclasses.replace(native, window_sides=(64, 512)), 1 + precision_rates.NEW_SIZES), (native, 1)):
+        sizes.clear()
+        ms = precision_rates.measure({"fp32": graph, "int8": graph}, info, 1)
+        assert set(ms) == {"fp32", "int8"} and len(set(sizes)) == distinct
+        assert sizes[2:4] == [sizes[2]] * 2  # each size met by both precisions, side by side
+    assert "a call at a new size" in precision_rates.describe(ms, dataclasses.replace(native, window_sides=(64, 512)))
+
+
 def test_a_damaged_shipped_int8_model_is_refused(monkeypatch):
     manifest = sessions.read_manifest()
     damaged = [dict(e, int8=dict(e["int8"], bin_sha256="0" * 64)) if "int8" in e else e for e in manifest]

@@ -107,7 +107,7 @@ def measure(model: Any, info: ModelInfo, threads: int) -> dict[str, Any]:
     from landscape.runtime.cpu import facts
 
     feeds = probe_feeds(info)
-    outputs = {p: openvino_backend.Compiled(model, openvino_backend.compile_config(p, threads)).run(feeds)
+    outputs = {p: openvino_backend.Compiled(model, p, threads).run(feeds)
                for p in ("fp32", "bf16")}
     holes = feeds[info.inputs[-1].name] > 0.5 if info.task == "inpaint" else None
     return {**compare(info, outputs["fp32"], outputs["bf16"], holes), "openvino": openvino_backend.version(),

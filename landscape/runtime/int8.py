@@ -78,8 +78,8 @@ def check(fp32_model: Any, int8_model: Any, info: ModelInfo, calls: list[dict[st
     from landscape.runtime import openvino_backend
     from landscape.runtime.cpu import facts
 
-    reference = openvino_backend.Compiled(fp32_model, openvino_backend.compile_config("fp32", threads))
-    quantized = openvino_backend.Compiled(int8_model, openvino_backend.compile_config("fp32", threads))
+    reference = openvino_backend.Compiled(fp32_model, "fp32", threads, sizes_vary=info.sizes_vary)
+    quantized = openvino_backend.Compiled(int8_model, "int8", threads, sizes_vary=info.sizes_vary)
     verdicts = []
     for call in calls:
         holes = call[info.inputs[-1].name] > 0.5 if info.task == "inpaint" else None

@@ -66,6 +66,12 @@ class ModelInfo:
         low, high = self.window_sides
         return (low, low), (high, high)
 
+    @property
+    def sizes_vary(self) -> bool:
+        """Whether the pipeline meets the model at a new size nearly every call: an inpainter
+        whose windows are sized by the holes (window_sides), rather than at its native size."""
+        return self.task == "inpaint" and self.window_sides is not None
+
     def input(self, name: str) -> TensorSpec:
         for spec in self.inputs:
             if spec.name == name:

@@ -4,13 +4,17 @@ metadata; runs them in fp32 or, on CPUs with AMX or AVX512-BF16, in bf16.
 The precision hint is always set: left alone, OpenVINO picks bf16 by itself on such CPUs,
 including AMD parts where public reports show corrupted bf16 results.
 
-Shapes: a model is compiled once for any shape, and again for a shape whose calls have taken
-PAYBACK times what that compilation took (module comment below). Compiled models are cached on
-disk under the user's cache folder, so a second start-up compiles in a third of the time.
+Shapes: a model is compiled once for any shape (so that it is known to compile, and so that a
+one-off size costs nothing more), and again for each shape it meets a second time, with a
+few such fixed-shape compilations kept: fixed shapes run 4-9 % faster on the bundled upscaler,
+and the tilers and batchers repeat their shapes. Not for a model whose sizes vary (LaMa's
+windows follow the holes): there a fixed shape runs no faster, and compiling LaMa for one took
+6-15 s for a size that seldom came again. The any-shape compilation is let go while only known
+shapes come. Compiled models are cached on disk under the user's cache folder, so a second
+start-up compiles in a third of the time.
 """
 from __future__ import annotations
 
-import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -20,13 +24,6 @@ import numpy as np
 from landscape.errors import OpenVinoRefusal, first_line
 
 FIXED_SHAPES_KEPT = 8
-# A fixed-shape compilation runs 4-9 % faster than the any-shape one on small, quick calls (the
-# bundled upscaler's tiles and batches) and no faster on large ones (LaMa on a photo: the
-# any-shape one keeps its kernels per shape), while compiling LaMa takes 1.2-2.6 s from the disk
-# cache and 3-11 s without. So a shape gets its own once its calls have taken this many times
-# the model's compile time: never more than a fifteenth of that time spent for nothing, and
-# repaid when the shape keeps coming (docs/PERFORMANCE.md, "LaMa: where int8 lost its lead").
-PAYBACK = 15
 # int8: the quantized layers run in int8 whatever the hint; the float ones (first, last,
 # resampling: landscape.runtime.int8) in fp32, as the int8 check measured them.
 HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
@@ -75,51 +72,58 @@ def read(path: Path) -> tuple[Any, dict[str, str]]:
     return model, {key: framework[key].astype(str) for key in framework}
 
 
-def compile_config(precision: str, threads: int) -> dict[str, Any]:
-    return {"INFERENCE_PRECISION_HINT": HINTS[precision], "INFERENCE_NUM_THREADS": threads,
-            "PERFORMANCE_HINT": "LATENCY"}
+def compile_config(precision: str, threads: int, *, sizes_vary: bool = False) -> dict[str, Any]:
+    config = {"INFERENCE_PRECISION_HINT": HINTS[precision], "INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"}
+    if sizes_vary and precision == "int8":
+        # The any-shape compilation keeps the kernels it prepares for each new size, int8 ones
+        # with their own copy of the repacked weights: LaMa in int8 grew by 200 MB a size (a
+        # folder of photos of many sizes would run out of memory), bf16 by 15 MB. Kept for
+        # none, int8 LaMa stays at 1.1 GB, and a repeated size runs 15-20 % slower.
+        config["CPU_RUNTIME_CACHE_CAPACITY"] = 0
+    return config
 
 
 class Compiled:
-    """Compilations of one model: any-shape, and fixed shapes for the shapes that pay for one."""
+    """Compilations of one model: any-shape, and fixed shapes for the shapes that repeat (none
+    for a model whose sizes vary: ModelInfo.sizes_vary)."""
 
-    def __init__(self, model: Any, config: dict[str, Any]) -> None:
-        self.model, self.config = model, config
-        start = time.perf_counter()
-        self.dynamic: Any = core().compile_model(model, "CPU", config).create_infer_request()
-        self.compile_seconds = time.perf_counter() - start
-        self.spent: dict[tuple, float] = {}  # seconds each shape has taken on the any-shape one
+    def __init__(self, model: Any, precision: str, threads: int, *, sizes_vary: bool = False) -> None:
+        self.model, self.config = model, compile_config(precision, threads, sizes_vary=sizes_vary)
+        self.fix_shapes = not sizes_vary
+        self.dynamic: Any = core().compile_model(model, "CPU", self.config).create_infer_request()
+        self.seen: set[tuple] = set()
         self.fixed: OrderedDict[tuple, Any] = OrderedDict()
 
-    def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+    def request(self, feeds: dict[str, np.ndarray]) -> Any:
         key = tuple((name, value.shape) for name, value in feeds.items())
         if key in self.fixed:
             self.fixed.move_to_end(key)
-            return np.array(self.fixed[key].infer(feeds)[0], copy=True)
-        if self.dynamic is None:
-            self.dynamic = core().compile_model(self.model, "CPU", self.config).create_infer_request()
-        start = time.perf_counter()
-        output = np.array(self.dynamic.infer(feeds)[0], copy=True)
-        self.spent[key] = self.spent.get(key, 0.0) + time.perf_counter() - start
-        if self.spent[key] >= PAYBACK * self.compile_seconds:
-            self._fix(key)
-        return output
-
-    def _fix(self, key: tuple) -> None:
+            return self.fixed[key]
+        if key not in self.seen or not self.fix_shapes:
+            self.seen.add(key)
+            if self.dynamic is None:
+                self.dynamic = core().compile_model(self.model, "CPU", self.config).create_infer_request()
+            return self.dynamic
+        # The any-shape compilation holds its own weights and the buffers of the largest call it
+        # ran (170 MB of the main job's peak for its two models); released once a shape has its
+        # own, and compiled again (from the disk cache) for the next new shape.
+        self.dynamic = None
         fixed_model = self.model.clone()
         fixed_model.reshape({name: list(shape) for name, shape in key})
-        self.fixed[key] = core().compile_model(fixed_model, "CPU", self.config).create_infer_request()
+        request = core().compile_model(fixed_model, "CPU", self.config).create_infer_request()
+        self.fixed[key] = request
         if len(self.fixed) > FIXED_SHAPES_KEPT:
             self.fixed.popitem(last=False)
-        # The any-shape compilation holds its own weights and the buffers of the largest call it
-        # ran (180 MB of the main job's peak for its two models): let go while known shapes
-        # come, compiled again (from the disk cache) for the next new one.
-        self.dynamic = None
+        return request
+
+    def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        outputs = self.request(feeds).infer(feeds)
+        return np.array(outputs[0], copy=True)
 
 
-def compile_model(path: Path, model: Any, precision: str, threads: int) -> Compiled:
+def compile_model(path: Path, model: Any, precision: str, threads: int, *, sizes_vary: bool = False) -> Compiled:
     """The read model compiled, or OpenVinoRefusal with OpenVINO's own first line."""
     try:
-        return Compiled(model, compile_config(precision, threads))
+        return Compiled(model, precision, threads, sizes_vary=sizes_vary)
     except Exception as exc:
         raise OpenVinoRefusal(path, first_line(exc)) from None

@@ -6,9 +6,16 @@ not, AMX or not). The measurement is the bf16 probe call at the model's native s
 128 px a side: small calls time the runtime's overhead, not its kernels), timed side by side for
 each precision that passed its check, interleaved, the fastest of at least PROBE_CALLS calls and
 of PROBE_SECONDS each after a warm-up (the fastest: a 2-core machine's interruptions only add);
-it is cached per model sha256 with the CPU, its units and the OpenVINO version. Not with the thread count: a Ray actor given one core and the driver's API
-call given all must choose alike, or their pictures would differ; the ratios between precisions
-are the kernels', and move little with the threads.
+it is cached per model sha256 with the CPU, its units and the OpenVINO version. Not with the
+thread count: a Ray actor given one core and the driver's API call given all must choose alike,
+or their pictures would differ; the ratios between precisions are the kernels', and move little
+with the threads.
+
+Where the pipeline's calls take a new size nearly every time (an inpainter whose windows follow
+the holes, such as LaMa), the measurement is of calls each at a size not met before: OpenVINO
+prepares its kernels per new size, which costs int8 (whose weights are repacked with them) far
+more than bf16; LaMa on a photo, 2 cores: int8 1.10 s and bf16 1.51 s at a repeated size, about
+1.9 and 1.6 s at new ones, so int8 measured on one size made `auto` slower than bf16.
 """
 from __future__ import annotations
 
@@ -22,6 +29,8 @@ from landscape.runtime.model_contract import ModelInfo
 PROBE_CALLS = 3
 PROBE_SECONDS = 0.3
 MAX_CALLS = 25
+NEW_SIZES = 3  # calls at new sizes, for models whose sizes vary (ModelInfo.sizes_vary)
+METHOD = 2  # in the cached record's context: rates measured otherwise before are measured again
 # A less precise precision is taken only when it is this much faster than the best more
 # precise one: where rates are close (the small labeller's and translator's bf16 run 0.85-0.96
 # of their fp32 time here, from one measurement to the next), the choice, and with it the
@@ -34,7 +43,7 @@ def context() -> dict[str, Any]:
     from landscape.runtime import openvino_backend
     from landscape.runtime.cpu import facts
 
-    return {"cpu": facts().model, "units": list(facts().units), "openvino": openvino_backend.version()}
+    return {"cpu": facts().model, "units": list(facts().units), "openvino": openvino_backend.version(), "method": METHOD}
 
 
 def _path(sha256: str) -> Optional[Path]:
@@ -54,16 +63,24 @@ def measure(graphs: dict[str, Any], info: ModelInfo, threads: int) -> dict[str, 
     from landscape.runtime import openvino_backend
     from landscape.runtime.bf16_check import PROBE_SIDE, probe_feeds
 
-    feeds = probe_feeds(info, side=max(PROBE_SIDE, *info.native_size))
-    compiled = {p: openvino_backend.Compiled(graph, openvino_backend.compile_config(p, threads)) for p, graph in graphs.items()}
+    side = max(PROBE_SIDE, *info.native_size)
+    feeds = probe_feeds(info, side=side)
+    compiled = {p: openvino_backend.Compiled(graph, p, threads, sizes_vary=info.sizes_vary)
+                for p, graph in graphs.items()}
     times: dict[str, list[float]] = {p: [] for p in graphs}
     for p in graphs:
         compiled[p].run(feeds)  # warm-up: first-call allocations
+    if info.sizes_vary:
+        calls = [probe_feeds(info, side=side + k * info.size_multiple) for k in range(1, NEW_SIZES + 1)]
+    else:
+        calls = [feeds] * MAX_CALLS
     # Interleaved, so that a drifting clock hits every precision alike.
-    while len(times["fp32"]) < MAX_CALLS and (len(times["fp32"]) < PROBE_CALLS or sum(times["fp32"]) < PROBE_SECONDS):
+    for call in calls:
+        if len(times["fp32"]) >= PROBE_CALLS and sum(times["fp32"]) >= PROBE_SECONDS and call is feeds:
+            break
         for p, model in compiled.items():
             start = time.perf_counter()
-            model.run(feeds)
+            model.run(call)
             times[p].append(time.perf_counter() - start)
     return {p: round(min(t) * 1000, 1) for p, t in times.items()}
 
@@ -87,5 +104,6 @@ def choose(ms: dict[str, float]) -> str:
     return chosen
 
 
-def describe(ms: dict[str, float]) -> str:
-    return ", ".join(f"{p} {v:g} ms" for p, v in sorted(ms.items(), key=lambda item: item[1])) + " a call"
+def describe(ms: dict[str, float], info: ModelInfo) -> str:
+    per = " a call at a new size" if info.sizes_vary else " a call"
+    return ", ".join(f"{p} {v:g} ms" for p, v in sorted(ms.items(), key=lambda item: item[1])) + per

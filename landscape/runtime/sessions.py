@@ -472,7 +472,7 @@ def _load_openvino(tasks: tuple[str, ...], model_path: Path, device: Device, not
     info = model_contract.parse(props, str(model_path))
     _check_task(info, tasks, model_path, {name for port in parsed.inputs for name in port.get_names()})
     precision, graph, why = choose_precision(model_path, parsed, info, device, note)
-    compiled = openvino_backend.compile_model(model_path, graph, precision, device.threads)
+    compiled = openvino_backend.compile_model(model_path, graph, precision, device.threads, sizes_vary=info.sizes_vary)
     model = OpenVinoModel(model_path, info, compiled, device, precision)
     model.why = why
     return model
@@ -518,7 +518,7 @@ def choose_precision(model_path: Path, parsed: Any, info: ModelInfo, device: Dev
         return "fp32", parsed, "; ".join(reasons)
     ms = precision_rates.rates(sha256, graphs, info, device.threads)
     chosen = precision_rates.choose(ms)
-    return chosen, graphs[chosen](), f"measured here: {precision_rates.describe(ms)}; " + "; ".join(reasons)
+    return chosen, graphs[chosen](), f"measured here: {precision_rates.describe(ms, info)}; " + "; ".join(reasons)
 
 
 def shipped_int8(model_path: Path) -> Any:
