@@ -4,6 +4,8 @@ errors where the CPU cannot run them."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -250,3 +252,15 @@ def test_repeated_shapes_get_fixed_compilations_unless_sizes_vary(models):
     # int8 kernels kept per size hold their own weights: none kept where sizes vary
     assert openvino_backend.compile_config("int8", 1, sizes_vary=True)["CPU_RUNTIME_CACHE_CAPACITY"] == 0
     assert "CPU_RUNTIME_CACHE_CAPACITY" not in openvino_backend.compile_config("int8", 1)
+
+
+@needs_openvino
+def test_openvino_is_imported_without_its_model_converter():
+    """Its converter (openvino.tools.ovc, telemetry, http) is most of openvino's import time and
+    landscape never converts; `openvino.convert_model` still imports it when called."""
+    script = ("import sys; from landscape.runtime import openvino_backend as ob; assert ob.available(); import openvino\n"
+              "print('openvino.tools.ovc' in sys.modules, callable(openvino.convert_model))\n"
+              "import openvino.tools.ovc; print('openvino.tools.ovc' in sys.modules)\n")
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["False", "True", "True"]

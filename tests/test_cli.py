@@ -246,7 +246,7 @@ def test_help_and_inference_modules_start_without_torch(tmp_path):
     script = (
         "import sys; sys.modules['torch'] = None; sys.argv = ['landscape', '--help']\n"
         "import landscape.cli.main as m\n"
-        "try:\n    m.run()\nexcept SystemExit as e:\n    assert e.code in (0, None), e.code\n"
+        "try:\n    m.app()\nexcept SystemExit as e:\n    assert e.code in (0, None), e.code\n"
         "heavy = [n for n in ('torch', 'onnxruntime', 'numpy', 'cv2') if sys.modules.get(n) is not None]\n"
         "print('HEAVY', heavy)\n"
     )

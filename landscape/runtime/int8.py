@@ -140,13 +140,12 @@ def make(model_path: Path, fp32_model: Any, info: ModelInfo, sha256: str, thread
 def _save(model: Any, verdict: dict[str, Any], xml: Path) -> None:
     """The IR under temporary names, renamed .bin before .xml, then the verdict: a reader that
     finds the verdict finds the whole model."""
-    import openvino
-
     from landscape.imaging.outputs import atomic_write
+    from landscape.runtime.openvino_backend import openvino
 
     stem = xml.parent / f".{xml.stem}.{os.getpid()}"
     try:
-        openvino.save_model(model, str(stem) + ".xml", compress_to_fp16=False)
+        openvino().save_model(model, str(stem) + ".xml", compress_to_fp16=False)
         os.replace(str(stem) + ".bin", xml.with_suffix(".bin"))
         os.replace(str(stem) + ".xml", xml)
     finally:

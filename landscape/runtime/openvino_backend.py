@@ -15,6 +15,7 @@ start-up compiles in a third of the time.
 """
 from __future__ import annotations
 
+import sys
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -29,18 +30,42 @@ FIXED_SHAPES_KEPT = 8
 HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
 
 
+def openvino() -> Any:
+    """The openvino module, imported without the model converter that its __init__ imports for
+    `openvino.convert_model` (openvino.tools.ovc, with its telemetry, urllib and http.client:
+    110 ms of a 170 ms import, paid by every command), which landscape never calls. The name
+    stays: `openvino.convert_model` imports the converter when called."""
+    if "openvino" in sys.modules:
+        return sys.modules["openvino"]
+    converter = "openvino.tools.ovc"
+    blocked = converter not in sys.modules
+    if blocked:
+        sys.modules[converter] = None  # type: ignore[assignment]  # its import fails; openvino goes on without it
+    try:
+        import openvino
+    finally:
+        if blocked and sys.modules.get(converter, False) is None:
+            del sys.modules[converter]
+    if not hasattr(openvino, "convert_model"):
+        def convert_model(*args: Any, **kwargs: Any) -> Any:
+            from openvino.tools.ovc import convert_model as convert
+
+            return convert(*args, **kwargs)
+
+        openvino.convert_model = convert_model
+    return openvino
+
+
 def available() -> bool:
     try:
-        import openvino  # noqa: F401
+        openvino()
     except Exception:  # a broken install counts as absent: ONNX Runtime takes over
         return False
     return True
 
 
 def version() -> str:
-    import openvino
-
-    return openvino.__version__.split("-")[0]
+    return openvino().__version__.split("-")[0]
 
 
 _CORE = None
@@ -50,11 +75,9 @@ def core() -> Any:
     """One OpenVINO Core per process, with the disk cache of compiled models."""
     global _CORE
     if _CORE is None:
-        import openvino
-
         from landscape.runtime.cache import cache_dir
 
-        _CORE = openvino.Core()
+        _CORE = openvino().Core()
         folder = cache_dir("openvino")
         if folder is not None:
             _CORE.set_property({"CACHE_DIR": str(folder)})
