@@ -480,8 +480,8 @@ def _load_openvino(tasks: tuple[str, ...], model_path: Path, device: Device, not
 
 def choose_precision(model_path: Path, parsed: Any, info: ModelInfo, device: Device,
                      note: Callable[[str], None]) -> tuple[str, Any, str]:
-    """The precision for this model on this CPU, the OpenVINO model to compile for it (the int8
-    IR, or the parsed ONNX), and why. A precision runs only where the model passed its check
+    """The precision for this model on this CPU, what OpenVINO compiles for it (the int8 IR's
+    path, or the parsed ONNX), and why. A precision runs only where the model passed its check
     against fp32 (landscape.runtime.bf16_check, landscape.runtime.int8); `auto` takes the fastest
     of those by a measurement on this CPU (landscape.runtime.precision_rates). `int8` asked for
     quantizes the model once when nothing shipped or cached has it; a model that fails its int8
@@ -492,7 +492,8 @@ def choose_precision(model_path: Path, parsed: Any, info: ModelInfo, device: Dev
     if device.precision in ("fp32", "bf16"):
         return device.precision, parsed, "asked for"
     sha256 = model_sha256(model_path)
-    # Each precision's graph, read when wanted: an int8 IR is read only to be measured or run.
+    # Each precision's graph, read when wanted: an int8 IR is read only to be measured (it is
+    # compiled from its path).
     graphs: dict[str, Callable[[], Any]] = {"fp32": lambda: parsed}
     reasons = []
     if facts().has_bf16:
@@ -506,7 +507,7 @@ def choose_precision(model_path: Path, parsed: Any, info: ModelInfo, device: Dev
     if device.precision == "int8":
         quantized = quantized or int8.make(model_path, parsed, info, sha256, device.threads, note)
         if quantized.verdict["passed"]:
-            return "int8", openvino_backend.read(quantized.path)[0], f"asked for; {int8.describe(quantized.verdict)}"
+            return "int8", quantized.path, f"asked for; {int8.describe(quantized.verdict)}"
         fallback = "bf16" if "bf16" in graphs else "fp32"
         note(f"{model_path.name}: {int8.describe(quantized.verdict)}; running it in {fallback}")
         return fallback, parsed, f"{int8.describe(quantized.verdict)}; {reasons[0]}"
@@ -518,7 +519,7 @@ def choose_precision(model_path: Path, parsed: Any, info: ModelInfo, device: Dev
         return "fp32", parsed, "; ".join(reasons)
     ms = precision_rates.rates(sha256, graphs, info, device.threads)
     chosen = precision_rates.choose(ms)
-    return chosen, graphs[chosen](), f"measured here: {precision_rates.describe(ms, info)}; " + "; ".join(reasons)
+    return chosen, quantized.path if chosen == "int8" else parsed, f"measured here: {precision_rates.describe(ms, info)}; " + "; ".join(reasons)
 
 
 def shipped_int8(model_path: Path) -> Any:
