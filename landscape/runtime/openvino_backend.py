@@ -111,9 +111,12 @@ class Compiled:
     for a model whose sizes vary: ModelInfo.sizes_vary)."""
 
     def __init__(self, source: Any, precision: str, threads: int, *, sizes_vary: bool = False) -> None:
-        """`source`: a read model, or an IR file's path. From the path, OpenVINO takes its disk
+        """`source`: a read model, or the path of an IR file that landscape owns (shipped, or
+        in its cache under a content-derived name). From the path, OpenVINO takes its disk
         cache's compilation without reading the model (the bundled int8 upscaler: 0.16 s
-        against 0.19-0.22 s read and compiled), which is read only for a fixed shape."""
+        against 0.19-0.22 s read and compiled), which is read only for a fixed shape. Not for
+        a user's ONNX file: OpenVINO keys a path's compilation by the file's size and time,
+        not its content, so a file replaced by another of the same size could run stale."""
         self.source, self._model = source, None if isinstance(source, Path) else source
         self.config = compile_config(precision, threads, sizes_vary=sizes_vary)
         self.fix_shapes = not sizes_vary
