@@ -131,6 +131,16 @@ def test_a_model_met_at_new_sizes_is_measured_at_new_sizes(monkeypatch):
     assert "a call at a new size" in precision_rates.describe(ms, dataclasses.replace(native, window_sides=(64, 512)))
 
 
+def test_a_shipped_int8_model_compiles_from_its_path_and_is_read_for_a_fixed_shape():
+    model = sessions.load_model("upscale", None, sessions.choose_device("cpu", 1, "openvino", "int8"))
+    compiled = model.compiled
+    assert model.precision == "int8" and isinstance(compiled.source, Path) and compiled._model is None
+    x = np.random.default_rng(0).random((1, 3, 16, 24), np.float32)
+    first, second = model.run(image=x), model.run(image=x)
+    assert list(compiled.fixed) == [(("image", x.shape),)] and compiled._model is not None
+    assert np.abs(first - second).max() < 1e-5
+
+
 def test_a_damaged_shipped_int8_model_is_refused(monkeypatch):
     manifest = sessions.read_manifest()
     damaged = [dict(e, int8=dict(e["int8"], bin_sha256="0" * 64)) if "int8" in e else e for e in manifest]
