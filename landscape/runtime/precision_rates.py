@@ -68,20 +68,21 @@ def measure(graphs: dict[str, Any], info: ModelInfo, threads: int) -> dict[str, 
     compiled = {p: openvino_backend.Compiled(graph, p, threads, sizes_vary=info.sizes_vary)
                 for p, graph in graphs.items()}
     times: dict[str, list[float]] = {p: [] for p in graphs}
-    for p in graphs:
-        compiled[p].run(feeds)  # warm-up: first-call allocations
-    if info.sizes_vary:
-        calls = [probe_feeds(info, side=side + k * info.size_multiple) for k in range(1, NEW_SIZES + 1)]
-    else:
-        calls = [feeds] * MAX_CALLS
-    # Interleaved, so that a drifting clock hits every precision alike.
-    for call in calls:
-        if len(times["fp32"]) >= PROBE_CALLS and sum(times["fp32"]) >= PROBE_SECONDS and call is feeds:
-            break
+
+    def each_precision(call: dict[str, Any]) -> None:  # interleaved: a drifting clock hits all alike
         for p, model in compiled.items():
             start = time.perf_counter()
             model.run(call)
             times[p].append(time.perf_counter() - start)
+
+    for p in graphs:
+        compiled[p].run(feeds)  # warm-up: first-call allocations
+    if info.sizes_vary:
+        for k in range(1, NEW_SIZES + 1):
+            each_precision(probe_feeds(info, side=side + k * info.size_multiple))
+    else:
+        while len(times["fp32"]) < MAX_CALLS and (len(times["fp32"]) < PROBE_CALLS or sum(times["fp32"]) < PROBE_SECONDS):
+            each_precision(feeds)
     return {p: round(min(t) * 1000, 1) for p, t in times.items()}
 
 
