@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.harness import write_photos
+from benchmarks.harness import best_of, write_photos
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -81,12 +81,7 @@ def one_call(run) -> float:
     """Seconds of one bare call on one picture, warm (the fastest of 10)."""
     x = np.random.default_rng(0).random((1, 3, SIDE, SIDE), np.float32)
     run(x)
-    times = []
-    for _ in range(10):
-        start = time.perf_counter()
-        run(x)
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return best_of(10, lambda: run(x))
 
 
 def cli_seconds(src: Path, out: Path, threads: int, backend: str, extra: list[str]) -> float:
