@@ -2,7 +2,9 @@
 process start to exit, against the bundled upscaler run bare on the same shapes (the best of
 batch 1, 4 and 8) in the backend and precision that the CLI chooses (ONNX Runtime, or
 OpenVINO in fp32, bf16 or int8), in pairs taken seconds apart; and one photo alone, start to
-exit, against one bare call (the cost of a shell loop's `landscape upscale "$f"`).
+exit, against one bare call (the cost of a shell loop's `landscape upscale "$f"`). Each CLI
+run is timed twice: on its own, and handed to a `landscape serve` started for the benchmark
+(its models compiled by a first, untimed run).
 
 The folder's ratio is model-only time / CLI time for the same 32 pictures: 1.0 means the CLI
 costs nothing beyond the model, start-up, decoding and encoding included. The one photo's
@@ -15,7 +17,9 @@ one photo <= the call + 0.3 s).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -84,15 +88,32 @@ def one_call(run) -> float:
     return best_of(10, lambda: run(x))
 
 
-def cli_seconds(src: Path, out: Path, threads: int, backend: str, extra: list[str]) -> float:
+def cli_seconds(src: Path, out: Path, threads: int, backend: str, extra: list[str], served: bool) -> float:
+    """Start to exit of `landscape upscale`, on its own or handed to the benchmark's server."""
+    env = {**os.environ, **({} if served else {"LANDSCAPE_NO_SERVER": "1"})}
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "landscape", "upscale", str(src), "-o", str(out), "--device", "cpu",
                            "--backend", backend, "--threads", str(threads), "-q", *extra], cwd=REPO, capture_output=True,
-                          text=True)
+                          text=True, env=env)
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"landscape upscale failed: {done.stderr[-1000:]}")
     return seconds
+
+
+@contextlib.contextmanager
+def server(folder: Path):
+    """A `landscape serve` on a socket of the benchmark's own, which the CLI runs use."""
+    os.environ["LANDSCAPE_SOCKET"] = str(folder / "serve.sock")
+    process = subprocess.Popen([sys.executable, "-m", "landscape", "serve", "--idle", "600"], cwd=REPO,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        if "serving on" not in process.stderr.readline():
+            raise SystemExit("landscape serve did not start")
+        yield
+    finally:
+        process.terminate()
+        process.wait()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,32 +130,49 @@ def main(argv: list[str] | None = None) -> int:
     print(f"cpu: {facts().describe()}; the CLI runs the upscaler with {backend} {precision}", flush=True)
     run = bare_runner(args.threads, backend, precision)
     rows, singles = [], []
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, server(Path(tmp)):
         src = Path(tmp) / "photos"
         kind = write_photos(src, COUNT, SIDE, SIDE, square=True)
         one = sorted(src.iterdir())[0]
-        cli_seconds(src, Path(tmp) / "first", args.threads, args.backend, args.cli_args.split())  # the caches filled
+
+        def cli(inputs: Path, name: str, served: bool) -> float:
+            return cli_seconds(inputs, Path(tmp) / name, args.threads, args.backend, args.cli_args.split(), served)
+
+        for served in (False, True):  # the caches filled; the server's models compiled and its shapes met
+            cli(src, f"first{served}", served)
+            cli(one, f"first-one{served}", served)
         for k in range(args.pairs):
             model_s, batch = model_only(run)
-            cli_s = cli_seconds(src, Path(tmp) / f"out{k}", args.threads, args.backend, args.cli_args.split())
-            rows.append({"model_s": model_s, "best_batch": batch, "cli_s": cli_s, "ratio": model_s / cli_s})
+            alone_s, served_s = cli(src, f"out{k}", False), cli(src, f"served{k}", True)
+            rows.append({"model_s": model_s, "best_batch": batch, "cli_s": alone_s, "ratio": model_s / alone_s,
+                         "served_s": served_s, "served_ratio": model_s / served_s})
             call_s = one_call(run)
-            single_s = cli_seconds(one, Path(tmp) / f"one{k}", args.threads, args.backend, args.cli_args.split())
-            singles.append({"call_s": call_s, "cli_s": single_s, "overhead_s": single_s - call_s})
-            print(f"pair {k + 1}: model-only {model_s:.2f} s (batch {batch}), CLI {cli_s:.2f} s, ratio {model_s / cli_s:.3f}; "
-                  f"one photo: call {call_s * 1000:.0f} ms, CLI {single_s:.2f} s, overhead {single_s - call_s:.2f} s",
+            alone_one, served_one = cli(one, f"one{k}", False), cli(one, f"served-one{k}", True)
+            singles.append({"call_s": call_s, "cli_s": alone_one, "overhead_s": alone_one - call_s,
+                            "served_s": served_one, "served_overhead_s": served_one - call_s})
+            print(f"pair {k + 1}: model-only {model_s:.2f} s (batch {batch}); CLI {alone_s:.2f} s, ratio {model_s / alone_s:.3f}; "
+                  f"served {served_s:.2f} s, ratio {model_s / served_s:.3f}; one photo: call {call_s * 1000:.0f} ms, "
+                  f"CLI {alone_one:.2f} s (+{alone_one - call_s:.2f}), served {served_one:.2f} s (+{served_one - call_s:.2f})",
                   flush=True)
-    ratios = [r["ratio"] for r in rows]
-    overheads = [r["overhead_s"] for r in singles]
-    print(f"{COUNT} {kind} of {SIDE} px, {args.threads} threads: ratio median {statistics.median(ratios):.3f} "
-          f"(min {min(ratios):.3f}, max {max(ratios):.3f}) over {len(rows)} pairs; one photo: CLI - call "
-          f"median {statistics.median(overheads):.2f} s (min {min(overheads):.2f}, max {max(overheads):.2f})")
+
+    def summary(values: list[float], unit: str = "") -> str:
+        return f"median {statistics.median(values):.3f}{unit} (min {min(values):.3f}, max {max(values):.3f})"
+
+    print(f"{COUNT} {kind} of {SIDE} px, {args.threads} threads, {len(rows)} pairs:\n"
+          f"  folder, model-only / CLI: on its own {summary([r['ratio'] for r in rows])}; "
+          f"served {summary([r['served_ratio'] for r in rows])}\n"
+          f"  one photo, CLI - call: on its own {summary([r['overhead_s'] for r in singles], ' s')}; "
+          f"served {summary([r['served_overhead_s'] for r in singles], ' s')}")
     print("reproduce: python -m benchmarks.small_folder " + " ".join(argv if argv is not None else sys.argv[1:]))
     if args.json:
         args.json.write_text(json.dumps({"pictures": COUNT, "side": SIDE, "inputs": kind, "cpu": facts().describe(),
                                          "backend": backend, "precision": precision, "pairs": rows,
-                                         "median_ratio": statistics.median(ratios), "one_photo": singles,
-                                         "median_one_photo_overhead_s": statistics.median(overheads)}, indent=1) + "\n")
+                                         "median_ratio": statistics.median(r["ratio"] for r in rows),
+                                         "median_served_ratio": statistics.median(r["served_ratio"] for r in rows),
+                                         "one_photo": singles,
+                                         "median_one_photo_overhead_s": statistics.median(r["overhead_s"] for r in singles),
+                                         "median_one_photo_served_overhead_s":
+                                             statistics.median(r["served_overhead_s"] for r in singles)}, indent=1) + "\n")
     return 0
 
 

@@ -1,3 +1,3 @@
-from landscape.cli.main import run
+from landscape.cli.client import run
 
 run()

@@ -14,6 +14,7 @@ from landscape.cli.commands.inpaint import inpaint
 from landscape.cli.commands.label import label
 from landscape.cli.commands.models import models
 from landscape.cli.commands.palette import palette
+from landscape.cli.commands.serve import serve
 from landscape.cli.commands.train import train_app
 from landscape.cli.commands.translate import translate
 from landscape.cli.commands.upscale import upscale
@@ -34,7 +35,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-for command in (generate, translate, inpaint, upscale, label, palette, models, info, export):
+for command in (generate, translate, inpaint, upscale, label, palette, models, info, export, serve):
     app.command()(command)
 app.add_typer(train_app)
 
@@ -54,7 +55,9 @@ def root(
     # refuses ("Tag data larger than file"); the picture is read all the same, or refused
     # with an ItemError that names it. Our pixel limits stand in for its DecompressionBombWarning.
     warnings.filterwarnings("ignore", module=r"PIL(\.|$)")
-    logging.getLogger("PIL").addHandler(logging.NullHandler())
+    pil_log = logging.getLogger("PIL")
+    if not pil_log.handlers:  # once, also where landscape serve runs many commands
+        pil_log.addHandler(logging.NullHandler())
 
 
 def run() -> None:

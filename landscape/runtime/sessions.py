@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import sys
+from collections import OrderedDict
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -415,8 +416,6 @@ def load_model(task: str | tuple[str, ...], path: str | os.PathLike | None, devi
     fixed-shape call as a CUDA graph and replays it (call it only through one FixedShapeCall).
     `note` hears, in one line, when OpenVINO was meant to run the model and ONNX Runtime runs
     it instead."""
-    from landscape.runtime import openvino_backend
-
     tasks = (task,) if isinstance(task, str) else task
     if path is None:
         model_path = bundled_model(tasks[0])
@@ -424,6 +423,39 @@ def load_model(task: str | tuple[str, ...], path: str | os.PathLike | None, devi
         model_path = Path(path)
         if not model_path.is_file():
             raise ModelError(f"{model_path}: no such model file")
+    if _kept_open is None or graph:
+        return _open_model(tasks, model_path, device, graph=graph, largest_input=largest_input, note=note)
+    resolved = model_path.resolve()
+    file = resolved.stat()
+    # largest_input tunes ONNX Runtime's memory arena only; OpenVINO, the CPU's default, ignores it.
+    openvino_first = device.name == "cpu" and device.backend != "onnxruntime"
+    key = (tasks, str(resolved), file.st_ino, file.st_size, file.st_mtime_ns, repr(device),
+           None if openvino_first else largest_input)
+    model = _kept_open.pop(key, None) or _open_model(tasks, model_path, device, graph=graph,
+                                                     largest_input=largest_input, note=note)
+    _kept_open[key] = model
+    while len(_kept_open) > _keep_count:
+        _kept_open.popitem(last=False)
+    return model
+
+
+_kept_open: OrderedDict[tuple, Model] | None = None
+_keep_count = 0
+
+
+def keep_models_open(count: int) -> None:
+    """From now on keep the `count` models opened last open, for load_model calls with the same
+    file (unchanged on disk), tasks and placement: a process that runs many commands
+    (landscape serve) reads, checks and compiles each model once. Notes said as a model opens
+    (quantizing it, a precision it cannot run) are said the first time."""
+    global _kept_open, _keep_count
+    _kept_open, _keep_count = OrderedDict(), count
+
+
+def _open_model(tasks: tuple[str, ...], model_path: Path, device: Device, *, graph: bool, largest_input: int | None,
+                note: Callable[[str], None] | None) -> Model:
+    from landscape.runtime import openvino_backend
+
     check_external_data(model_path)
     why, refusal = "", ""
     if device.name == "cpu" and device.backend != "onnxruntime" and not graph:

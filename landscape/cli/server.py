@@ -1,0 +1,298 @@
+"""`landscape serve`'s loop: one process that keeps the commands' code imported and their models
+compiled, and runs the commands that `landscape` hands it (landscape.cli.client), one at a time,
+each in its client's working folder, umask and standard streams.
+
+A command's result does not depend on where it ran: the client's own stdin, stdout and stderr
+are the command's (terminal checks, progress bars and pipes behave as in the client), its exit
+code is the client's, a Ctrl-C in the client interrupts it here as it would there, and a client
+whose setting (the code, the interpreter, the environment variables that shape a command, the
+cores) differs from the server's is declined and runs its command itself. So is every client
+once landscape's code on disk has changed since the server started; the server then stops.
+"""
+import _thread
+import io
+import os
+import select
+import signal
+import socket
+import stat
+import struct
+import sys
+import threading
+import time
+import traceback
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Optional
+
+from landscape.cli import resident
+from landscape.errors import UsageError
+
+
+@dataclass
+class Server:
+    path: str
+    idle: float  # seconds without a client before the server leaves; 0: never
+    log: Callable[[str], None]
+    setting: dict = field(default_factory=resident.setting)
+    code_files: dict = field(default_factory=dict)  # landscape's source files -> mtime when loaded
+    stopping: str = ""  # why the loop ends after the current client
+
+    def serve(self, listener: socket.socket) -> None:
+        listener.settimeout(self.idle or None)
+        self.log(f"serving on {self.path}: `landscape {'|'.join(sorted(resident.COMMANDS))}` run here "
+                 "(LANDSCAPE_NO_SERVER=1 runs a command on its own)")
+        while not self.stopping:
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                self.log(f"no command for {self.idle:g} s: leaving")
+                return
+            with conn:
+                conn.settimeout(None)
+                self.take(conn)
+        self.log(self.stopping)
+
+    def take(self, conn: socket.socket) -> None:
+        if not _same_user(conn):
+            return
+        request, fds = resident.receive_with_fds(conn, 3)
+        try:
+            if request is None or len(fds) != 3:
+                return
+            why = self.declines(request)
+            resident.send(conn, {"accepted": not why, "why": why})
+            if why:
+                self.log(f"declined `{' '.join(request['argv'][:1])}`: {why}")
+                return
+            start = time.perf_counter()
+            code, by_client = run_command(request, fds, conn)
+            if code == 130 and not by_client:
+                self.stopping = "interrupted: leaving"
+            resident.send(conn, {"code": code})
+            self.log(f"`{request['argv'][0]}` exit {code} in {time.perf_counter() - start:.2f} s")
+        except OSError:
+            pass  # the client is gone; its command was interrupted by the watch
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+    def declines(self, request: dict) -> str:
+        """Why this server must not run the request's command; '' where it may."""
+        if self.code_changed():
+            self.stopping = "landscape's code changed on disk: leaving"
+            return "landscape's code changed on disk since the server started"
+        theirs = request.get("setting", {})
+        for key, what in (("version", "landscape version"), ("package", "landscape package"), ("python", "Python environment"),
+                          ("cores", "cores allowed"), ("environment", "LANDSCAPE_*, HOME, XDG_CACHE_HOME, OMP_NUM_THREADS or CUDA_VISIBLE_DEVICES")):
+            if theirs.get(key) != self.setting[key]:
+                return f"another {what} than the server's"
+        return ""
+
+    def remember_code(self) -> None:
+        for module in list(sys.modules.values()):
+            path = getattr(module, "__file__", None) or ""
+            if module.__name__.startswith("landscape") and path.endswith(".py"):
+                self.code_files[path] = os.stat(path).st_mtime_ns
+
+    def code_changed(self) -> bool:
+        for path, mtime in self.code_files.items():
+            try:
+                if os.stat(path).st_mtime_ns != mtime:
+                    return True
+            except OSError:
+                return True
+        return False
+
+
+def serve(path: str, idle: float, models: int, log: Callable[[str], None]) -> None:
+    """Listen on `path` until `idle` seconds pass without a client, SIGTERM, or a Ctrl-C."""
+    if not resident.supported():
+        raise UsageError("landscape serve needs Unix sockets that pass file descriptors (Linux or macOS)")
+    _warm_up(models)
+    server = Server(path, idle, log)
+    server.remember_code()
+    previous = signal.signal(signal.SIGTERM, _leave)
+    try:
+        with _listening(path) as listener:
+            server.serve(listener)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _leave(signum, frame) -> None:
+    raise SystemExit(0)
+
+
+def _warm_up(models: int) -> None:
+    """Import what the commands import, so that the first client does not wait for it, and keep
+    up to `models` models open between commands."""
+    import importlib
+
+    from landscape.runtime import openvino_backend, sessions
+
+    for name in ("landscape.api", "landscape.cli.main", "landscape.imaging.codec", "landscape.imaging.outputs",
+                 "landscape.cli.stages", "landscape.cli.provenance"):
+        importlib.import_module(name)
+    if openvino_backend.available():
+        openvino_backend.openvino()
+    sessions.keep_models_open(models)
+
+
+@contextmanager
+def _listening(path: str) -> Iterator[socket.socket]:
+    folder = os.path.dirname(path) or "."
+    _private_folder(folder)
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    with probe:
+        try:
+            probe.connect(path)
+            raise UsageError(f"{path}: a server is already listening there")
+        except (FileNotFoundError, ConnectionRefusedError):
+            pass
+    if os.path.lexists(path):
+        if not stat.S_ISSOCK(os.lstat(path).st_mode):
+            raise UsageError(f"{path}: exists and is not a socket")
+        os.unlink(path)  # a server that died without removing it
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        listener.bind(path)
+        os.chmod(path, 0o600)
+        bound = os.stat(path).st_ino
+        listener.listen(16)
+        yield listener
+    finally:
+        listener.close()
+        try:
+            if os.stat(path).st_ino == bound:  # not a newer server's
+                os.unlink(path)
+        except (OSError, UnboundLocalError):
+            pass
+
+
+def _private_folder(folder: str) -> None:
+    """The socket's folder: made for this user alone, or refused where others could enter it."""
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{folder}: cannot make the socket's folder ({exc.strerror})") from None
+    info = os.stat(folder)
+    if info.st_uid != os.getuid() or (info.st_mode & 0o077 and not info.st_mode & stat.S_ISVTX):
+        raise UsageError(f"{folder}: the socket's folder must belong to you and be closed to others "
+                         "(chmod 700), or be a sticky folder like /tmp")
+
+
+def _same_user(conn: socket.socket) -> bool:
+    """Linux tells who connected; elsewhere the folder's mode alone keeps others out."""
+    if not hasattr(socket, "SO_PEERCRED"):
+        return True
+    _, uid, _ = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+    return uid == os.getuid()
+
+
+def run_command(request: dict, fds: list[int], conn: socket.socket) -> tuple[int, bool]:
+    """The exit code of the request's command, run with the client's streams on fds 0-2, in its
+    folder and umask (the server's own are back afterwards), and whether the client interrupted
+    it."""
+    saved_fds = [os.dup(n) for n in (0, 1, 2)]
+    saved_streams = sys.stdin, sys.stdout, sys.stderr
+    saved_cwd, saved_umask = os.getcwd(), os.umask(request["umask"])
+    try:
+        for n, fd in enumerate(fds):
+            os.dup2(fd, n)
+        sys.stdin, sys.stdout, sys.stderr = (_stream(n, request["streams"][n]) for n in (0, 1, 2))
+        try:
+            os.chdir(request["cwd"])
+        except OSError as exc:
+            print(f"landscape: {request['cwd']}: cannot work in this folder ({exc.strerror})", file=sys.stderr)
+            return 2, False
+        with _watched(conn) as watch:
+            code = _call_app(request["argv"])
+        return code, watch.interrupted
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        sys.stdin, sys.stdout, sys.stderr = saved_streams
+        for n, fd in enumerate(saved_fds):
+            os.dup2(fd, n)
+            os.close(fd)
+        os.chdir(saved_cwd)
+        os.umask(saved_umask)
+
+
+def _call_app(argv: list[str]) -> int:
+    from landscape.cli.main import app
+
+    try:
+        app(args=argv, prog_name="landscape")
+        return 0
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        print(exc.code, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("landscape: interrupted", file=sys.stderr)
+        return 130
+    except Exception:  # a bug: the client gets the traceback a command run alone would print
+        traceback.print_exc()
+        return 1
+
+
+def _stream(fd: int, coding: Optional[list]) -> io.TextIOWrapper:
+    """A text stream on `fd` as Python makes sys.stdin/out/err: the client's encoding and error
+    handler, line-buffered on a terminal (and always for stderr)."""
+    encoding, errors = coding or ("utf-8", "strict")
+    if fd == 0:
+        return io.TextIOWrapper(io.BufferedReader(io.FileIO(fd, "r", closefd=False)), encoding, errors)
+    return io.TextIOWrapper(io.BufferedWriter(io.FileIO(fd, "w", closefd=False)), encoding, errors,
+                            line_buffering=fd == 2 or os.isatty(fd))
+
+
+class _Watch:
+    """Interrupts the running command when its client sends a Ctrl-C or goes away."""
+
+    def __init__(self, conn: socket.socket) -> None:
+        self.conn = conn
+        self.wake_r, self.wake_w = os.pipe()
+        self.lock = threading.Lock()
+        self.done = False
+        self.interrupted = False
+        self.thread = threading.Thread(target=self._watch, name="landscape-serve-watch", daemon=True)
+
+    def _watch(self) -> None:
+        readable, _, _ = select.select([self.conn, self.wake_r], [], [])
+        if self.wake_r in readable:
+            return
+        with self.lock:
+            if not self.done:
+                self.interrupted = True
+                _thread.interrupt_main()
+
+    def finish(self) -> None:
+        """No interrupt after this; one asked for before it is raised here at the latest."""
+        with self.lock:
+            self.done = True
+
+    def close(self) -> None:
+        os.write(self.wake_w, b"x")
+        self.thread.join()
+        os.close(self.wake_r)
+        os.close(self.wake_w)
+
+
+@contextmanager
+def _watched(conn: socket.socket) -> Iterator[_Watch]:
+    watch = _Watch(conn)
+    watch.thread.start()
+    try:
+        yield watch
+    finally:
+        try:
+            watch.finish()
+        except KeyboardInterrupt:  # asked for as the command ended: nothing left to interrupt
+            pass
+        watch.close()
