@@ -52,6 +52,13 @@ def private_cache(tmp_path_factory):
         os.environ["LANDSCAPE_CACHE"] = before
 
 
+@pytest.fixture(scope="session", autouse=True)
+def commands_run_alone():
+    """A `landscape serve` the developer runs is not used by the suite's commands (test_serve
+    starts its own)."""
+    os.environ["LANDSCAPE_NO_SERVER"] = "1"
+
+
 @pytest.fixture(scope="session")
 def models(tmp_path_factory) -> dict[str, Path]:
     from landscape.export.exporter import export_checkpoint

@@ -34,6 +34,7 @@ class Server:
     path: str
     idle: float  # seconds without a client before the server leaves; 0: never
     log: Callable[[str], None]
+    run: Callable[[list[str]], None]  # the app: runs one command line and exits with its code
     setting: dict = field(default_factory=resident.setting)
     code_files: dict = field(default_factory=dict)  # landscape's source files -> mtime when loaded
     stopping: str = ""  # why the loop ends after the current client
@@ -66,7 +67,7 @@ class Server:
                 self.log(f"declined `{' '.join(request['argv'][:1])}`: {why}")
                 return
             start = time.perf_counter()
-            code, by_client = run_command(request, fds, conn)
+            code, by_client = run_command(self.run, request, fds, conn)
             if code == 130 and not by_client:
                 self.stopping = "interrupted: leaving"
             resident.send(conn, {"code": code})
@@ -105,19 +106,31 @@ class Server:
         return False
 
 
-def serve(path: str, idle: float, models: int, log: Callable[[str], None]) -> None:
-    """Listen on `path` until `idle` seconds pass without a client, SIGTERM, or a Ctrl-C."""
+def serve(path: str, idle: float, models: int, run: Callable[[list[str]], None], log: Callable[[str], None]) -> None:
+    """Run the command lines that clients send with `run` (the app), listening on `path` until
+    `idle` seconds pass without a client, SIGTERM, or a Ctrl-C."""
     if not resident.supported():
         raise UsageError("landscape serve needs Unix sockets that pass file descriptors (Linux or macOS)")
     _warm_up(models)
-    server = Server(path, idle, log)
+    server = Server(path, idle, log, run)
     server.remember_code()
-    previous = signal.signal(signal.SIGTERM, _leave)
+    previous = {signum: signal.signal(signum, handler) for signum, handler in ((signal.SIGTERM, _leave), (INTERRUPT, _interrupt))}
     try:
         with _listening(path) as listener:
             server.serve(listener)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+# A client's Ctrl-C reaches its command as a KeyboardInterrupt through a signal of its own:
+# SIGINT may be ignored here (a server started with `&` from a script inherits that), and
+# interrupt_main does nothing for an ignored signal.
+INTERRUPT = getattr(signal, "SIGUSR1", signal.SIGINT)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def _leave(signum, frame) -> None:
@@ -131,7 +144,7 @@ def _warm_up(models: int) -> None:
 
     from landscape.runtime import openvino_backend, sessions
 
-    for name in ("landscape.api", "landscape.cli.main", "landscape.imaging.codec", "landscape.imaging.outputs",
+    for name in ("landscape.api", "landscape.imaging.codec", "landscape.imaging.outputs",
                  "landscape.cli.stages", "landscape.cli.provenance"):
         importlib.import_module(name)
     if openvino_backend.available():
@@ -190,7 +203,7 @@ def _same_user(conn: socket.socket) -> bool:
     return uid == os.getuid()
 
 
-def run_command(request: dict, fds: list[int], conn: socket.socket) -> tuple[int, bool]:
+def run_command(run: Callable[[list[str]], None], request: dict, fds: list[int], conn: socket.socket) -> tuple[int, bool]:
     """The exit code of the request's command, run with the client's streams on fds 0-2, in its
     folder and umask (the server's own are back afterwards), and whether the client interrupted
     it."""
@@ -207,7 +220,7 @@ def run_command(request: dict, fds: list[int], conn: socket.socket) -> tuple[int
             print(f"landscape: {request['cwd']}: cannot work in this folder ({exc.strerror})", file=sys.stderr)
             return 2, False
         with _watched(conn) as watch:
-            code = _call_app(request["argv"])
+            code = _exit_code(run, request["argv"])
         return code, watch.interrupted
     finally:
         for stream in (sys.stdout, sys.stderr):
@@ -223,11 +236,9 @@ def run_command(request: dict, fds: list[int], conn: socket.socket) -> tuple[int
         os.umask(saved_umask)
 
 
-def _call_app(argv: list[str]) -> int:
-    from landscape.cli.main import app
-
+def _exit_code(run: Callable[[list[str]], None], argv: list[str]) -> int:
     try:
-        app(args=argv, prog_name="landscape")
+        run(argv)
         return 0
     except SystemExit as exc:
         if exc.code is None or isinstance(exc.code, int):
@@ -270,7 +281,7 @@ class _Watch:
         with self.lock:
             if not self.done:
                 self.interrupted = True
-                _thread.interrupt_main()
+                _thread.interrupt_main(INTERRUPT)
 
     def finish(self) -> None:
         """No interrupt after this; one asked for before it is raised here at the latest."""
