@@ -94,20 +94,27 @@ def test_stdin_paths_failures_and_usage_errors_come_back(server, photos, models)
 
 
 def test_ctrl_c_in_the_client_stops_the_served_command(server, tmp_path, models):
-    for i in range(150):
+    for i in range(300):
         write_png(tmp_path / "in" / f"{i:03d}.png", random_image(96, 96, seed=i))
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "landscape", "upscale", "in", "-o", "out", "--model", str(models["upscale"])],
                             cwd=tmp_path, env=client_env(server), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert proc.stdout.readline().startswith("out/")
+    # A second client waits for the first command, and says so.
+    waiting = subprocess.Popen([sys.executable, "-m", "landscape", "upscale", "in/001.png", "-o", "second", "--model",
+                                str(models["upscale"])], cwd=tmp_path, env=client_env(server), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    assert "waiting for the server" in waiting.stderr.readline()
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
+    second_out, _ = waiting.communicate(timeout=60)
+    assert waiting.returncode == 0 and second_out == "second/001.png\n"
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
     assert "`upscale` exit 130" in server_log(server)
     written = sorted(out.iterdir())
-    assert 1 <= len(written) < 150 and all(p.suffix == ".png" and not p.name.startswith(".") for p in written)
+    assert 1 <= len(written) < 300 and all(p.suffix == ".png" and not p.name.startswith(".") for p in written)
     # The server goes on serving.
     again = landscape(["upscale", "in/000.png", "-o", "again", "--model", models["upscale"], "-q"], tmp_path,
                       client_env(server))

@@ -8,11 +8,14 @@ interpreter and this module (tens of milliseconds), not for numpy, OpenCV, OpenV
 compilation at every file (docs/PERFORMANCE.md, "A resident server").
 """
 import os
+import select
 import signal
 import socket
 import sys
 
 from landscape.cli import resident
+
+BUSY_NOTE_AFTER = 1.0  # seconds without the server's answer before saying that it is busy
 
 
 def run() -> None:
@@ -44,9 +47,15 @@ def forward(argv: list[str]) -> "int | None":
         fds, opened = _standard_fds()
         try:
             resident.send(sock, request, fds)
+            if not select.select([sock], [], [], BUSY_NOTE_AFTER)[0] and not {"-q", "--quiet"} & set(argv):
+                print("landscape: waiting for the server, which runs one command at a time "
+                      "(LANDSCAPE_NO_SERVER=1 runs a command on its own)", file=sys.stderr, flush=True)
             answer = resident.receive(sock)
         except OSError:
             return None
+        except KeyboardInterrupt:  # before the server took the command: nothing ran
+            print("landscape: interrupted", file=sys.stderr)
+            return 130
         finally:
             for fd in opened:
                 os.close(fd)
