@@ -43,7 +43,7 @@ CASES = [
     ("models", ["models"]),
 ] + [(f"help-{name}", [*name.split(), "--help"]) for name in
      ("", "generate", "translate", "inpaint", "upscale", "label", "palette", "models", "info", "export", "train",
-      "train dcgan")]
+      "train dcgan", "serve")]
 
 
 def machine_kind() -> str:

@@ -264,3 +264,41 @@ def test_openvino_is_imported_without_its_model_converter():
     res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert res.returncode == 0, res.stderr
     assert res.stdout.split() == ["False", "True", "True"]
+
+
+@needs_openvino
+def test_a_users_model_is_compiled_from_an_ir_copy_named_by_its_content(models, tmp_path, monkeypatch):
+    """The first load writes the ONNX file into the cache as an IR (with its metadata and inputs
+    beside it); later loads compile that IR from its path without parsing the ONNX file, and
+    run as the parsed model does. A cache that cannot be written costs the copy, not the run."""
+    import shutil
+
+    monkeypatch.setenv("LANDSCAPE_CACHE", str(tmp_path / "cache"))
+    model_path = Path(shutil.copy(models["upscale"], tmp_path / "up.onnx"))
+    device = sessions.choose_device("cpu", 1, "openvino", "fp32")
+    x = np.random.default_rng(0).random((1, 3, 16, 24), np.float32)
+    first = sessions.load_model("upscale", model_path, device)
+    copy = first.compiled.source
+    assert isinstance(copy, Path) and copy.parent.name == "openvino-ir"
+    assert copy.name.startswith(sessions.file_sha256(model_path)) and copy.with_suffix(".bin").exists()
+
+    def parse(path):
+        raise AssertionError(f"{path} parsed again")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(openvino_backend, "read", parse)
+        again = sessions.load_model("upscale", model_path, device)
+    assert again.compiled.source == copy and again.info == first.info
+    parsed = openvino_backend.Compiled(openvino_backend.read(model_path)[0], "fp32", 1)
+    assert np.abs(again.run(image=x) - again.from_output_range(parsed.run({"image": again.to_input_range(x, "image")}))).max() < 1e-6
+
+    # Another file (other bytes) gets its own copy; an unwritable cache gives the parsed model.
+    import onnx
+
+    graph = onnx.load(str(model_path))
+    graph.doc_string = "the same graph, other bytes"
+    other = tmp_path / "other.onnx"
+    onnx.save(graph, str(other))
+    monkeypatch.setattr(openvino_backend, "save_ir", lambda model, xml: (_ for _ in ()).throw(OSError("read-only")))
+    model = sessions.load_model("upscale", other, device)
+    assert not isinstance(model.compiled.source, Path) and np.array_equal(model.run(image=x), again.run(image=x))

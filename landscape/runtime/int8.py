@@ -138,17 +138,9 @@ def make(model_path: Path, fp32_model: Any, info: ModelInfo, sha256: str, thread
 
 
 def _save(model: Any, verdict: dict[str, Any], xml: Path) -> None:
-    """The IR under temporary names, renamed .bin before .xml, then the verdict: a reader that
-    finds the verdict finds the whole model."""
+    """The IR, whole, then the verdict: a reader that finds the verdict finds the whole model."""
     from landscape.imaging.outputs import atomic_write
-    from landscape.runtime.openvino_backend import openvino
+    from landscape.runtime.openvino_backend import save_ir
 
-    stem = xml.parent / f".{xml.stem}.{os.getpid()}"
-    try:
-        openvino().save_model(model, str(stem) + ".xml", compress_to_fp16=False)
-        os.replace(str(stem) + ".bin", xml.with_suffix(".bin"))
-        os.replace(str(stem) + ".xml", xml)
-    finally:
-        for suffix in (".xml", ".bin"):
-            Path(str(stem) + suffix).unlink(missing_ok=True)
+    save_ir(model, xml)
     atomic_write(xml.with_suffix(".json"), json.dumps(verdict).encode())

@@ -500,20 +500,23 @@ def _load_onnxruntime(tasks: tuple[str, ...], model_path: Path, device: Device, 
 def _load_openvino(tasks: tuple[str, ...], model_path: Path, device: Device, note: Callable[[str], None]) -> OpenVinoModel:
     from landscape.runtime import openvino_backend
 
-    parsed, props = openvino_backend.read(model_path)
+    bundled = model_path.parent == bundled_dir()
+    # A bundled file is parsed (a few milliseconds): its path's compilation could outlive a
+    # reinstall that kept its size and time; a user's file is compiled from an IR copy of it.
+    source, props, inputs = openvino_backend.open_source(model_path, None if bundled else model_sha256(model_path))
     info = model_contract.parse(props, str(model_path))
-    _check_task(info, tasks, model_path, {name for port in parsed.inputs for name in port.get_names()})
-    precision, graph, why = choose_precision(model_path, parsed, info, device, note)
+    _check_task(info, tasks, model_path, inputs)
+    precision, graph, why = choose_precision(model_path, source, info, device, note)
     compiled = openvino_backend.compile_model(model_path, graph, precision, device.threads, sizes_vary=info.sizes_vary)
     model = OpenVinoModel(model_path, info, compiled, device, precision)
     model.why = why
     return model
 
 
-def choose_precision(model_path: Path, parsed: Any, info: ModelInfo, device: Device,
+def choose_precision(model_path: Path, source: Any, info: ModelInfo, device: Device,
                      note: Callable[[str], None]) -> tuple[str, Any, str]:
     """The precision for this model on this CPU, what OpenVINO compiles for it (the int8 IR's
-    path, or the parsed ONNX), and why. A precision runs only where the model passed its check
+    path, or the float model's `source`: openvino_backend.open_source), and why. A precision runs only where the model passed its check
     against fp32 (landscape.runtime.bf16_check, landscape.runtime.int8); `auto` takes the fastest
     of those by a measurement on this CPU (landscape.runtime.precision_rates). `int8` asked for
     quantizes the model once when nothing shipped or cached has it; a model that fails its int8
@@ -522,36 +525,36 @@ def choose_precision(model_path: Path, parsed: Any, info: ModelInfo, device: Dev
     from landscape.runtime.cpu import facts
 
     if device.precision in ("fp32", "bf16"):
-        return device.precision, parsed, "asked for"
+        return device.precision, source, "asked for"
     sha256 = model_sha256(model_path)
-    # Each precision's graph, read when wanted: an int8 IR is read only to be measured (it is
-    # compiled from its path).
-    graphs: dict[str, Callable[[], Any]] = {"fp32": lambda: parsed}
+    # What each precision compiles, given when measured: paths (an IR copy, an int8 IR) are
+    # compiled from the path, and read only for a fixed shape.
+    graphs: dict[str, Callable[[], Any]] = {"fp32": lambda: source}
     reasons = []
     if facts().has_bf16:
-        verdict = bf16_check.verdict(parsed, info, sha256, device.threads)
+        verdict = bf16_check.verdict(source, info, sha256, device.threads)
         reasons.append(bf16_check.describe(verdict))
         if verdict["passed"]:
-            graphs["bf16"] = lambda: parsed
+            graphs["bf16"] = lambda: source
     else:
         reasons.append("no bf16 units on this CPU")
     quantized = shipped_int8(model_path) or int8.cached(sha256)
     if device.precision == "int8":
-        quantized = quantized or int8.make(model_path, parsed, info, sha256, device.threads, note)
+        quantized = quantized or int8.make(model_path, openvino_backend.as_model(source), info, sha256, device.threads, note)
         if quantized.verdict["passed"]:
             return "int8", quantized.path, f"asked for; {int8.describe(quantized.verdict)}"
         fallback = "bf16" if "bf16" in graphs else "fp32"
         note(f"{model_path.name}: {int8.describe(quantized.verdict)}; running it in {fallback}")
-        return fallback, parsed, f"{int8.describe(quantized.verdict)}; {reasons[0]}"
+        return fallback, source, f"{int8.describe(quantized.verdict)}; {reasons[0]}"
     if quantized is not None:
         reasons.append(int8.describe(quantized.verdict))
         if quantized.verdict["passed"]:
-            graphs["int8"] = lambda: openvino_backend.read(quantized.path)[0]
+            graphs["int8"] = lambda: quantized.path
     if len(graphs) == 1:
-        return "fp32", parsed, "; ".join(reasons)
+        return "fp32", source, "; ".join(reasons)
     ms = precision_rates.rates(sha256, graphs, info, device.threads)
     chosen = precision_rates.choose(ms)
-    return chosen, quantized.path if chosen == "int8" else parsed, f"measured here: {precision_rates.describe(ms, info)}; " + "; ".join(reasons)
+    return chosen, quantized.path if chosen == "int8" else source, f"measured here: {precision_rates.describe(ms, info)}; " + "; ".join(reasons)
 
 
 def shipped_int8(model_path: Path) -> Any:
