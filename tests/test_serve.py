@@ -170,9 +170,9 @@ def test_a_server_whose_code_changed_declines_and_stops(tmp_path):
     source.write_text("x = 1\n")
     server = Server(str(tmp_path / "s.sock"), 0, lambda text: None, lambda argv: None)
     server.code_files = {str(source): source.stat().st_mtime_ns}
-    request = {"setting": resident.setting()}
+    request = {"argv": ["upscale"], "setting": resident.setting()}
     assert server.declines(request) == "" and not server.stopping
-    assert "another Python environment" in server.declines({"setting": {**request["setting"], "python": "/elsewhere"}})
+    assert "another Python environment" in server.declines({**request, "setting": {**request["setting"], "python": "/elsewhere"}})
     os.utime(source, ns=(0, 0))
     assert "code changed" in server.declines(request) and server.stopping
 
@@ -194,3 +194,31 @@ def test_models_kept_open_are_reopened_when_their_file_changes(models, monkeypat
     for task in ("upscale", "generate"):
         sessions.load_model(task, models[task], device)
     assert len(sessions._kept_open) == 2 and sessions.load_model("label", copy, device) is not second
+
+
+def test_the_client_and_the_server_take_only_their_own_users_end(monkeypatch):
+    left, right = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    with left, right:
+        assert resident.same_user(left, "unused")
+        monkeypatch.setattr(os, "getuid", lambda: os.geteuid() + 1)
+        assert not resident.same_user(left, "unused")
+
+
+def test_a_server_drops_what_is_not_a_request_and_goes_on(server, photos, models):
+    """Garbage, a message without its descriptors, and a command the server does not run."""
+    for message, fds in ((b"\x00\x00\x00\x05hello", None), (b'\x00\x00\x00\x02{}', None)):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.connect(str(server))
+            if fds is None:
+                sock.sendall(message)
+            sock.shutdown(socket.SHUT_WR)
+            assert sock.recv(100) == b""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.connect(str(server))
+        request = {"argv": ["serve"], "cwd": "/", "umask": 0o22, "setting": resident.setting(client_env(server)),
+                   "streams": [None, None, None]}
+        resident.send(sock, request, [0, 1, 2])
+        assert resident.receive(sock) == {"accepted": False, "why": "`serve` is run by the command itself, not by a server"}
+    res = landscape(["upscale", "in", "-o", "after", "--model", models["upscale"], "-q"], photos.parent, client_env(server))
+    assert res.returncode == 0 and len(res.stdout.splitlines()) == 3
+    assert "a connection that sent no command: closed" in server_log(server)

@@ -40,8 +40,11 @@ def forward(argv: list[str]) -> "int | None":
         return None
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     with sock:
+        path = resident.socket_path()
         try:
-            sock.connect(resident.socket_path())
+            sock.connect(path)
+            if not resident.same_user(sock, path):  # another user's server must not get our streams
+                return None
         except OSError:
             return None
         fds, opened = _standard_fds()

@@ -50,6 +50,16 @@ def setting(environ=os.environ) -> dict:
             "environment": shaping, "cores": cores}
 
 
+def same_user(sock: socket.socket, path: str) -> bool:
+    """Whether the other end of a connected Unix socket is this user's process: Linux tells
+    (SO_PEERCRED); elsewhere the socket file's owner stands for it."""
+    if hasattr(socket, "SO_PEERCRED"):
+        _, uid, _ = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+    else:
+        uid = os.stat(path).st_uid
+    return uid == os.getuid()
+
+
 def send(sock: socket.socket, message: dict, fds: "list[int] | None" = None) -> None:
     """`message`, with `fds` passed along its first bytes where given."""
     body = json.dumps(message).encode()

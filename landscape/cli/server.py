@@ -16,7 +16,6 @@ import select
 import signal
 import socket
 import stat
-import struct
 import sys
 import threading
 import time
@@ -55,11 +54,13 @@ class Server:
         self.log(self.stopping)
 
     def take(self, conn: socket.socket) -> None:
-        if not _same_user(conn):
+        if not resident.same_user(conn, self.path):
             return
-        request, fds = resident.receive_with_fds(conn, 3)
+        fds: list[int] = []
         try:
-            if request is None or len(fds) != 3:
+            request, fds = resident.receive_with_fds(conn, 3)
+            if not _well_formed(request) or len(fds) != 3:
+                self.log("a connection that sent no command: closed")
                 return
             why = self.declines(request)
             resident.send(conn, {"accepted": not why, "why": why})
@@ -72,8 +73,8 @@ class Server:
                 self.stopping = "interrupted: leaving"
             resident.send(conn, {"code": code})
             self.log(f"`{request['argv'][0]}` exit {code} in {time.perf_counter() - start:.2f} s")
-        except OSError:
-            pass  # the client is gone; its command was interrupted by the watch
+        except (OSError, ValueError):
+            pass  # the client is gone (its command was interrupted by the watch), or spoke garbage
         finally:
             for fd in fds:
                 os.close(fd)
@@ -83,6 +84,8 @@ class Server:
         if self.code_changed():
             self.stopping = "landscape's code changed on disk: leaving"
             return "landscape's code changed on disk since the server started"
+        if request["argv"][0] not in resident.COMMANDS:
+            return f"`{request['argv'][0]}` is run by the command itself, not by a server"
         theirs = request.get("setting", {})
         for key, what in (("version", "landscape version"), ("package", "landscape package"), ("python", "Python environment"),
                           ("cores", "cores allowed"), ("environment", "LANDSCAPE_*, HOME, XDG_CACHE_HOME, OMP_NUM_THREADS or CUDA_VISIBLE_DEVICES")):
@@ -195,12 +198,13 @@ def _private_folder(folder: str) -> None:
                          "(chmod 700), or be a sticky folder like /tmp")
 
 
-def _same_user(conn: socket.socket) -> bool:
-    """Linux tells who connected; elsewhere the folder's mode alone keeps others out."""
-    if not hasattr(socket, "SO_PEERCRED"):
-        return True
-    _, uid, _ = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
-    return uid == os.getuid()
+def _well_formed(request: object) -> bool:
+    return (isinstance(request, dict) and isinstance(request.get("argv"), list) and len(request["argv"]) > 0
+            and all(isinstance(a, str) for a in request["argv"]) and isinstance(request.get("cwd"), str)
+            and isinstance(request.get("umask"), int) and isinstance(request.get("setting"), dict)
+            and isinstance(request.get("streams"), list) and len(request["streams"]) == 3
+            and all(c is None or (isinstance(c, list) and len(c) == 2 and all(isinstance(x, str) for x in c))
+                    for c in request["streams"]))
 
 
 def run_command(run: Callable[[list[str]], None], request: dict, fds: list[int], conn: socket.socket) -> tuple[int, bool]:
