@@ -205,12 +205,14 @@ def test_the_client_and_the_server_take_only_their_own_users_end(monkeypatch):
 
 
 def test_a_server_drops_what_is_not_a_request_and_goes_on(server, photos, models):
-    """Garbage, a message without its descriptors, and a command the server does not run."""
-    for message, fds in ((b"\x00\x00\x00\x05hello", None), (b'\x00\x00\x00\x02{}', None)):
+    """A client that says nothing (the server gives up on it after REQUEST_SECONDS), garbage, a
+    message without its descriptors, and a command the server does not run."""
+    silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    silent.connect(str(server))
+    for message in (b"\x00\x00\x00\x05hello", b"\x00\x00\x00\x02{}"):  # not JSON; JSON without descriptors
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.connect(str(server))
-            if fds is None:
-                sock.sendall(message)
+            sock.sendall(message)
             sock.shutdown(socket.SHUT_WR)
             assert sock.recv(100) == b""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
@@ -222,3 +224,4 @@ def test_a_server_drops_what_is_not_a_request_and_goes_on(server, photos, models
     res = landscape(["upscale", "in", "-o", "after", "--model", models["upscale"], "-q"], photos.parent, client_env(server))
     assert res.returncode == 0 and len(res.stdout.splitlines()) == 3
     assert "a connection that sent no command: closed" in server_log(server)
+    silent.close()

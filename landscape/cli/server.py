@@ -28,6 +28,9 @@ from landscape.cli import resident
 from landscape.errors import UsageError
 
 
+REQUEST_SECONDS = 10.0
+
+
 @dataclass
 class Server:
     path: str
@@ -49,7 +52,7 @@ class Server:
                 self.log(f"no command for {self.idle:g} s: leaving")
                 return
             with conn:
-                conn.settimeout(None)
+                conn.settimeout(REQUEST_SECONDS)  # a client that connects and says nothing must not hold the server
                 self.take(conn)
         self.log(self.stopping)
 
@@ -62,6 +65,7 @@ class Server:
             if not _well_formed(request) or len(fds) != 3:
                 self.log("a connection that sent no command: closed")
                 return
+            conn.settimeout(None)  # from here the command takes what it takes
             why = self.declines(request)
             resident.send(conn, {"accepted": not why, "why": why})
             if why:
