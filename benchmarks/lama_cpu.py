@@ -75,8 +75,10 @@ def write_inputs(folder: Path, count: int) -> tuple[Path, Path]:
     return photos, masks
 
 
-def timed(args: list[str], threads: int) -> float:
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+def timed(args: list[str], threads: int, env: dict[str, str] | None = None) -> float:
+    """Seconds from start to exit of `args` in the checkout, with `threads` OpenMP threads in
+    `env` (default: this process's environment)."""
+    env = {**(os.environ if env is None else env), "OMP_NUM_THREADS": str(threads)}
     start = time.perf_counter()
     done = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start

@@ -16,20 +16,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from benchmarks.lama_cpu import REPO, SHARED_PHOTOS, save_as_iopaint, seeded_lama, write_inputs
+from benchmarks.lama_cpu import REPO, SHARED_PHOTOS, save_as_iopaint, seeded_lama, timed, write_inputs
 from landscape.runtime.cpu import facts
-
-
-def timed(args: list[str], env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    done = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(args)} failed:\n{done.stderr[-2000:]}")
-    return seconds
 
 
 def main() -> None:
@@ -61,11 +51,11 @@ def main() -> None:
             command = [sys.executable, "-m", "landscape", "inpaint", str(photos), "--masks", str(masks), "--model", str(model),
                        "--raw-fill", "--format", "png", "-q", "--overwrite", "--threads", str(args.threads), "-o"]
             for name, env in ways.items():  # caches filled, rates measured, the server's model compiled
-                timed(command + [str(work / "first")], env)
+                timed(command + [str(work / "first")], args.threads, env)
             seconds: dict[str, list[float]] = {name: [] for name in ways}
             for k in range(args.rounds):
                 for name, env in ways.items():
-                    seconds[name].append(timed(command + [str(work / f"out-{k}")], env))
+                    seconds[name].append(timed(command + [str(work / f"out-{k}")], args.threads, env))
                 print(f"round {k + 1}: " + ", ".join(f"{name} {s[-1]:.2f} s" for name, s in seconds.items()), flush=True)
         finally:
             server.terminate()

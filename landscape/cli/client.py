@@ -32,12 +32,6 @@ def run() -> None:
 
 def forward(argv: list[str]) -> "int | None":
     """The exit code of `argv` run by the server; None where no server took it (nothing ran)."""
-    try:
-        request = {"argv": argv, "cwd": os.getcwd(), "umask": _umask(), "setting": resident.setting(),
-                   "streams": [[stream.encoding, stream.errors] if stream else None
-                               for stream in (sys.stdin, sys.stdout, sys.stderr)]}
-    except OSError:  # the working folder is gone: the command says so itself
-        return None
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     with sock:
         path = resident.socket_path()
@@ -45,7 +39,10 @@ def forward(argv: list[str]) -> "int | None":
             sock.connect(path)
             if not resident.same_user(sock, path):  # another user's server must not get our streams
                 return None
-        except OSError:
+            request = {"argv": argv, "cwd": os.getcwd(), "umask": _umask(), "setting": resident.setting(),
+                       "streams": [[stream.encoding, stream.errors] if stream else None
+                                   for stream in (sys.stdin, sys.stdout, sys.stderr)]}
+        except OSError:  # no server; or the working folder is gone, which the command says itself
             return None
         fds, opened = _standard_fds()
         try:
@@ -64,10 +61,10 @@ def forward(argv: list[str]) -> "int | None":
                 os.close(fd)
         if not answer or not answer.get("accepted"):
             return None
-        return _wait(sock)
+        return _wait(sock, path)
 
 
-def _wait(sock: socket.socket) -> int:
+def _wait(sock: socket.socket, path: str) -> int:
     """The server runs the command: pass a Ctrl-C, SIGTERM or hang-up on to it once (it stops the
     command, removing temp files, and answers 130); a second one leaves at once."""
     asked = []
@@ -88,7 +85,7 @@ def _wait(sock: socket.socket) -> int:
     except OSError:
         done = None
     if done is None:
-        print(f"landscape: the server at {resident.socket_path()} ended before the command did", file=sys.stderr)
+        print(f"landscape: the server at {path} ended before the command did", file=sys.stderr)
         return 1
     return int(done["code"])
 

@@ -92,7 +92,7 @@ class Server:
             return f"`{request['argv'][0]}` is run by the command itself, not by a server"
         theirs = request.get("setting", {})
         for key, what in (("version", "landscape version"), ("package", "landscape package"), ("python", "Python environment"),
-                          ("cores", "cores allowed"), ("environment", "LANDSCAPE_*, HOME, XDG_CACHE_HOME, OMP_NUM_THREADS or CUDA_VISIBLE_DEVICES")):
+                          ("cores", "cores allowed"), ("environment", f"LANDSCAPE_*, {', '.join(resident.SHAPING)}")):
             if theirs.get(key) != self.setting[key]:
                 return f"another {what} than the server's"
         return ""
@@ -175,6 +175,7 @@ def _listening(path: str) -> Iterator[socket.socket]:
             raise UsageError(f"{path}: exists and is not a socket")
         os.unlink(path)  # a server that died without removing it
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    bound = None
     try:
         listener.bind(path)
         os.chmod(path, 0o600)
@@ -184,9 +185,9 @@ def _listening(path: str) -> Iterator[socket.socket]:
     finally:
         listener.close()
         try:
-            if os.stat(path).st_ino == bound:  # not a newer server's
+            if bound is not None and os.stat(path).st_ino == bound:  # not a newer server's
                 os.unlink(path)
-        except (OSError, UnboundLocalError):
+        except OSError:
             pass
 
 

@@ -15,6 +15,7 @@ start-up compiles in a third of the time.
 """
 from __future__ import annotations
 
+import os
 import sys
 from collections import OrderedDict
 from pathlib import Path
@@ -125,8 +126,6 @@ def open_source(path: Path, sha256: str | None) -> tuple[Any, dict[str, str], se
 def save_ir(model: Any, xml: Path) -> None:
     """The model as an IR under temporary names, renamed .bin before .xml: a reader that finds
     the .xml finds the whole model (records beside it are written after)."""
-    import os
-
     stem = xml.parent / f".{xml.stem}.{os.getpid()}"
     try:
         openvino().save_model(model, str(stem) + ".xml", compress_to_fp16=False)
@@ -174,7 +173,7 @@ class Compiled:
     @property
     def model(self) -> Any:
         if self._model is None:
-            self._model = core().read_model(str(self.source))
+            self._model = as_model(self.source)
         return self._model
 
     def _any_shape(self) -> Any:
