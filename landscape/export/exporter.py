@@ -73,13 +73,23 @@ def set_metadata(model: onnx.ModelProto, metadata: dict) -> None:
 def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, *, fp16: bool = False,
                       opset: int = DEFAULT_OPSET) -> ExportReport:
     """Checkpoint -> ONNX file at `output`, written only once every check has passed."""
-    start = time.perf_counter()
-    checkpoint, output = Path(checkpoint), Path(output)
+    checkpoint = Path(checkpoint)
     try:
         net, config, ckpt = network_from_checkpoint(checkpoint)
         family = get_family(ckpt["family"])
     except (CheckpointError, KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise UsageError(f"{checkpoint}: cannot rebuild the network ({exc})") from None
+    training = {"step": ckpt.get("step", 0), "data": ckpt.get("data", "unknown"), "checkpoint": checkpoint.name,
+                "checkpoint_sha256": sha256_file(checkpoint)}
+    return export_network(net, config, family.name, output, training=training, source=checkpoint, fp16=fp16, opset=opset)
+
+
+def export_network(net: torch.nn.Module, config, family_name: str, output: str | os.PathLike, *, training: dict,
+                   source: Path, fp16: bool = False, opset: int = DEFAULT_OPSET) -> ExportReport:
+    """A network of one of our families -> ONNX file at `output`, written only once every check
+    has passed; `training` says where its weights came from, `source` names it in errors."""
+    start = time.perf_counter()
+    output, family = Path(output), get_family(family_name)
     if not 7 <= opset <= 23:
         raise UsageError(f"--opset {opset} is out of the supported range 7..23")
     net.eval()
@@ -98,7 +108,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, 
     try:
         onnx.checker.check_model(model, full_check=True)
     except onnx.checker.ValidationError as exc:
-        raise ExportError(f"{checkpoint}: the exported graph fails onnx.checker ({str(exc).splitlines()[0]})") from None
+        raise ExportError(f"{source}: the exported graph fails onnx.checker ({str(exc).splitlines()[0]})") from None
 
     session = parity.session(model.SerializeToString())
     expected, fp32_outputs, fp32_diff = [], [], 0.0
@@ -110,7 +120,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, 
             expected.append(torch_out)
             fp32_outputs.append(ort_out)
     if fp32_diff > spec.fp32_atol:
-        raise ExportError(f"{checkpoint}: ONNX Runtime differs from PyTorch by {fp32_diff:.2e} (> {spec.fp32_atol:.0e})")
+        raise ExportError(f"{source}: ONNX Runtime differs from PyTorch by {fp32_diff:.2e} (> {spec.fp32_atol:.0e})")
 
     record = {"fp32_max_abs_diff": fp32_diff, "fp32_atol": spec.fp32_atol,
               "cases": [list(case) for case, _ in cases], "seed": parity.PARITY_SEED}
@@ -124,7 +134,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, 
             fp16_diff = max(fp16_diff, parity.max_diff(out16, ref32, f"fp16 at {case}"))
             written_diff = max(written_diff, parity.max_diff(out16, ref_torch, f"fp16 at {case}"))
         if fp16_diff > spec.fp16_atol:
-            raise ExportError(f"{checkpoint}: the fp16 model differs from fp32 by {fp16_diff:.2e} (> {spec.fp16_atol:.0e})")
+            raise ExportError(f"{source}: the fp16 model differs from fp32 by {fp16_diff:.2e} (> {spec.fp16_atol:.0e})")
         record.update({"fp16_max_abs_diff": fp16_diff, "fp16_atol": spec.fp16_atol})
 
     metadata = {
@@ -139,12 +149,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, 
         "size_multiple": spec.size_multiple(config),
         "dynamic_hw": spec.dynamic_hw,
         "precision": "fp16" if fp16 else "fp32",
-        "training": {
-            "step": ckpt.get("step", 0),
-            "data": ckpt.get("data", "unknown"),
-            "checkpoint": checkpoint.name,
-            "checkpoint_sha256": sha256_file(checkpoint),
-        },
+        "training": training,
         "package_version": __version__,
         "opset": opset,
         "parity": record,

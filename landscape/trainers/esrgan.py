@@ -1,8 +1,11 @@
-"""Train ESRGAN-style 4x super-resolution: an RRDB network pre-trained on L1 (the
-PSNR-oriented model), then optionally a GAN phase with a relativistic-average VGG-style
-discriminator and a VGG19 perceptual loss. Low-resolution inputs are made on the fly.
+"""Train super-resolution, ESRGAN-style: a network trained on L1 (the PSNR-oriented model),
+then optionally a GAN phase with a relativistic-average VGG-style discriminator and a VGG19
+perceptual loss. Low-resolution inputs are made on the fly. Two networks: RRDB (ESRGAN's, x4)
+and SPAN (the bundled upscaler's, x2 or x4; fine-tuned from the published weights with
+--init-from, which scripts/import_span.py converts).
 
     landscape train esrgan --data photos/ --steps 100000
+    landscape train upscale --arch span --scale 4 --init-from runs/span-published/span_x4_ch48.safetensors --data photos/ --lr 2e-5
     python -m landscape.trainers.esrgan --data photos/ --steps 150000 --gan-steps 50000 --vgg-weights vgg19.pth
     python -m landscape.trainers.esrgan --data photos/ --init-from runs/psnr/checkpoints/step_0100000.safetensors --gan-steps 50000 --steps 50000
 """
@@ -25,19 +28,25 @@ from landscape.trainers.degrade import Degradation, bicubic_down, degrade
 from landscape.trainers.ema import EMA
 from landscape.trainers.losses import relativistic_d_loss, relativistic_g_loss
 from landscape.trainers.metrics import psnr, ssim, to_y
-from landscape.trainers.networks import config_to_dict
-from landscape.trainers.networks.esrgan import RRDBConfig, RRDBNet, VGGDiscriminator, VGGDiscriminatorConfig
+from landscape.trainers.networks import build_network, config_to_dict
+from landscape.trainers.networks.esrgan import RRDBConfig, VGGDiscriminator, VGGDiscriminatorConfig
+from landscape.trainers.networks.span import SPANConfig
 from landscape.trainers.options import OptionError, opt
 from landscape.trainers.perceptual import PerceptualLoss, find_vgg19_weights
 from landscape.trainers.run import BaseConfig, TrainingRun, run_main
 
-SCALE = 4
+# The family each network's checkpoints are written as (the family table, export specs, slim rules).
+ARCH_FAMILY = {"rrdb": "esrgan", "span": "span"}
 
 
 @dataclass(frozen=True)
 class ESRGANConfig(BaseConfig):
-    resolution: int = opt(32, "low-resolution training patch (the high-resolution crop is 4x this, taken at native size)")
+    arch: str = opt("rrdb", "network: rrdb (ESRGAN's RRDBNet, light by default) or span (SPAN, the bundled upscaler)",
+                    ("rrdb", "span"))
+    scale: int = opt(4, "upscaling factor (rrdb: 4; span: 2, 3 or 4)")
+    resolution: int = opt(32, "low-resolution training patch (the high-resolution crop is --scale times this, taken at native size)")
     eval_size: int = opt(256, "high-resolution centre crop of each held-out image for evaluation")
+    feature_channels: int = opt(48, "SPAN feature channels (the published: 48 or 52)")
     num_feat: int = opt(32, "RRDB feature channels (the paper: 64)")
     num_grow_ch: int = opt(16, "dense-block growth channels (the paper: 32)")
     num_block: int = opt(6, "RRDB blocks (the paper: 23)")
@@ -69,16 +78,22 @@ class ESRGANConfig(BaseConfig):
             lo_hi = getattr(self, name)
             if len(lo_hi) != 2 or not 0 <= lo_hi[0] <= lo_hi[1]:
                 raise ValueError(f"--{name.replace('_', '-')} takes two values: min max")
-        if self.jpeg_quality[1] > 100 or self.eval_size % SCALE or self.eval_size < 32:
-            raise ValueError("--jpeg-quality is at most 100; --eval-size must be a multiple of 4, >= 32")
+        if self.jpeg_quality[1] > 100 or self.eval_size % self.scale or self.eval_size < 32:
+            raise ValueError("--jpeg-quality is at most 100; --eval-size must be a multiple of --scale, >= 32")
         if self.gan_steps and self.perceptual_weight > 0:
             find_vgg19_weights(self.vgg_weights)  # stop now, before any work, when the weights are missing
         if self.init_from and not Path(self.init_from).is_file():
             raise ValueError(f"--init-from {self.init_from}: no such file")
 
-    def generator(self) -> RRDBConfig:
+    @property
+    def family(self) -> str:
+        return ARCH_FAMILY[self.arch]
+
+    def generator(self) -> RRDBConfig | SPANConfig:
+        if self.arch == "span":
+            return SPANConfig(feature_channels=self.feature_channels, scale=self.scale, resolution=self.resolution)
         return RRDBConfig(num_feat=self.num_feat, num_grow_ch=self.num_grow_ch, num_block=self.num_block,
-                          resolution=self.resolution, skip=self.skip)
+                          scale=self.scale, resolution=self.resolution, skip=self.skip)
 
     def degradation(self) -> Degradation:
         return Degradation(self.blur_prob, tuple(self.blur_sigma), self.noise_prob, tuple(self.noise_sigma),
@@ -89,8 +104,9 @@ class SRCrops(torch.utils.data.Dataset):
     """High-resolution crops at native size (resampling would erase the very detail SR must
     learn; only images smaller than the crop are enlarged) and their degraded x4 inputs."""
 
-    def __init__(self, paths, hr_size: int, seed: int, degradation: Degradation, *, train: bool) -> None:
+    def __init__(self, paths, hr_size: int, seed: int, degradation: Degradation, *, train: bool, scale: int) -> None:
         self.paths, self.hr_size, self.seed, self.degradation, self.train = paths, hr_size, seed, degradation, train
+        self.scale = scale
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -115,7 +131,7 @@ class SRCrops(torch.utils.data.Dataset):
             full = center_crop(h, w)
             crop = Crop(full.y + (full.side - self.hr_size) // 2, full.x + (full.side - self.hr_size) // 2, self.hr_size, False)
         hr = apply_crop(img, crop, self.hr_size)
-        lr = degrade(hr, self.degradation, rng) if self.train else bicubic_down(hr)
+        lr = degrade(hr, self.degradation, rng, self.scale) if self.train else bicubic_down(hr, self.scale)
         return {"lr": to_tensor(lr, signed=False), "hr": to_tensor(hr, signed=False)}
 
 
@@ -125,36 +141,39 @@ def device_pairs(crops: SRCrops, device: torch.device):
 
     def make(index: torch.Tensor, gen: torch.Generator) -> dict[str, torch.Tensor]:
         hr = dd.flip(dd.crop_fixed(images, index, crops.hr_size, gen), dd.random_flips(len(index), gen))
-        lr = dd.degrade(hr, crops.degradation, gen)
+        lr = dd.degrade(hr, crops.degradation, gen, crops.scale)
         return {"lr": lr.float() / 255, "hr": hr.float() / 255}
 
     return make
 
 
-def bicubic_up(lr: torch.Tensor) -> torch.Tensor:
+def bicubic_up(lr: torch.Tensor, scale: int) -> torch.Tensor:
     """The classical baseline the model must beat (OpenCV's bicubic, per image)."""
     out = []
     for img in lr:
         arr = (img.clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
         h, w = arr.shape[:2]
-        up = cv2.resize(arr, (w * SCALE, h * SCALE), interpolation=cv2.INTER_CUBIC)
+        up = cv2.resize(arr, (w * scale, h * scale), interpolation=cv2.INTER_CUBIC)
         out.append(to_tensor(up, signed=False))
     return torch.stack(out)
 
 
 def train(c: ESRGANConfig, run_args) -> Path | None:
-    run = TrainingRun("esrgan", c, run_args)
+    run = TrainingRun(c.family, c, run_args)
     split = image_split(c.data, c.holdout, c.seed, run.warn)
-    train_set = SRCrops(split.train, c.resolution * SCALE, c.seed, c.degradation(), train=True)
-    held_set = SRCrops(split.held_out or split.train, c.eval_size, c.seed, Degradation(), train=False)
+    train_set = SRCrops(split.train, c.resolution * c.scale, c.seed, c.degradation(), train=True, scale=c.scale)
+    held_set = SRCrops(split.held_out or split.train, c.eval_size, c.seed, Degradation(), train=False, scale=c.scale)
 
-    g = run.to_device(RRDBNet(config=c.generator()))
+    g = run.to_device(build_network(c.family, c.generator()))
     if c.init_from and not run.resuming:
         try:
             tensors, saved = load_checkpoint(c.init_from)
+            if saved.get("family") != c.family:
+                raise CheckpointError(f"a {saved.get('family')} checkpoint")
             g.load_state_dict(module_state(tensors, saved["weights"]))
         except (CheckpointError, KeyError, RuntimeError) as exc:
-            raise OptionError(f"--init-from {c.init_from}: not a matching esrgan checkpoint ({str(exc).splitlines()[0]})") from None
+            raise OptionError(f"--init-from {c.init_from}: not a matching {c.family} checkpoint "
+                              f"({str(exc).splitlines()[0]})") from None
     ema = EMA(g, c.ema_decay)
     opt_g = torch.optim.Adam(g.parameters(), lr=c.lr, betas=(0.9, 0.99))
     nets, optimizers = {"g": g}, {"g": opt_g}
@@ -220,14 +239,14 @@ def train(c: ESRGANConfig, run_args) -> Path | None:
         return out.clamp(0, 1)
 
     def sample() -> torch.Tensor:  # rows of bicubic | model | original
-        return torch.stack([bicubic_up(held["lr"]), upscale(held["lr"]), held["hr"]], 1).flatten(0, 1)
+        return torch.stack([bicubic_up(held["lr"], c.scale), upscale(held["lr"]), held["hr"]], 1).flatten(0, 1)
 
     def evaluate() -> dict[str, float]:
         batch = all_held()
-        sr, hr, base = upscale(batch["lr"]), batch["hr"], bicubic_up(batch["lr"])
-        # Y channel with a 4-pixel border cropped, as SR papers report.
-        return {"psnr_y": psnr(to_y(sr), to_y(hr), border=SCALE), "ssim_y": ssim(to_y(sr), to_y(hr), border=SCALE),
-                "psnr_y_bicubic": psnr(to_y(base), to_y(hr), border=SCALE)}
+        sr, hr, base = upscale(batch["lr"]), batch["hr"], bicubic_up(batch["lr"], c.scale)
+        # Y channel with a border of the scale's width cropped, as SR papers report.
+        return {"psnr_y": psnr(to_y(sr), to_y(hr), border=c.scale), "ssim_y": ssim(to_y(sr), to_y(hr), border=c.scale),
+                "psnr_y_bicubic": psnr(to_y(base), to_y(hr), border=c.scale)}
 
     return run.loop(step, train_step, images_per_step=c.batch_size,
                     loop_state=lambda: {"consumed": stream.consumed}, sample=sample, evaluate=evaluate, grid_columns=3)

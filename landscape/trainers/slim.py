@@ -47,6 +47,7 @@ SLIM_RULES: dict[str, SlimRule] = {
     "esrgan": SlimRule(("g_ema",), {"g": "g_ema"},
                        "the PSNR phase has no discriminator; a GAN phase's VGG-style discriminator (14.5 M "
                        "parameters) restarts"),
+    "span": SlimRule(("g_ema",), {"g": "g_ema"}, "as esrgan's: the EMA network is the exported one"),
     "pix2pix": SlimRule(("g", "d"), {}, "the generator is the exported one; the PatchGAN is small"),
     "glcic": SlimRule(("g",), {},
                       "the global + local discriminators (45 M parameters at width 64) restart, and a resumed "

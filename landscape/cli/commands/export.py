@@ -18,7 +18,8 @@ TASKS = ("upscale", "inpaint")
 class ExportOptions:
     weights: Annotated[Path, typer.Argument(help="A landscape checkpoint (.safetensors with its config), or published "
                                             "weights: .pth/.pt/.ckpt/.bin state dicts (BasicSR wrappers included) or "
-                                            ".safetensors of a super-resolution or inpainting network.", show_default=False)]
+                                            ".safetensors of a super-resolution or inpainting network, or a SPAN model "
+                                            "in ncnn's form (.param, with its .bin beside it).", show_default=False)]
     output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the .onnx file.", show_default=False)]
     task: Annotated[Optional[str], typer.Option("--task", help="For published weights: the task they must be for "
                                                 "(upscale or inpaint); a mismatch is an error.", show_default=False)] = None
@@ -39,7 +40,13 @@ def export(opts: ExportOptions) -> int:
         from landscape.export.imported import export_published, is_published_weights
     except ImportError as exc:
         raise LandscapeError(f"{INSTALL_HINT} ({exc})") from None
-    if is_published_weights(opts.weights):
+    if opts.weights.suffix.lower() == ".param":
+        if opts.task not in (None, "upscale"):
+            raise UsageError(f"{opts.weights}: an ncnn SPAN model upscales; --task {opts.task} does not fit it")
+        from landscape.export.ncnn_span import export_ncnn_span
+
+        report = export_ncnn_span(opts.weights, opts.output, fp16=opts.fp16, opset=opts.opset)
+    elif is_published_weights(opts.weights):
         report = export_published(opts.weights, opts.output, task=opts.task, fp16=opts.fp16, opset=opts.opset)
     else:
         if opts.task is not None:

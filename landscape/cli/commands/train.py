@@ -31,6 +31,8 @@ FAMILIES = {
     "inpaint": ("glcic", "Same as glcic (the inpainting task's name). Example: landscape train inpaint --data photos/"),
     "esrgan": ("esrgan", "4x super-resolution (RRDB; L1 then optional GAN phase). "
                "Example: landscape train esrgan --data photos/ --steps 100000"),
+    "upscale": ("esrgan", "Super-resolution (the upscale task): RRDB (x4) or SPAN (--arch span, x2 or x4, fine-tuned "
+                "from the published weights). Example: landscape train upscale --arch span --init-from span_x4.safetensors --data photos/"),
     "segmenter": ("segmenter", "Photo -> segmentation map (U-Net with a class head; `landscape label`). "
                   "Example: landscape train segmenter --data images/ --maps labels/ --class-map stanford"),
 }

@@ -18,6 +18,7 @@ from landscape.trainers.networks.esrgan import RRDBConfig, RRDBNet
 from landscape.trainers.networks.glcic import CompletionConfig, CompletionNetwork
 from landscape.trainers.networks.pix2pix import UNetConfig, UNetGenerator
 from landscape.trainers.networks.segmenter import SegmenterConfig, UNetSegmenter
+from landscape.trainers.networks.span import SPANConfig, SPANNet
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ FAMILIES: dict[str, Family] = {
         Family("pix2pix", "translate", UNetConfig, lambda c: UNetGenerator(config=c)),
         Family("glcic", "inpaint", CompletionConfig, lambda c: CompletionNetwork(config=c)),
         Family("esrgan", "upscale", RRDBConfig, lambda c: RRDBNet(config=c)),
+        Family("span", "upscale", SPANConfig, lambda c: SPANNet(config=c)),
         Family("segmenter", "label", SegmenterConfig, lambda c: UNetSegmenter(config=c)),
     )
 }
