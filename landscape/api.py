@@ -13,7 +13,9 @@ are `landscape.LandscapeError`s carrying the command line's one-line messages: U
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
+import operator
 import os
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Optional, Sequence, Union
 
@@ -21,7 +23,7 @@ import numpy as np
 
 from landscape.imaging.arrays import alpha_hole, check_same_size, hole_of, pixels_of
 from landscape.imaging.limits import DEFAULT_MAX_PIXELS
-from landscape.errors import UsageError
+from landscape.errors import ItemError, UsageError
 from landscape.pipelines.generate import MAX_SEED
 
 if TYPE_CHECKING:
@@ -109,57 +111,108 @@ def _back(pixels: np.ndarray, flat: bool) -> np.ndarray:
 
 
 class Upscaler(_Task):
-    """Super-resolution by the model's factor (x4 bundled) or a power of it (`scale`), tiled
-    over big pictures; gray stays gray, alpha goes through the model on its own, 16-bit
-    stays 16-bit."""
+    """Super-resolution by a total factor `scale` from 1 to 16 (None: the model's own, x4 for
+    the bundled one): the fewest model passes that reach it, then a resize to round(scale x
+    side) where the passes overshoot (area averaging) or fall short (Lanczos). The bundled set
+    has an x4 and an x2 model, so `scale=2` runs the x2 one and `scale=8` runs both; a given
+    model runs alone, as many passes as the factor needs. Tiled over big pictures; gray stays
+    gray, alpha goes through the model on its own, 16-bit stays 16-bit. A picture whose result
+    (or a pass's) would pass `max_pixels` is refused before any work."""
 
     task = "upscale"
 
-    def __init__(self, model: ModelPath = None, *, scale: Optional[int] = None, tile: int = 256, tile_pad: int = 16,
-                 batch_size: int = 4, **placement: Any) -> None:
-        from landscape.pipelines.upscale import TileSettings, passes_for
+    def __init__(self, model: ModelPath = None, *, scale: Union[float, int, str, None] = None, tile: int = 256,
+                 tile_pad: int = 16, batch_size: int = 4, **placement: Any) -> None:
+        from landscape.pipelines.upscale import TileSettings, plan_passes
 
         self.tiles = TileSettings(tile=tile, pad=tile_pad, batch=batch_size)
+        self._scale_asked = scale
         super().__init__(model, **placement)
-        self.passes = passes_for(scale, self.factor, option=self.spell("scale"))
-        if tile and tile % self.model.info.size_multiple:
-            raise UsageError(f"{self.spell('tile')} {tile} is not a multiple of the model's size multiple "
-                             f"{self.model.info.size_multiple}")
+        own = self.model.info.scale or 4
+        self._paths = {own: self.model.path} if model is not None else self._bundled()
+        factor = self.asked if self.asked is not None else own
+        # A whole factor is written as one (4, not 4.0) in records and messages.
+        self.scale: Union[int, float] = int(factor) if float(factor).is_integer() else factor
+        self.plan: tuple[int, ...] = plan_passes(self.scale, list(self._paths))
+        opened = {own: self.model}
+        for f in self.plan:
+            if f not in opened:
+                opened[f] = self._open(f)
+        self.models: tuple["Model", ...] = tuple(opened[f] for f in self.plan)
+        for m in self.models:
+            if tile and tile % m.info.size_multiple:
+                raise UsageError(f"{self.spell('tile')} {tile} is not a multiple of the model's size multiple "
+                                 f"{m.info.size_multiple}")
 
     def _check(self) -> None:
+        from landscape.pipelines.upscale import parse_factor
+
+        self.asked = parse_factor(self._scale_asked, self.spell("scale"))
         self._at_least("tile", self.tiles.tile, 0)
         self._at_least("tile_pad", self.tiles.pad, 0)
         self._at_least("batch_size", self.tiles.batch)
 
-    @property
-    def factor(self) -> int:
-        """The model's own factor (one pass)."""
-        return self.model.info.scale or 4
+    def _bundled(self) -> dict[int, Any]:
+        from landscape.runtime.sessions import bundled_models
+
+        return bundled_models(self.task)
+
+    def _open(self, factor: int) -> "Model":
+        from landscape.runtime.sessions import load_model
+
+        return load_model(self.task, self._paths[factor], self.device, note=self.note)
 
     @property
-    def scale(self) -> int:
-        """The total factor of a call: the model's own, to the power of the passes."""
-        return self.factor**self.passes
+    def passes(self) -> int:
+        return len(self.plan)
+
+    def output_size(self, height: int, width: int) -> tuple[int, int]:
+        from landscape.pipelines.upscale import target_size
+
+        return target_size(height, width, self.scale)
+
+    def check_size(self, height: int, width: int) -> None:
+        """ItemError naming max_pixels when the result, or a pass on the way to it, would pass it."""
+        sides = [(height * k, width * k) for k in itertools.accumulate(self.plan, operator.mul)]
+        h, w = max(sides + [self.output_size(height, width)], key=lambda s: s[0] * s[1])
+        if h * w > self.max_pixels:
+            where = "" if (h, w) == self.output_size(height, width) else f" in its x{h // height} pass"
+            raise ItemError(f"x{self.scale} of {width}x{height} makes {w}x{h} = {w * h:,} pixels{where}, over the limit "
+                            f"of {self.max_pixels:,} (raise it with {self.spell('max_pixels')})")
+
+    def describe(self) -> str:
+        if len(set(self.models)) == 1:
+            return super().describe()
+        return ", ".join(f"upscale x{f} {m.backend} {m.precision}" for f, m in zip(self.plan, self.models))
 
     def work(self, height: int, width: int, channels: int) -> int:
-        """Input pixels the model sees for a picture of this size: the unit of a progress bar."""
+        """Input pixels the models see for a picture of this size: the unit of a progress bar."""
         from landscape.pipelines.upscale import work
 
-        return work(height, width, channels, self.factor, self.passes)
+        return work(height, width, channels, self.plan)
 
     def upscale_pixels(self, pixels: np.ndarray, progress: Optional["Progress"] = None) -> np.ndarray:
-        """Decoded pixels (H, W, C) uint8/uint16 -> (sH, sW, C), same dtype."""
+        """Decoded pixels (H, W, C) uint8/uint16 -> (round(sH), round(sW), C), same dtype."""
         from landscape.pipelines.upscale import upscale_pixels
 
-        return upscale_pixels(self.model, pixels, self.tiles, self.passes, progress)
+        self.check_size(*pixels.shape[:2])
+        return upscale_pixels(self.models, pixels, self.tiles, self.output_size(*pixels.shape[:2]), progress)
+
+    def finish(self, rgb: np.ndarray, start: int, height: int, width: int,
+               progress: Optional["Progress"] = None) -> np.ndarray:
+        """(H', W', 3) float in [0, 1] or uint8 that passes `start` onwards still have to go
+        through -> the picture of (height, width)'s result, uint8 unless no pass was left and
+        no resize needed."""
+        from landscape.pipelines.upscale import resample, upscale_rgb
+
+        for model in self.models[start:]:
+            rgb = upscale_rgb(model, rgb, np.uint8, self.tiles, progress)
+        return resample(rgb, self.output_size(height, width))
 
     def upscale_rgb(self, rgb: np.ndarray, progress: Optional["Progress"] = None) -> np.ndarray:
-        """(H, W, 3) float in [0, 1] (a generated or translated picture) -> (sH, sW, 3) uint8, pass by pass."""
-        from landscape.pipelines.upscale import upscale_rgb
-
-        for _ in range(self.passes):
-            rgb = upscale_rgb(self.model, rgb, np.uint8, self.tiles, progress)
-        return rgb
+        """(H, W, 3) float in [0, 1] (a generated or translated picture) -> (round(sH), round(sW), 3) uint8."""
+        self.check_size(*rgb.shape[:2])
+        return self.finish(rgb, 0, *rgb.shape[:2], progress)
 
     def __call__(self, pictures: Union[Picture, Sequence[Picture]]) -> Union[np.ndarray, list[np.ndarray]]:
         def one(picture: Picture) -> np.ndarray:
@@ -181,13 +234,13 @@ class Generator(_Task):
         self.batch_size = batch_size
         self.upscale_model = upscale_model
         self.upscale_precision = upscale_precision  # None: the generator's `precision`
-        self._upscalers: dict[Optional[int], Upscaler] = {}
+        self._upscalers: dict[Optional[float], Upscaler] = {}
         super().__init__(model, **placement)
 
     def _check(self) -> None:
         self._at_least("batch_size", self.batch_size)
 
-    def upscaler(self, scale: Optional[int] = None) -> Upscaler:
+    def upscaler(self, scale: Optional[float] = None) -> Upscaler:
         """The upscaler for a total factor `scale` (None: its own), opened once."""
         if scale not in self._upscalers:
             placed = self.device
@@ -195,8 +248,13 @@ class Generator(_Task):
                 from landscape.runtime.sessions import choose_device
 
                 placed = choose_device(self.device.name, self.device.threads, self.device.backend, self.upscale_precision)
-            self._upscalers[scale] = Upscaler(self.upscale_model, scale=scale, placed=placed, note=self.note,
-                                              spelling=self.spell)
+            upscaler = Upscaler(self.upscale_model, scale=scale, placed=placed, note=self.note, spelling=self.spell,
+                                max_pixels=self.max_pixels)
+            try:  # every picture has the generator's size: refused here, before any is made
+                upscaler.check_size(*self.model.info.native_size)
+            except ItemError as exc:
+                raise UsageError(f"{self.spell('scale')} {upscaler.scale}: {exc}") from None
+            self._upscalers[scale] = upscaler
         return self._upscalers[scale]
 
     @functools.cached_property
@@ -225,26 +283,25 @@ class Generator(_Task):
         pass runs on the whole batch when the sizes allow it (on a GPU the pictures stay on
         the device between the models); further passes (x16) one picture at a time, tiled."""
         from landscape.pipelines.generate import generate_upscaled, images, upscales_as_is
-        from landscape.pipelines.upscale import upscale_rgb, upscale_unit_batch
+        from landscape.pipelines.upscale import upscale_unit_batch
 
         z = np.stack([self.latents([s])[0] if isinstance(s, (int, np.integer)) else s for s in sources])
         if upscaler is None:
             return list(images(self.model, z))
-        batched = upscales_as_is(self.model, upscaler.model)
+        first = upscaler.models[0]
+        batched = upscales_as_is(self.model, first)
         if batched and self.device.name == "cuda":
-            out = generate_upscaled(self.model, upscaler.model, self._rescale, z)
+            out = generate_upscaled(self.model, first, self._rescale, z)
         else:
             out = images(self.model, z)
             if batched:
-                out = upscale_unit_batch(upscaler.model, out)
-        pictures = list(out)
-        for _ in range(upscaler.passes - 1 if batched else upscaler.passes):
-            pictures = [upscale_rgb(upscaler.model, p, np.uint8, upscaler.tiles,
-                                    None if progress is None else lambda px, area=p.shape[0] * p.shape[1]: progress(px / area))
-                        for p in pictures]
-        return pictures
+                out = upscale_unit_batch(first, out)
+        side = self.model.info.native_size
+        return [upscaler.finish(p, 1 if batched else 0, *side,
+                                None if progress is None else lambda px, area=p.shape[0] * p.shape[1]: progress(px / area))
+                for p in out]
 
-    def _batches(self, sources: Sequence[Union[int, np.ndarray]], upscale: bool, scale: Optional[int]) -> list[np.ndarray]:
+    def _batches(self, sources: Sequence[Union[int, np.ndarray]], upscale: bool, scale: Optional[float]) -> list[np.ndarray]:
         from landscape.imaging.codec import from_unit
 
         if scale is not None and not upscale:
@@ -255,13 +312,13 @@ class Generator(_Task):
             out += [p if p.dtype == np.uint8 else from_unit(p) for p in self.render(sources[start : start + self.batch_size], upscaler)]
         return out
 
-    def __call__(self, seeds: Iterable[int] = (0,), *, upscale: bool = False, scale: Optional[int] = None) -> list[np.ndarray]:
+    def __call__(self, seeds: Iterable[int] = (0,), *, upscale: bool = False, scale: Optional[float] = None) -> list[np.ndarray]:
         """Seeds -> (H, W, 3) uint8 pictures, equal to `landscape generate --seeds ...` [--upscale] [--scale]."""
         seeds = [check_seed(s) for s in seeds]
         return self._batches(seeds, upscale, scale)
 
     def walk(self, seeds: Sequence[int], frames: int = 24, *, upscale: bool = False,
-             scale: Optional[int] = None) -> list[np.ndarray]:
+             scale: Optional[float] = None) -> list[np.ndarray]:
         """The frames of a walk through the seeds' latents (`landscape generate --walk`):
         `frames` from each seed to the next, then the last seed's picture."""
         seeds = [check_seed(s) for s in seeds]
@@ -274,7 +331,6 @@ class Generator(_Task):
 def read(path: Union[str, "os.PathLike[str]"], *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """A picture file as `landscape` reads it: (H, W, C) uint8/uint16, C = 1-4, EXIF orientation
     applied. ItemError says why a file is refused."""
-    from landscape.errors import ItemError
     from landscape.imaging.codec import decode
 
     try:
@@ -334,8 +390,6 @@ class Inpainter(_Task):
 
     def alpha_holes(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(the colour without its alpha, the holes the alpha marks)."""
-        from landscape.errors import ItemError
-
         if pixels.shape[2] not in (2, 4):
             raise ItemError(f"no mask: pass {self.spell('masks')}, or give the image an alpha channel")
         hole = alpha_hole(pixels)

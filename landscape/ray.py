@@ -142,7 +142,7 @@ class Generate(_Checked):
     """A column of seeds (`seed`, else `id`, which `ray.data.range(n)` makes) -> `image`, the
     generated pictures, other columns kept; `upscale` and `scale` as in landscape.api.Generator."""
 
-    def __init__(self, model: api.ModelPath = None, *, upscale: bool = False, scale: Optional[int] = None,
+    def __init__(self, model: api.ModelPath = None, *, upscale: bool = False, scale: Optional[float] = None,
                  seed_column: Optional[str] = None, column: str = "image", **options: Any) -> None:
         self.task = api.Generator(model, **placed(options))
         self.upscale, self.scale = upscale, scale

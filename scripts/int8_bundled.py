@@ -91,7 +91,7 @@ def main() -> None:
         ms = precision_rates.measure(graphs, info, args.threads)
         print(f"{info.task}: {int8.describe(verdict)}; {precision_rates.describe(ms, info)}")
         if args.write and verdict["passed"]:
-            xml = bundled_dir() / f"{info.task}.int8.xml"
+            xml = bundled_dir() / f"{Path(entry['file']).stem}.int8.xml"
             openvino.save_model(quantized, str(xml), compress_to_fp16=False)
             entry["int8"] = {"file": xml.name, "sha256": sha256_file(xml), "bin_sha256": sha256_file(xml.with_suffix(".bin")),
                              "check": verdict}

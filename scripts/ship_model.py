@@ -60,12 +60,25 @@ def seconds_per_call(path: Path, task: str, repeats: int = 5) -> float:
     return float(np.median(times))
 
 
-def update_manifest(task: str, target: Path) -> None:
+# The upscale task ships a set, one model per factor: x4 is the default (upscale.onnx), the
+# others run where a --scale needs them (upscale_x2.onnx).
+DEFAULT_SCALE = 4
+
+
+def bundled_name(task: str, scale: int | None) -> str:
+    return f"{task}.onnx" if scale in (None, DEFAULT_SCALE) else f"{task}_x{scale}.onnx"
+
+
+def update_manifest(task: str, target: Path, scale: int | None) -> None:
+    """The entry for this task (and, for upscalers, this factor) replaced by `target`'s; an
+    int8 record of the file it replaces goes with it (int8_bundled makes the new one's)."""
     manifest_path = bundled_dir() / MANIFEST
     manifest = json.loads(manifest_path.read_text())
-    entries = [e for e in manifest["models"] if e["task"] != task]
-    entries.append({"task": task, "file": target.name, "sha256": sha256_file(target), "card": f"{task}.md", "default": True})
-    manifest["models"] = sorted(entries, key=lambda e: e["task"])
+    entries = [e for e in manifest["models"] if not (e["task"] == task and e.get("scale") == scale)]
+    entry = {"task": task, "file": target.name, "sha256": sha256_file(target), "card": f"{task}.md",
+             "default": scale in (None, DEFAULT_SCALE)}
+    entries.append(entry if scale is None else {**entry, "scale": scale})
+    manifest["models"] = sorted(entries, key=lambda e: (e["task"], not e["default"]))
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
 
 
@@ -94,9 +107,10 @@ def main(argv: list[str] | None = None) -> int:
             if args.precision not in reports:
                 raise SystemExit(f"{args.checkpoint}: the {args.precision} export failed its parity check")
             keep = args.precision
-        target = bundled_dir() / f"{task}.onnx"
+        scale = load_model(task, reports[keep].path, choose_device("cpu", 0, "onnxruntime")).info.scale
+        target = bundled_dir() / bundled_name(task, scale)
         shutil.copyfile(reports[keep].path, target)
-    update_manifest(task, target)
+    update_manifest(task, target, scale)
     print(f"shipped {keep}: {target} (sha256 {sha256_file(target)})")
     return 0
 

@@ -148,8 +148,11 @@ def test_bad_inputs_raise_the_documented_exceptions(tmp_path, models):
         landscape.Translator(models["translate"])(np.full((8, 8), 9, np.uint8))
     with pytest.raises(landscape.UsageError, match="tile must be >= 0, got -1"):
         landscape.Upscaler(models["upscale"], tile=-1)
-    with pytest.raises(landscape.UsageError, match="scale 3: this x4 model gives 4, 16"):
-        landscape.Upscaler(models["upscale"], scale=3)
+    for bad in (0, -2, 17, "abc", float("nan")):
+        with pytest.raises(landscape.UsageError, match=r"^scale .*(not a number|from 1 to 16)"):
+            landscape.Upscaler(models["upscale"], scale=bad)
+    with pytest.raises(landscape.ItemError, match=r"x3 of 40x30 makes 160x120 = 19,200 pixels in its x4 pass, over the limit of 15,000"):
+        landscape.Upscaler(models["upscale"], scale=3, max_pixels=15_000)(np.zeros((30, 40, 3), np.uint8))
     with pytest.raises(landscape.UsageError, match="seeds must be integers"):
         landscape.Generator(models["generate"])(seeds=[-1])
     with pytest.raises(landscape.ModelError, match="no such model file"):
@@ -273,7 +276,10 @@ def test_the_pixel_limit_is_each_task_s_to_raise(models, tmp_path):
     picture = random_image(16, 16)
     with pytest.raises(landscape.ItemError, match=r"16x16 = 256 pixels is over the limit of 100 \(raise it with max_pixels\)"):
         landscape.Upscaler(models["upscale"], max_pixels=100)(picture)
-    assert landscape.Upscaler(models["upscale"], max_pixels=256)(picture).shape == (64, 64, 3)
+    with pytest.raises(landscape.ItemError, match=r"x4 of 16x16 makes 64x64 = 4,096 pixels, over the limit of 4,095 "
+                                                  r"\(raise it with max_pixels\)"):
+        landscape.Upscaler(models["upscale"], max_pixels=64 * 64 - 1)(picture)  # what it makes counts too
+    assert landscape.Upscaler(models["upscale"], max_pixels=64 * 64)(picture).shape == (64, 64, 3)
     with pytest.raises(landscape.UsageError, match="max_pixels must be >= 1"):
         landscape.Labeller(models["label"], max_pixels=0)
     # A PIL image is measured by its header before it is read.

@@ -25,22 +25,27 @@ def test_the_main_job_models_ship():
     shipped = {e["task"] for e in MANIFEST}
     assert set(MAIN_JOB_TASKS) <= shipped and set(WORKFLOW_TASKS) <= shipped, f"bundled tasks: {sorted(shipped)}"
     assert shipped <= set(TASKS)
-    assert len(shipped) == len(MANIFEST), "one default per task"
+    defaults = [e["task"] for e in MANIFEST if e.get("default", True)]
+    assert sorted(defaults) == sorted(shipped), "one default per task"
+    assert sorted(e["scale"] for e in MANIFEST if e["task"] == "upscale") == [2, 4], "the upscalers: x4 (default) and x2"
 
 
-@pytest.mark.parametrize("entry", MANIFEST, ids=[e["task"] for e in MANIFEST])
+@pytest.mark.parametrize("entry", MANIFEST, ids=[e["file"] for e in MANIFEST])
 def test_bundled_file_matches_manifest_and_has_a_card(entry):
     folder = sessions.bundled_dir()
     path = folder / entry["file"]
     assert sessions.sha256_file(path) == entry["sha256"]
-    assert sessions.bundled_model(entry["task"]) == path
+    assert (sessions.bundled_model(entry["task"]) == path) == entry.get("default", True)
     card = (folder / entry["card"]).read_text()
     # A card names its file, the data and its terms, and held-out figures.
     for needle in (entry["file"], "Data", "terms", "Metrics", "Hardware"):
         assert needle in card, f"{entry['card']} lacks {needle!r}"
     info = sessions.read_info(path)
     assert info.task == entry["task"]
-    assert info.raw["training"]["step"] > 0, "a bundled model must be trained"
+    training = info.raw["training"]
+    # Trained here, or published weights whose source and licence the metadata names.
+    assert training["step"] > 0 or ("published weights" in training["data"] and "Apache-2.0" in training["data"]), training
+    assert info.scale == entry.get("scale", info.scale)
 
 
 def test_bundled_models_fit_the_size_budget():
@@ -52,7 +57,7 @@ def test_models_command_lists_every_bundled_model(cli):
     result = cli("models", "--json")
     assert result.exit_code == 0, result.stderr
     rows = json.loads(result.stdout)
-    assert sorted(r["task"] for r in rows if r["origin"] == "bundled") == sorted(e["task"] for e in MANIFEST)
+    assert sorted(Path(r["file"]).name for r in rows if r["origin"] == "bundled") == sorted(e["file"] for e in MANIFEST)
 
 
 def test_main_job_with_bundled_models_writes_512px_pictures(cli, tmp_path):
@@ -88,6 +93,32 @@ def test_bundled_upscaler_beats_bicubic_on_the_sample_photos(cli, tmp_path):
         assert up.shape == target.shape
         errors = [float(((a - target)[4:-4, 4:-4] ** 2).mean()) for a in (up, bicubic)]
         assert errors[0] < errors[1], (name, errors)
+
+
+@pytest.mark.parametrize("factor,plan,size", [(None, (4,), (20, 28)), (2, (2,), (10, 14)), (3, (4,), (15, 21)),
+                                              (1.5, (2,), (8, 11)), (8, (2, 4), (40, 56)), (16, (4, 4), (80, 112))])
+def test_the_bundled_set_runs_the_models_a_factor_needs(factor, plan, size):
+    import landscape
+
+    up = landscape.Upscaler(scale=factor, precision="fp32")
+    files = {4: "upscale.onnx", 2: "upscale_x2.onnx"}
+    assert up.plan == plan and [m.path.name for m in up.models] == [files[f] for f in plan]
+    assert up(np.zeros((5, 7, 3), np.uint8)).shape == (*size, 3)
+
+
+def test_bundled_x2_upscaler_beats_bicubic_on_the_sample_photos(tmp_path):
+    import landscape
+
+    up = landscape.Upscaler(scale=2, precision="fp32")
+    for path in sorted((REPO / "samples" / "photos").glob("*.png")):
+        hr = Image.open(path).convert("RGB")
+        hr = hr.crop((0, 0, hr.width // 2 * 2, hr.height // 2 * 2))
+        target = np.asarray(hr, np.float64)
+        small = hr.resize((hr.width // 2, hr.height // 2), Image.BICUBIC)
+        bicubic = np.asarray(small.resize(hr.size, Image.BICUBIC), np.float64)
+        made = up(np.asarray(small)).astype(np.float64)
+        errors = [float(((a - target)[2:-2, 2:-2] ** 2).mean()) for a in (made, bicubic)]
+        assert errors[0] < 0.9 * errors[1], (path.name, errors)
 
 
 def test_bundled_labeller_translator_and_inpainter_run_on_the_samples(cli, tmp_path):

@@ -56,6 +56,26 @@ def test_generate_upscale_chains_in_memory(tmp_path, cli, models):
     x16 = cli("generate", "-n", 1, "--upscale", "--scale", 16, "-o", tmp_path / "x16", "--model", models["generate"],
               "--upscale-model", models["upscale"])
     assert Image.open(lines(x16.stdout)[0]).size == (256, 256)
+    x3 = cli("generate", "-n", 1, "--upscale", "--scale", "2.5", "-o", tmp_path / "x2.5", "--model", models["generate"],
+             "--upscale-model", models["upscale"])
+    assert Image.open(lines(x3.stdout)[0]).size == (40, 40)  # the 16 px generator's pictures
+    too_big = cli("generate", "-n", 2, "--upscale", "--scale", 16, "-o", tmp_path / "big", "--model", models["generate"],
+                  "--upscale-model", models["upscale"], "--max-pixels", 60000)
+    assert too_big.exit_code == 2 and not (tmp_path / "big").exists()
+    assert too_big.stderr.strip() == ("landscape: --scale 16: x16 of 16x16 makes 256x256 = 65,536 pixels, over the limit "
+                                      "of 60,000 (raise it with --max-pixels)")
+
+
+def test_a_factor_past_max_pixels_refuses_that_picture_before_any_work(tmp_path, cli, models):
+    folder = tmp_path / "in"
+    write_png(folder / "big.png", random_image(40, 30))
+    write_png(folder / "small.png", random_image(8, 6))
+    res = cli("upscale", folder, "-o", tmp_path / "out", "--model", models["upscale"], "--scale", 3, "--max-pixels", 5000)
+    assert res.exit_code == 1
+    assert f"landscape: {folder / 'big.png'}: x3 of 30x40 makes 120x160 = 19,200 pixels in its x4 pass, over the limit " \
+           "of 5,000 (raise it with --max-pixels)" in res.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["small.png"]
+    assert Image.open(tmp_path / "out" / "small.png").size == (18, 24)
 
 
 def test_rerun_skips_existing_and_overwrite_redoes(tmp_path, cli, models):
@@ -205,7 +225,7 @@ def test_models_are_checked_before_any_image(tmp_path, cli, models, photos, monk
 def test_usage_errors_exit_2(tmp_path, cli, models):
     assert cli("generate", "--scale", 16, "--model", models["generate"]).exit_code == 2
     assert cli("generate", "--seeds", "9-3", "--model", models["generate"]).exit_code == 2
-    assert cli("upscale", "x.png", "--scale", 3, "--model", models["upscale"]).exit_code == 2
+    assert cli("upscale", "x.png", "--scale", 17, "--model", models["upscale"]).exit_code == 2
     assert cli("upscale", "x.png", "--format", "gif", "--model", models["upscale"]).exit_code == 2
     assert cli("upscale", "x.png", "--device", "tpu", "--model", models["upscale"]).exit_code == 2
     blocked = tmp_path / "file"

@@ -129,18 +129,19 @@ def test_the_metadata_names_the_architecture_and_the_source(imported, cli):
     assert row["parity"]["exporter"] == "torchscript" and row["parity"]["fp32_max_abs_diff"] < 2e-3
 
 
-def test_scale_is_a_power_of_the_models_own(imported, cli, tmp_path):
+def test_any_scale_with_one_model_runs_the_passes_that_reach_it(imported, cli, tmp_path):
     _, model, _ = imported["realesrgan-x2"]
-    src = write_png(tmp_path / "in" / "pic.png", picture(16, 20))
+    src = write_png(tmp_path / "in" / "pic.png", picture(16, 21))
     assert cli("upscale", src, "--model", model, "-o", tmp_path / "x2").exit_code == 0  # default: the model's own
-    assert Image.open(tmp_path / "x2" / "pic.png").size == (40, 32)
-    assert cli("upscale", src, "--model", model, "--scale", 8, "-o", tmp_path / "x8").exit_code == 0
-    assert Image.open(tmp_path / "x8" / "pic.png").size == (160, 128)
-    refused = cli("upscale", src, "--model", model, "--scale", 3, "-o", tmp_path / "x3")
-    assert refused.exit_code == 2 and "--scale 3: this x2 model gives 2, 4, 8" in refused.stderr
-    _, model4, _ = imported["compact-x4"]
-    refused = cli("upscale", src, "--model", model4, "--scale", 8, "-o", tmp_path / "bad")
-    assert refused.exit_code == 2 and "gives 4, 16" in refused.stderr
+    assert Image.open(tmp_path / "x2" / "pic.png").size == (42, 32)
+    for factor, size in ((8, (168, 128)), (3, (63, 48)), (1.5, (32, 24)), (5.5, (116, 88))):
+        out = tmp_path / f"x{factor}"
+        assert cli("upscale", src, "--model", model, "--scale", factor, "-o", out).exit_code == 0
+        assert Image.open(out / "pic.png").size == size, factor  # round(factor x side), halves up
+    for bad, reason in (("0", "from 1 to 16"), ("-2", "from 1 to 16"), ("abc", "not a number"), ("inf", "from 1 to 16")):
+        refused = cli("upscale", src, "--model", model, "--scale", bad, "-o", tmp_path / "bad")
+        assert refused.exit_code == 2 and refused.stderr.strip().count("\n") == 0 and reason in refused.stderr, bad
+    assert not (tmp_path / "bad").exists()
 
 
 def test_generate_chains_an_imported_upscaler(imported, models, cli, tmp_path):

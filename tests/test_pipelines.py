@@ -8,7 +8,7 @@ from landscape.pipelines.generate import generate, latents
 from landscape.pipelines.inpaint import context_windows, inpaint_pixels, prepare_hole
 from landscape.pipelines.tiling import pad_to_multiple, run_padded, run_tiled
 from landscape.pipelines.translate import labels_from_map, translate
-from landscape.pipelines.upscale import TileSettings, upscale_pixels, upscale_rgb
+from landscape.pipelines.upscale import TileSettings, plan_passes, resample, target_size, upscale_pixels, upscale_rgb
 from landscape.runtime.sessions import choose_device, load_model
 from tests.conftest import random_image
 
@@ -75,12 +75,39 @@ def test_generation_depends_on_the_seed_only(loaded):
 @pytest.mark.parametrize("channels,dtype", [(1, np.uint8), (2, np.uint8), (3, np.uint8), (4, np.uint8), (3, np.uint16), (1, np.uint16)])
 def test_upscale_keeps_mode_and_depth(loaded, channels, dtype):
     pixels = random_image(7, 5, channels, dtype=dtype)
-    out = upscale_pixels(loaded["upscale"], pixels, TileSettings())
+    out = upscale_pixels([loaded["upscale"]], pixels, TileSettings())
     assert out.shape == (28, 20, channels) and out.dtype == dtype
+    resized = upscale_pixels([loaded["upscale"]], pixels, TileSettings(), size=(10, 8))
+    assert resized.shape == (10, 8, channels) and resized.dtype == dtype
 
 
 def test_upscale_x16_is_two_passes(loaded):
-    assert upscale_pixels(loaded["upscale"], random_image(3, 2), TileSettings(), passes=2).shape == (48, 32, 3)
+    assert upscale_pixels([loaded["upscale"]] * 2, random_image(3, 2), TileSettings()).shape == (48, 32, 3)
+
+
+@pytest.mark.parametrize("factor,scales,plan", [
+    (4, [4, 2], (4,)), (2, [4, 2], (2,)), (3, [4, 2], (4,)), (1.5, [4, 2], (2,)), (1, [4, 2], (2,)),
+    (6, [4, 2], (2, 4)), (8, [4, 2], (2, 4)), (12, [4, 2], (4, 4)), (16, [4, 2], (4, 4)), (16, [4], (4, 4)),
+    (3, [4], (4,)), (6, [4], (4, 4)), (3, [2], (2, 2)), (16, [2], (2, 2, 2, 2)), (5, [1], (1,)),
+])
+def test_a_factor_runs_the_fewest_passes_that_reach_it(factor, scales, plan):
+    assert plan_passes(factor, scales) == plan
+
+
+def test_exact_sizes_and_the_resize_of_each_direction():
+    assert target_size(7, 5, 1.5) == (11, 8)  # halves round up: 10.5 -> 11, 7.5 -> 8
+    assert target_size(1, 1, 1.2) == (1, 1) and target_size(100, 3, 3) == (300, 9)
+    stripes = np.zeros((8, 8, 3), np.uint8)
+    stripes[:, ::2] = 255
+    assert np.all(resample(stripes, (8, 4)) == 128)  # area: each output pixel the mean of the two it covers
+    step = np.zeros((1, 8, 1), np.uint8)
+    step[:, 4:] = 200
+    grown = resample(step, (1, 16))
+    # Lanczos rings past a step (bilinear or area would not), its undershoot clipped to the dtype.
+    assert grown.shape == (1, 16, 1) and grown.max() > 200 and grown.min() == 0
+    assert resample(stripes, (8, 8)) is stripes
+    unit = resample(np.ones((4, 4, 3), np.float32), (9, 9))
+    assert unit.dtype == np.float32 and unit.max() <= 1.0
 
 
 def test_translate_keeps_the_map_size_at_any_size(loaded):

@@ -40,7 +40,8 @@ Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace existing o
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan (inputs, outputs, skips, errors) and write nothing.")]
 Json = Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout instead of the written paths.")]
 Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="No progress bar, notes or tally; errors still go to stderr.")]
-MaxPixels = Annotated[int, typer.Option("--max-pixels", help="Refuse images with more pixels than this (decompression bombs).")]
+MaxPixels = Annotated[int, typer.Option("--max-pixels", help="Refuse pictures with more pixels than this, read or made "
+                      "(decompression bombs; an upscale whose result, or a pass on the way, would be bigger).")]
 MaxBytes = Annotated[int, typer.Option("--max-bytes", help="Refuse files larger than this, before reading them; 0 = 8 bytes "
                      "per --max-pixels pixel plus 16 MiB (816 MB for the default 100 MP).")]
 Output = Annotated[Path, typer.Option("-o", "--output", help="Output folder (created if missing).")]

@@ -26,6 +26,7 @@ TASKS = ("generate", "upscale", "inpaint", "translate", "label")
 # writes (seeds: the generator's own bound).
 MAX_WALK_SEEDS = 1_000_000
 MAX_TEXT = 4096
+MAX_SCALE = 16
 
 
 class RecordError(ItemError):
@@ -41,6 +42,20 @@ def model_record(model: Any) -> dict[str, Any]:
     if not bundled:
         record["path"] = str(model.path.resolve())
     return record
+
+
+def upscaler_models(upscaler: Any) -> dict[str, Any]:
+    """An upscaler's models under their record keys: `upscale` for its own (the one given, or
+    the bundled default), `upscale-xN` for another of the bundled set a factor ran through."""
+    models = {"upscale": upscaler.model}
+    for factor, model in zip(upscaler.plan, upscaler.models):
+        if model is not upscaler.model:
+            models[f"upscale-x{factor}"] = model
+    return models
+
+
+def _model_key(key: Any) -> bool:
+    return key in TASKS or (isinstance(key, str) and key.startswith("upscale-x") and key[len("upscale-x"):].isdigit())
 
 
 def make(command: str, models: dict[str, Any], **fields: Any) -> str:
@@ -119,7 +134,7 @@ def check(record: Any) -> dict[str, Any]:
     if not isinstance(models, dict) or not models:
         raise _damaged("models")
     for task, model in models.items():
-        if task not in TASKS or not isinstance(model, dict):
+        if not _model_key(task) or not isinstance(model, dict):
             raise _damaged(f"models.{str(task)[:40]}")
         _text(model, "file", where=f"models.{task}.")
         sha = model.get("sha256")
@@ -131,8 +146,9 @@ def check(record: Any) -> dict[str, Any]:
             _text(model, "path", where=f"models.{task}.")
         if "precision" in model:  # since int8: each model's own (records before it have the first's only)
             _text(model, "precision", where=f"models.{task}.")
-    if record.get("scale") is not None:
-        _count(record["scale"], "scale", 1, 1 << 16)
+    scale = record.get("scale")
+    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 1 <= scale <= MAX_SCALE):
+        raise _damaged("scale")
     if command == "generate":
         if "generate" not in models:
             raise _damaged("models.generate")

@@ -1,11 +1,16 @@
-"""x4 super-resolution of pictures of any size and mode, tiled when big.
+"""Super-resolution of pictures of any size and mode, tiled when big, by any factor.
 
 Gray pictures are upscaled as RGB and brought back to gray; alpha is upscaled on its own
-through the same model; 16-bit stays 16-bit. `passes=2` chains the model for x16.
+through the same model; 16-bit stays 16-bit. A factor the models do not make themselves runs
+the fewest passes that reach it and is resampled to the exact size: area averaging when
+shrinking, Lanczos when growing (Real-ESRGAN's --outscale does the same).
 """
 from __future__ import annotations
 
+import itertools
+import math
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
@@ -20,28 +25,57 @@ EMIT_ROWS = 64
 # 4x activations at once: the main job's peak was 1.05 GB against 0.41 GB
 # (docs/PERFORMANCE.md, "Memory: the main job").
 CPU_CALL_PIXELS = 2 * 128 * 128
-MAX_PASSES, MAX_SCALE = 3, 16
+MAX_PASSES, MAX_SCALE = 4, 16
 
 
-def allowed_scales(model_scale: int) -> list[int]:
-    """The total factors a model of this scale reaches: its powers, up to three passes and
-    16x (x2: 2, 4, 8; x3: 3, 9; x4: 4, 16; x8: 8; x1: 1)."""
-    if model_scale <= 1:
-        return [1]
-    return [model_scale**k for k in range(1, MAX_PASSES + 1) if model_scale**k <= MAX_SCALE]
-
-
-def passes_for(total: int | None, model_scale: int, option: str = "--scale") -> int:
-    """Passes of the model that give `total` (None: one pass), or a usage error naming the
-    factors this model allows."""
+def parse_factor(value: object, option: str = "--scale") -> float | None:
+    """A total factor as given (a number, or its text on the command line) -> a float in
+    [1, MAX_SCALE], or a usage error in one line; None stays None (the model's own factor)."""
     from landscape.errors import UsageError
 
-    allowed = allowed_scales(model_scale)
-    if total is None:
-        return 1
-    if total not in allowed:
-        raise UsageError(f"{option} {total}: this x{model_scale} model gives {', '.join(map(str, allowed))}")
-    return allowed.index(total) + 1
+    if value is None:
+        return None
+    try:
+        factor = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        raise UsageError(f"{option} {value!r}: not a number (e.g. 2, 3, 1.5)") from None
+    if not math.isfinite(factor) or not 1 <= factor <= MAX_SCALE:
+        raise UsageError(f"{option} {value}: the factor must be a number from 1 to {MAX_SCALE}")
+    return factor
+
+
+def plan_passes(factor: float, scales: Sequence[int]) -> tuple[int, ...]:
+    """The models' factors to run, in order, for a total `factor`: the fewest passes whose
+    product reaches it and, of those, the smallest product (the least to shrink afterwards),
+    smaller factors first (x2 then x4 feeds the x4 model a quarter of the pixels x4 then x2
+    would). Models that do not enlarge (x1) run once, and the resize makes the factor."""
+    enlarging = sorted({s for s in scales if s > 1})
+    if not enlarging:
+        return (min(scales),)
+    for count in range(1, MAX_PASSES + 1):
+        reaching = [c for c in itertools.combinations_with_replacement(enlarging, count) if math.prod(c) >= factor]
+        if reaching:
+            return min(reaching, key=lambda c: (math.prod(c), c))
+    return (enlarging[-1],) * MAX_PASSES
+
+
+def target_size(height: int, width: int, factor: float) -> tuple[int, int]:
+    """round(factor x side), halves up, at least 1."""
+    return max(1, math.floor(height * factor + 0.5)), max(1, math.floor(width * factor + 0.5))
+
+
+def resample(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(H, W[, C]) -> `size`: area averaging when it shrinks, Lanczos when it grows; the same
+    dtype, floats kept in [0, 1]."""
+    import cv2
+
+    if pixels.shape[:2] == size:
+        return pixels
+    shrinking = size[0] * size[1] < pixels.shape[0] * pixels.shape[1]
+    out = cv2.resize(pixels, (size[1], size[0]), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LANCZOS4)
+    if out.ndim < pixels.ndim:  # OpenCV drops a single channel's axis
+        out = out[:, :, None]
+    return np.clip(out, 0.0, 1.0, out=out) if out.dtype.kind == "f" else out
 
 
 @dataclass(frozen=True)
@@ -86,16 +120,18 @@ def upscale_rgb(model: Model, rgb_hwc: np.ndarray, dtype: np.dtype, tiles: TileS
     return out
 
 
-def work(height: int, width: int, channels: int, scale: int, passes: int) -> int:
-    """Input pixels the model sees for a picture: each pass's input, twice with alpha (the
+def work(height: int, width: int, channels: int, passes: Sequence[int]) -> int:
+    """Input pixels the models see for a picture: each pass's input, twice with alpha (the
     alpha plane goes through the model on its own). The progress bar's unit."""
-    return sum(height * width * scale ** (2 * k) for k in range(passes)) * (2 if channels in (2, 4) else 1)
+    grown = itertools.accumulate(passes[:-1], lambda size, s: size * s * s, initial=height * width)
+    return sum(grown) * (2 if channels in (2, 4) else 1)
 
 
-def upscale_pixels(model: Model, pixels: np.ndarray, tiles: TileSettings, passes: int = 1,
+def upscale_pixels(models: Sequence[Model], pixels: np.ndarray, tiles: TileSettings, size: tuple[int, int] | None = None,
                    progress: Progress | None = None) -> np.ndarray:
-    """Decoded picture (H, W, C) uint8/uint16 -> (s^passes H, s^passes W, C), same dtype."""
-    for _ in range(passes):
+    """Decoded picture (H, W, C) uint8/uint16 -> through each model in turn, then resampled to
+    `size` (None: as the models leave it); same dtype and channels."""
+    for model in models:
         channels = pixels.shape[2]
         up = upscale_rgb(model, rgb_pixels(pixels), pixels.dtype, tiles, progress)
         if channels in (1, 2):
@@ -107,4 +143,4 @@ def upscale_pixels(model: Model, pixels: np.ndarray, tiles: TileSettings, passes
         if channels in (2, 4):
             parts.append(upscale_rgb(model, np.repeat(pixels[:, :, -1:], 3, axis=2), pixels.dtype, tiles, progress)[:, :, :1])
         pixels = np.concatenate(parts, axis=2) if len(parts) > 1 else parts[0]
-    return pixels
+    return pixels if size is None else resample(pixels, size)

@@ -60,13 +60,28 @@ def bundled_model(task: str) -> Path:
     """The shipped default for `task`, checked against its manifest hash."""
     for entry in read_manifest():
         if entry["task"] == task and entry.get("default", True):
-            path = bundled_dir() / entry["file"]
-            if not path.exists():
-                raise ModelError(f"bundled {task} model {entry['file']} is missing from the installation")
-            if file_sha256(path) != entry["sha256"]:
-                raise ModelError(f"bundled {task} model {path} does not match its sha256 in the manifest (damaged installation)")
-            return path
+            return _checked(bundled_dir() / entry["file"], entry, task)
     raise ModelError(f"no bundled model for '{task}' in this version; pass --model FILE.onnx (make one with `landscape export`)")
+
+
+def bundled_models(task: str) -> dict[int, Path]:
+    """Every shipped model for `task` by the factor it makes (upscale: x4, the default, and x2),
+    each checked against its manifest hash; other tasks have one, under 1."""
+    default = bundled_model(task)
+    models = {}
+    for entry in read_manifest():
+        if entry["task"] == task:
+            path = default if entry.get("default", True) else _checked(bundled_dir() / entry["file"], entry, task)
+            models[int(entry.get("scale", 1))] = path
+    return models
+
+
+def _checked(path: Path, entry: dict[str, Any], task: str) -> Path:
+    if not path.exists():
+        raise ModelError(f"bundled {task} model {entry['file']} is missing from the installation")
+    if file_sha256(path) != entry["sha256"]:
+        raise ModelError(f"bundled {task} model {path} does not match its sha256 in the manifest (damaged installation)")
+    return path
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,9 @@ class ESRGANConfig(BaseConfig):
     num_block: int = opt(6, "RRDB blocks (the paper: 23)")
     skip: str = opt("bicubic", "global skip: bicubic (learn the residual over bicubic upsampling; starts as bicubic) "
                     "or none (ESRGAN's RRDBNet as published)", ("bicubic", "none"))
-    lr: float = opt(2e-4, "Adam learning rate of the L1 (PSNR) phase")
+    lr: float = opt(2e-4, "Adam learning rate of the pixel-loss (PSNR) phase")
+    pixel_loss: str = opt("l1", "the PSNR phase's loss: l1, or mse (PSNR's own measure: SPAN's last training stage)",
+                          ("l1", "mse"))
     gan_steps: int = opt(0, "the last this-many steps are the GAN phase (0: a PSNR-oriented model only)")
     gan_lr: float = opt(1e-4, "learning rate of both networks in the GAN phase")
     l1_weight: float = opt(0.01, "GAN phase: weight of the L1 loss")
@@ -210,9 +212,10 @@ def train(c: ESRGANConfig, run_args) -> Path | None:
             sr = G(lr)
         l1 = F.l1_loss(sr.float(), hr)
         if not gan:
-            run.step_optimizer("g", l1, g)
+            pixel = F.mse_loss(sr.float(), hr) if c.pixel_loss == "mse" else l1
+            run.step_optimizer("g", pixel, g)
             ema.update(g, step)
-            return {"l1": l1.detach()}
+            return {"l1": l1.detach(), **({"mse": pixel.detach()} if c.pixel_loss == "mse" else {})}
         with run.autocast():
             real_logits = D(hr).float().detach()
             adv = relativistic_g_loss(real_logits, D(sr).float())

@@ -9,6 +9,7 @@ from landscape.cli import batch, options
 from landscape.cli.items import Encoded, Item, Plan
 from landscape.cli.reporting import Reporter, say_device
 from landscape.errors import UsageError
+from landscape.imaging.limits import DEFAULT_MAX_PIXELS
 
 GRID_THUMB = 256
 
@@ -43,8 +44,9 @@ class GenerateOptions:
     seed: Annotated[int, typer.Option("--seed", help="First seed; image i uses seed SEED+i.")] = 0
     seeds: Annotated[Optional[str], typer.Option("--seeds", help="Explicit seeds, e.g. 0-99,120 (instead of -n/--seed).", show_default=False)] = None
     upscale: Annotated[bool, typer.Option("--upscale", help="Chain the super-resolution model in memory (bundled: 4x).")] = False
-    scale: Annotated[Optional[int], typer.Option("--scale", help="With --upscale: the total factor, the upscaler's own "
-                                                 "(default) or a power of it (x4 model: 4 or 16).", show_default=False)] = None
+    scale: Annotated[Optional[str], typer.Option("--scale", help="With --upscale: the total factor, any number from 1 to "
+                                                 "16 (default: the upscaler's own; bundled x4), as `landscape upscale "
+                                                 "--scale` makes it.", show_default=False)] = None
     output: options.Output = Path("generated")
     batch_size: options.BatchSize = 8
     grid: Annotated[Optional[Path], typer.Option("--grid", help="Also write a contact sheet of this run's images to FILE.", show_default=False)] = None
@@ -56,6 +58,7 @@ class GenerateOptions:
     fps: Annotated[float, typer.Option("--fps", help="With --animation: frames per second.")] = 12.0
     model: options.ModelPath = None
     upscale_model: options.UpscaleModel = None
+    max_pixels: options.MaxPixels = DEFAULT_MAX_PIXELS
     upscale_precision: Annotated[Optional[str], typer.Option("--upscale-precision", help="With --upscale: the upscaler's "
                                                              "precision, if not --precision's (the remake of a picture "
                                                              "whose two models ran in different precisions).",
@@ -99,8 +102,10 @@ def generate(opts: GenerateOptions) -> int:
 
     if opts.upscale_precision is not None and not opts.upscale:
         raise UsageError("--upscale-precision needs --upscale")
+    options.check_positive("--max-pixels", opts.max_pixels)
     generator = batch.open_task(reporter, opts.placement, Generator, opts.model, upscale_model=opts.upscale_model,
-                                upscale_precision=opts.upscale_precision, batch_size=opts.batch_size)
+                                upscale_precision=opts.upscale_precision, batch_size=opts.batch_size,
+                                max_pixels=opts.max_pixels)
     upscaler = generator.upscaler(opts.scale) if opts.upscale else None
     say_device(reporter, generator, *([upscaler] if upscaler else []))
     if walk_seeds is not None:
@@ -122,7 +127,7 @@ def generate(opts: GenerateOptions) -> int:
     passes = upscaler.passes if upscaler else 0
     from landscape.cli import provenance
 
-    models = {"generate": generator.model, **({"upscale": upscaler.model} if upscaler else {})}
+    models = {"generate": generator.model, **(provenance.upscaler_models(upscaler) if upscaler else {})}
     scale_done = upscaler.scale if upscaler else None
 
     def record(item: Item) -> str:

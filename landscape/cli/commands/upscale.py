@@ -14,8 +14,9 @@ from landscape.cli.reporting import Reporter, say_device
 @options.spec
 class UpscaleOptions:
     inputs: options.Inputs
-    scale: Annotated[Optional[int], typer.Option("--scale", help="Total factor: the model's own (default) or a power of "
-                                                 "it, one pass each (x4 model: 4 or 16; x2: 2, 4 or 8).",
+    scale: Annotated[Optional[str], typer.Option("--scale", help="Total factor, any number from 1 to 16 (default: the "
+                                                 "model's own; bundled x4). Runs the fewest model passes that reach it "
+                                                 "(bundled: x2 and x4 models), then resizes to round(factor x side).",
                                                  show_default=False)] = None
     tile: Annotated[int, typer.Option("--tile", help="Tile side in input pixels; 0 = whole image at once (more memory).")] = 256
     tile_pad: Annotated[int, typer.Option("--tile-pad", help="Context each tile reads around its core; tiles cross-fade over 2x this.")] = 16
@@ -35,9 +36,9 @@ class UpscaleOptions:
 
 @options.command(UpscaleOptions)
 def upscale(opts: UpscaleOptions) -> int:
-    """Upscale pictures (4x with the bundled model): gray stays gray, alpha is kept, 16-bit stays 16-bit.
+    """Upscale pictures (4x with the bundled models, or --scale 2, 3, 1.5, ...): gray stays gray, alpha is kept, 16-bit stays 16-bit.
 
-    Example: landscape upscale photos/ -o big/
+    Example: landscape upscale photos/ -o big/ --scale 3
     """
     opts.limits.check()
     options.resolve_format(opts.fmt, opts.quality)
@@ -63,7 +64,7 @@ def upscale(opts: UpscaleOptions) -> int:
 
     from landscape.cli import provenance
 
-    made_by = provenance.make("upscale", {"upscale": upscaler.model}, scale=upscaler.scale)
+    made_by = provenance.make("upscale", provenance.upscaler_models(upscaler), scale=upscaler.scale)
 
     def infer(picture):
         upscaled = upscaler.upscale_pixels(picture.pixels, reporter.tick)
@@ -80,6 +81,10 @@ def upscale(opts: UpscaleOptions) -> int:
         data, enc_notes = encode(pixels, item.output.suffix.lstrip("."), quality=opts.quality, consume=True, meta=meta)
         return Encoded(data, notes + enc_notes)
 
-    stages = Stages(load=lambda item: decode(item.source, max_pixels=opts.limits.max_pixels, max_bytes=opts.limits.byte_limit), infer=batch.each(infer), save=save)
+    def load(item: Item):
+        upscaler.check_size(*header_size(item.source)[:2])  # before the picture is decoded
+        return decode(item.source, max_pixels=opts.limits.max_pixels, max_bytes=opts.limits.byte_limit)
+
+    stages = Stages(load=load, infer=batch.each(infer), save=save)
     batch.run_items(items, stages, reporter, overwrite=opts.run.overwrite, jobs=opts.parallel.jobs, work=planned, unit="px")
     return reporter.finish(device=upscaler.device.name)
