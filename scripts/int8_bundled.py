@@ -1,17 +1,23 @@
-"""The int8 versions of the bundled models, and the calibration pictures shipped for users' models.
+"""The int8 versions of the bundled models, what each precision gives and costs on this CPU's
+kind, and the calibration pictures shipped for users' models.
 
 Each bundled model is quantized (landscape.runtime.int8: first/last layers and resampling in
-float) on CALIBRATION landscape photos of its training split and checked against fp32 on
-CHECKED photos of the held-out split (the split of the runs that trained them:
-runs/upscale-rrdb-gpu/split.json for the landscape models, runs/segmenter-r2/split.json for
-the labeller); then fp32, bf16 and int8 are timed side by side. With --write, a model whose check
-passes is written as landscape/models/<task>.int8.{xml,bin} and its manifest entry gets an
-"int8" record (file, sha256 of both files, the verdict); a model that fails gets the verdict
-alone. --pictures writes the pictures that
-users' models are calibrated on: made by the bundled generator and upscaler, not photos (those
-may not be redistributed).
+float) on CALIBRATION landscape photos of its training split, unless its int8 IR already ships
+(then that IR is what is checked: it is the same file on every CPU); the int8 (and, on CPUs
+with the units, bf16) output is checked against fp32 on CHECKED photos of the held-out split
+(the split of the runs that trained them: runs/upscale-rrdb-gpu/split.json for the landscape
+models, runs/segmenter-r2/split.json for the labeller); then the precisions that passed are
+timed side by side (landscape.runtime.precision_rates). With --write:
+- a newly quantized model whose check passes is written as landscape/models/<file stem>.int8.{xml,bin}
+  and its manifest entry gets an "int8" record (file, sha256 of both files, the verdict); one
+  that fails gets the verdict alone;
+- the entry's "kinds" gets this CPU kind's record (OpenVINO release, the verdicts, the rates):
+  on a CPU of a recorded kind, `--precision auto` takes it instead of checking and measuring on
+  the first run (landscape.runtime.sessions.shipped_kind). Run it on each kind of CPU lent.
+--pictures writes the pictures that users' models are calibrated on: made by the bundled
+generator and upscaler, not photos (those may not be redistributed).
 
-    python -m scripts.int8_bundled --data ../shared/data [--write] [--pictures] [--tasks upscale generate]
+    python -m scripts.int8_bundled --data ../shared/data [--write] [--requantize] [--pictures] [--tasks upscale generate]
 """
 from __future__ import annotations
 
@@ -22,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from landscape.runtime import calibration, int8, openvino_backend, precision_rates
+from landscape.runtime import bf16_check, calibration, int8, openvino_backend, precision_rates
 from landscape.runtime.cpu import facts
 from landscape.runtime.model_contract import parse
 from landscape.runtime.sessions import bundled_dir, sha256_file
@@ -70,6 +76,7 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="*", default=None)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--write", action="store_true")
+    parser.add_argument("--requantize", action="store_true", help="quantize again even where an int8 IR ships")
     parser.add_argument("--pictures", action="store_true")
     args = parser.parse_args()
     if args.pictures:
@@ -84,18 +91,30 @@ def main() -> None:
         model, props = openvino_backend.read(path)
         info = parse(props, str(path))
         calibrating, held_out, source = photos(args.data, info.task)
-        quantized = int8.quantize(model, calibration.feeds(info, calibrating, seed=0))
-        verdict = {**int8.check(model, quantized, info, calibration.feeds(info, held_out, seed=1), args.threads),
-                   "calibration": source}
-        graphs = {"fp32": model, "int8": quantized} | ({"bf16": model} if facts().has_bf16 else {})
-        ms = precision_rates.measure(graphs, info, args.threads)
-        print(f"{info.task}: {int8.describe(verdict)}; {precision_rates.describe(ms, info)}")
-        if args.write and verdict["passed"]:
+        held_out_calls = calibration.feeds(info, held_out, seed=1)
+        shipped = entry.get("int8", {}).get("file")
+        if shipped and not args.requantize:
+            quantized, made = openvino_backend.core().read_model(str(bundled_dir() / shipped)), False
+        else:
+            quantized, made = int8.quantize(model, calibration.feeds(info, calibrating, seed=0)), True
+        verdict = {**int8.check(model, quantized, info, held_out_calls, args.threads), "calibration": source}
+        graphs = {"fp32": model} | ({"int8": quantized} if verdict["passed"] else {})
+        kind = {"openvino": openvino_backend.release(), "cpu": facts().model, "int8": verdict}
+        if facts().has_bf16:
+            kind["bf16"] = bf16_check.measure(model, info, args.threads)
+            graphs |= {"bf16": model} if kind["bf16"]["passed"] else {}
+        kind["ms"] = precision_rates.measure(graphs, info, args.threads)
+        print(f"{entry['file']} on {facts().kind}: {int8.describe(verdict)}; {precision_rates.describe(kind['ms'], info)}; "
+              f"auto takes {precision_rates.choose(kind['ms'])}")
+        if not args.write:
+            continue
+        entry.setdefault("kinds", {})[facts().kind] = kind
+        if made and verdict["passed"]:
             xml = bundled_dir() / f"{Path(entry['file']).stem}.int8.xml"
             openvino.save_model(quantized, str(xml), compress_to_fp16=False)
             entry["int8"] = {"file": xml.name, "sha256": sha256_file(xml), "bin_sha256": sha256_file(xml.with_suffix(".bin")),
                              "check": verdict}
-        elif args.write:  # the verdict alone: `--precision int8` then falls back without quantizing again
+        elif made:  # the verdict alone: `--precision int8` then falls back without quantizing again
             entry["int8"] = {"check": verdict}
     if args.write:
         manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")

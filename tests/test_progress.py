@@ -22,9 +22,10 @@ def test_tiles_report_every_picture_pixel_once(h, w, tile, multiple):
 
 
 def test_work_counts_every_pass_and_the_alpha_plane():
-    assert work(10, 20, 3, 4, 1) == 200
-    assert work(10, 20, 3, 4, 2) == 200 + 200 * 16
-    assert work(10, 20, 4, 2, 3) == 2 * (200 + 800 + 3200)
+    assert work(10, 20, 3, (4,)) == 200
+    assert work(10, 20, 3, (4, 4)) == 200 + 200 * 16
+    assert work(10, 20, 4, (2, 2, 2)) == 2 * (200 + 800 + 3200)
+    assert work(10, 20, 3, (2, 4)) == 200 + 800
 
 
 @pytest.fixture()

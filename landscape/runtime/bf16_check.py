@@ -111,11 +111,13 @@ def measure(model: Any, info: ModelInfo, threads: int) -> dict[str, Any]:
                for p in ("fp32", "bf16")}
     holes = feeds[info.inputs[-1].name] > 0.5 if info.task == "inpaint" else None
     return {**compare(info, outputs["fp32"], outputs["bf16"], holes), "openvino": openvino_backend.version(),
-            "cpu": facts().model}
+            "cpu": facts().model, "kind": facts().kind}
 
 
 def verdict(model: Any, info: ModelInfo, sha256: str, threads: int) -> dict[str, Any]:
-    """The model's recorded verdict, else the cached one, else measured now and cached."""
+    """The model's recorded verdict, else the cached one, else measured now and cached: a
+    verdict holds on the CPU kind it was measured on (bf16 runs in AMX tiles on one CPU and in
+    AVX512-BF16 instructions on another), so any other is measured here, once."""
     found = recorded(info) or cached(sha256)
     if found is None:
         found = measure(model, info, threads)
@@ -124,9 +126,11 @@ def verdict(model: Any, info: ModelInfo, sha256: str, threads: int) -> dict[str,
 
 
 def recorded(info: ModelInfo) -> Optional[dict[str, Any]]:
-    """The verdict the model's metadata carries, if it was measured."""
+    """The verdict the model's metadata carries, if it was measured on a CPU of this kind."""
+    from landscape.runtime.cpu import facts
+
     record = info.raw.get(METADATA_KEY)
-    return record if isinstance(record, dict) and "passed" in record else None
+    return record if isinstance(record, dict) and "passed" in record and record.get("kind") == facts().kind else None
 
 
 def describe(verdict: dict[str, Any]) -> str:
@@ -135,9 +139,16 @@ def describe(verdict: dict[str, Any]) -> str:
     return f"bf16 {verdict['value']}{unit} from fp32, {comparison} {verdict['floor']}{unit}"
 
 
+def _cache_name(sha256: str) -> str:
+    from landscape.runtime import openvino_backend
+    from landscape.runtime.cpu import facts
+
+    return f"{sha256}-{facts().kind_slug}-openvino-{openvino_backend.version()}.json"
+
+
 def cached(sha256: str) -> Optional[dict[str, Any]]:
-    return read_record(cache_file("bf16", f"{sha256}.json"), "passed")
+    return read_record(cache_file("bf16", _cache_name(sha256)), "passed")
 
 
 def store(sha256: str, verdict: dict[str, Any]) -> None:
-    write_record(cache_file("bf16", f"{sha256}.json"), verdict)
+    write_record(cache_file("bf16", _cache_name(sha256)), verdict)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import platform
+import re
 from dataclasses import dataclass
 
 # The flags that matter to inference, in the order `landscape info` prints them, with the
@@ -34,6 +35,17 @@ class CpuFacts:
 
     def describe(self) -> str:
         return f"{self.model} [{', '.join(self.units) or 'no AVX2'}]"
+
+    @property
+    def kind(self) -> str:
+        """What a precision's verdicts and speeds depend on: the architecture and the units,
+        not the model name (one verdict serves every CPU with the same kernels)."""
+        return f"{platform.machine()} {'+'.join(self.units) or 'baseline'}"
+
+    @property
+    def kind_slug(self) -> str:
+        """The kind as part of a file name."""
+        return re.sub(r"[^A-Za-z0-9.+-]", "_", self.kind)
 
 
 def parse_cpuinfo(text: str) -> CpuFacts:

@@ -27,7 +27,7 @@ import numpy as np
 
 from landscape.errors import ModelError, first_line
 from landscape.runtime import bf16_check
-from landscape.runtime.cache import cache_file, read_record
+from landscape.runtime.cache import cache_file, read_record, write_record
 from landscape.runtime.model_contract import ModelInfo
 
 PSNR_FLOOR_DB = 40.0
@@ -86,7 +86,8 @@ def check(fp32_model: Any, int8_model: Any, info: ModelInfo, calls: list[dict[st
         verdicts.append(bf16_check.compare(info, reference.run(call), quantized.run(call), holes,
                                            psnr_floor=PSNR_FLOOR_DB, agreement_floor=AGREEMENT_FLOOR))
     worst = min(verdicts, key=lambda v: v["value"])
-    return {**worst, "calls": len(calls), "openvino": openvino_backend.version(), "cpu": facts().model}
+    return {**worst, "calls": len(calls), "openvino": openvino_backend.version(), "cpu": facts().model,
+            "kind": facts().kind}
 
 
 def describe(verdict: dict[str, Any]) -> str:
@@ -107,6 +108,29 @@ def cached(sha256: str) -> Optional[Quantized]:
         return None
     verdict = read_record(xml.with_suffix(".json"), "passed")
     return Quantized(xml, verdict) if verdict else None
+
+
+def checked_here(quantized: Quantized, shipped: Optional[dict[str, Any]], source: Any, info: ModelInfo, sha256: str,
+                 threads: int) -> Quantized:
+    """An IR with the verdict that holds on this CPU's kind: the one shipped for the kind
+    (`shipped`: the manifest's record of a bundled model), the IR's own where it was checked on
+    this kind, else the check of this IR against fp32 on the shipped held-out pictures, made
+    here once and cached (int8 kernels differ with VNNI, AVX-512 or AMX, and so may the pictures)."""
+    from landscape.runtime import calibration, openvino_backend
+    from landscape.runtime.cpu import facts
+
+    if shipped is not None and "int8" in shipped:
+        return Quantized(quantized.path, shipped["int8"])
+    if quantized.verdict.get("kind") == facts().kind:
+        return quantized
+    record = cache_file("int8", f"{sha256}-{facts().kind_slug}-openvino-{openvino_backend.version()}.json")
+    verdict = read_record(record, "passed")
+    if verdict is None:
+        calls = calibration.feeds(info, calibration.shipped_pictures()[1], seed=1)
+        verdict = {**check(openvino_backend.as_model(source), openvino_backend.as_model(quantized.path), info, calls, threads),
+                   "calibration": "checked on this CPU's kind on pictures made by the bundled models"}
+        write_record(record, verdict)
+    return Quantized(quantized.path, verdict)
 
 
 def make(model_path: Path, fp32_model: Any, info: ModelInfo, sha256: str, threads: int,

@@ -69,6 +69,11 @@ def version() -> str:
     return openvino().__version__.split("-")[0]
 
 
+def release() -> str:
+    """major.minor: what verdicts measured with another patch release of it still hold for."""
+    return ".".join(version().split(".")[:2])
+
+
 _CORE = None
 
 

@@ -542,18 +542,23 @@ def choose_precision(model_path: Path, source: Any, info: ModelInfo, device: Dev
     if device.precision in ("fp32", "bf16"):
         return device.precision, source, "asked for"
     sha256 = model_sha256(model_path)
+    # A bundled model's verdicts and rates for this CPU's kind, where they were measured before
+    # it shipped: then nothing is checked or measured here, and a first run costs what later do.
+    kind = shipped_kind(model_path)
     # What each precision compiles, given when measured: paths (an IR copy, an int8 IR) are
     # compiled from the path, and read only for a fixed shape.
     graphs: dict[str, Callable[[], Any]] = {"fp32": lambda: source}
     reasons = []
     if facts().has_bf16:
-        verdict = bf16_check.verdict(source, info, sha256, device.threads)
+        verdict = kind["bf16"] if kind and "bf16" in kind else bf16_check.verdict(source, info, sha256, device.threads)
         reasons.append(bf16_check.describe(verdict))
         if verdict["passed"]:
             graphs["bf16"] = lambda: source
     else:
         reasons.append("no bf16 units on this CPU")
     quantized = shipped_int8(model_path) or int8.cached(sha256)
+    if quantized is not None and quantized.path is not None:
+        quantized = int8.checked_here(quantized, kind, source, info, sha256, device.threads)
     if device.precision == "int8":
         quantized = quantized or int8.make(model_path, openvino_backend.as_model(source), info, sha256, device.threads, note)
         if quantized.verdict["passed"]:
@@ -567,9 +572,29 @@ def choose_precision(model_path: Path, source: Any, info: ModelInfo, device: Dev
             graphs["int8"] = lambda: quantized.path
     if len(graphs) == 1:
         return "fp32", source, "; ".join(reasons)
-    ms = precision_rates.rates(sha256, graphs, info, device.threads)
+    if kind and set(kind.get("ms", {})) == set(graphs):
+        ms, where = kind["ms"], f"measured on this CPU's kind ({facts().kind}) before shipping"
+    else:
+        ms, where = precision_rates.rates(sha256, graphs, info, device.threads), "measured here"
     chosen = precision_rates.choose(ms)
-    return chosen, quantized.path if chosen == "int8" else source, f"measured here: {precision_rates.describe(ms, info)}; " + "; ".join(reasons)
+    return chosen, quantized.path if chosen == "int8" else source, f"{where}: {precision_rates.describe(ms, info)}; " + "; ".join(reasons)
+
+
+def _bundled_entry(model_path: Path) -> dict[str, Any] | None:
+    if model_path.parent != bundled_dir():
+        return None
+    return next((entry for entry in read_manifest() if entry.get("file") == model_path.name), None)
+
+
+def shipped_kind(model_path: Path) -> dict[str, Any] | None:
+    """What was measured for a bundled model on a CPU of this kind with this OpenVINO release
+    before it shipped (`python -m scripts.int8_bundled --write` records the kind it runs on):
+    its bf16 and int8 verdicts and its precisions' rates. None for other models and kinds."""
+    from landscape.runtime import openvino_backend
+    from landscape.runtime.cpu import facts
+
+    record = ((_bundled_entry(model_path) or {}).get("kinds") or {}).get(facts().kind)
+    return record if isinstance(record, dict) and record.get("openvino") == openvino_backend.release() else None
 
 
 def shipped_int8(model_path: Path) -> Any:
@@ -577,27 +602,25 @@ def shipped_int8(model_path: Path) -> Any:
     checked against the manifest's sha256, only where the check passed); None for other models."""
     from landscape.runtime.int8 import Quantized
 
-    for entry in read_manifest():
-        if entry.get("file") == model_path.name and model_path.parent == bundled_dir() and "int8" in entry:
-            record = entry["int8"]
-            if "file" not in record:  # failed on photos: not to be quantized again on lesser pictures
-                return Quantized(None, record["check"])
-            xml = bundled_dir() / record["file"]
-            for path, digest in ((xml, record["sha256"]), (xml.with_suffix(".bin"), record["bin_sha256"])):
-                if not path.exists() or file_sha256(path) != digest:
-                    raise ModelError(f"bundled int8 model {path} is missing or does not match its sha256 in the manifest "
-                                     "(damaged installation)")
-            return Quantized(xml, record["check"])
-    return None
+    entry = _bundled_entry(model_path)
+    if entry is None or "int8" not in entry:
+        return None
+    record = entry["int8"]
+    if "file" not in record:  # failed on photos: not to be quantized again on lesser pictures
+        return Quantized(None, record["check"])
+    xml = bundled_dir() / record["file"]
+    for path, digest in ((xml, record["sha256"]), (xml.with_suffix(".bin"), record["bin_sha256"])):
+        if not path.exists() or file_sha256(path) != digest:
+            raise ModelError(f"bundled int8 model {path} is missing or does not match its sha256 in the manifest "
+                             "(damaged installation)")
+    return Quantized(xml, record["check"])
 
 
 def model_sha256(model_path: Path) -> str:
     """The model file's sha256: the manifest's for a bundled model (bundled_model checked it
     against the file), else read once per file version."""
-    for entry in read_manifest():
-        if entry.get("file") == model_path.name and model_path.parent == bundled_dir():
-            return entry["sha256"]
-    return file_sha256(model_path)
+    entry = _bundled_entry(model_path)
+    return entry["sha256"] if entry is not None else file_sha256(model_path)
 
 
 def file_sha256(path: Path) -> str:
