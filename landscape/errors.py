@@ -35,6 +35,28 @@ class OpenVinoRefusal(ModelError):
         self.reason = reason
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP while a command runs: it stops as it does for a Ctrl-C (the same
+    cleanup: temp files removed, what was written stays) and exits 128 + the signal's number."""
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def interruption(exc: KeyboardInterrupt) -> str:
+    """The line that says why a command stopped before its end."""
+    return f"terminated ({exc})" if isinstance(exc, Terminated) else "interrupted"
+
+
+def interrupted_code(exc: KeyboardInterrupt) -> int:
+    """130 for a Ctrl-C; 128 + the signal for SIGTERM and SIGHUP, as a shell reports a process
+    they ended."""
+    return 128 + exc.signum if isinstance(exc, Terminated) else 130
+
+
 def first_line(exc: BaseException, limit: int = 200) -> str:
     """An exception's message cut to its first line (libraries raise pages), or its type."""
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:limit]

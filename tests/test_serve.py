@@ -37,7 +37,9 @@ def server_log(sock: Path) -> str:
 
 
 def client_env(sock: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "LANDSCAPE_NO_SERVER"}
+    # Without LD_LIBRARY_PATH: OpenCV's import adds its own folder to this process's, once the
+    # tests have imported it, and a server started before that would decline the clients after.
+    env = {k: v for k, v in os.environ.items() if k not in ("LANDSCAPE_NO_SERVER", "LD_LIBRARY_PATH")}
     return {**env, "LANDSCAPE_SOCKET": str(sock), **extra}
 
 
@@ -123,9 +125,43 @@ def test_ctrl_c_in_the_client_stops_the_served_command(server, tmp_path, models)
 
 def test_a_client_with_another_setting_runs_its_command_itself(server, photos, models):
     res = landscape(["upscale", "in", "-o", "out", "--model", models["upscale"], "-q"], photos.parent,
-                    client_env(server, LANDSCAPE_PRECISION="fp32"))
+                    client_env(server, OMP_NUM_THREADS="1"))
     assert res.returncode == 0 and len(res.stdout.splitlines()) == 3
-    assert "declined `upscale`: another LANDSCAPE_*" in server_log(server)
+    assert "declined `upscale`: another OMP_NUM_THREADS than the server's (read once per process)" in server_log(server)
+
+
+def test_a_served_command_runs_in_its_clients_environment(server, photos, models):
+    """The client's variables hold while its command runs (LANDSCAPE_PRECISION, a Slurm array
+    task's --shard auto) and the server's are back afterwards."""
+    work = photos.parent
+    env = client_env(server, LANDSCAPE_PRECISION="fp32", SLURM_ARRAY_TASK_ID="1", SLURM_ARRAY_TASK_COUNT="2")
+    args = ["upscale", "in", "--model", models["upscale"], "--shard", "auto"]
+    served = landscape(args + ["-o", "served"], work, env)
+    alone = landscape(args + ["-o", "alone"], work, {**env, "LANDSCAPE_NO_SERVER": "1"})
+    assert served.returncode == alone.returncode == 0, served.stderr
+    assert served.stdout.replace("served/", "alone/") == alone.stdout and 0 < len(alone.stdout.splitlines()) < 3
+    assert "fp32" in served.stderr and _steady(served.stderr) == _steady(alone.stderr)
+    assert server_log(server).count("`upscale` exit 0") >= 1
+    plain = landscape(["upscale", "in", "--model", models["upscale"], "--shard", "auto", "-o", "x"], work, client_env(server))
+    assert plain.returncode == 2 and "no scheduler variables" in plain.stderr  # the server's own environment is back
+
+
+def _steady(stderr: str) -> str:
+    """stderr without the run's time (`... written in 0.4s`)."""
+    import re
+
+    return re.sub(r" in [0-9.]+s$", "", stderr, flags=re.M)
+
+
+def test_a_served_output_has_the_mode_its_clients_umask_gives(server, photos, models, tmp_path):
+    work = photos.parent
+    for mask, mode in ((0o077, 0o600), (0o022, 0o644), (0o002, 0o664)):
+        for where, env in (("served", client_env(server)), ("alone", {**client_env(server), "LANDSCAPE_NO_SERVER": "1"})):
+            out = work / f"{where}-{mask:o}"
+            res = subprocess.run(f"umask {mask:03o} && {sys.executable} -m landscape upscale in/p0.png -q -o {out} "
+                                 f"--model {models['upscale']}", shell=True, cwd=work, env=env, capture_output=True, text=True)
+            assert res.returncode == 0, res.stderr
+            assert (out / "p0.png").stat().st_mode & 0o777 == mode, (where, oct(mask))
 
 
 def test_without_a_live_server_the_command_runs_itself(tmp_path, photos, models):
@@ -164,17 +200,20 @@ def test_an_idle_server_leaves_and_a_killed_ones_socket_is_taken_over(tmp_path):
 
 
 def test_a_server_whose_code_changed_declines_and_stops(tmp_path):
+    """Any source file of the package counts, imported by the server or not, and one that comes."""
     from landscape.cli.server import Server
 
-    source = tmp_path / "module.py"
+    (tmp_path / "sub").mkdir()
+    source = tmp_path / "sub" / "module.py"
     source.write_text("x = 1\n")
-    server = Server(str(tmp_path / "s.sock"), 0, lambda text: None, lambda argv: None)
-    server.code_files = {str(source): source.stat().st_mtime_ns}
     request = {"argv": ["upscale"], "setting": resident.setting()}
-    assert server.declines(request) == "" and not server.stopping
-    assert "another Python environment" in server.declines({**request, "setting": {**request["setting"], "python": "/elsewhere"}})
-    os.utime(source, ns=(0, 0))
-    assert "code changed" in server.declines(request) and server.stopping
+    for change in (lambda: os.utime(source, ns=(0, 0)), lambda: (tmp_path / "new.py").write_text("")):
+        server = Server(str(tmp_path / "s.sock"), 0, lambda text: None, lambda argv: None, code_root=tmp_path)
+        server.remember_code()
+        assert server.declines(request) == "" and not server.stopping
+        assert "another Python environment" in server.declines({**request, "setting": {**request["setting"], "python": "/x"}})
+        change()
+        assert "code changed" in server.declines(request) and server.stopping
 
 
 def test_models_kept_open_are_reopened_when_their_file_changes(models, monkeypatch, tmp_path):
@@ -218,10 +257,134 @@ def test_a_server_drops_what_is_not_a_request_and_goes_on(server, photos, models
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.connect(str(server))
         request = {"argv": ["serve"], "cwd": "/", "umask": 0o22, "setting": resident.setting(client_env(server)),
-                   "streams": [None, None, None]}
+                   "environ": client_env(server), "streams": [None, None, None]}
         resident.send(sock, request, [0, 1, 2])
         assert resident.receive(sock) == {"accepted": False, "why": "`serve` is run by the command itself, not by a server"}
     res = landscape(["upscale", "in", "-o", "after", "--model", models["upscale"], "-q"], photos.parent, client_env(server))
     assert res.returncode == 0 and len(res.stdout.splitlines()) == 3
     assert "a connection that sent no command: closed" in server_log(server)
     silent.close()
+
+
+def _open_fds(pid: int) -> int:
+    time.sleep(0.5)  # the server closes a connection after answering its client
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def _server_pid(sock: Path) -> int:
+    out = subprocess.run(["fuser", str(sock)], capture_output=True, text=True)
+    if out.stdout.strip():
+        return int(out.stdout.split()[0])
+    for pid in os.listdir("/proc"):  # no fuser: the process whose command line names the socket
+        if pid.isdigit():
+            try:
+                if str(sock) in Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " "):
+                    return int(pid)
+            except OSError:
+                pass
+    raise AssertionError(f"no process serves {sock}")
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts descriptors in /proc")
+def test_the_server_keeps_no_descriptor_of_its_clients(server, photos, models):
+    pid = _server_pid(server)
+    args = f"{sys.executable} -m landscape upscale in -o piped --overwrite --model {models['upscale']}"
+    landscape(["upscale", "in", "-o", "warm", "--model", models["upscale"], "-q"], photos.parent, client_env(server))
+    before = _open_fds(pid)
+    for _ in range(5):
+        assert landscape(["upscale", "in", "-o", "plain", "--overwrite", "--model", models["upscale"], "-q"], photos.parent,
+                         client_env(server)).returncode == 0
+        subprocess.run(f"{args} | head -1", shell=True, cwd=photos.parent, env=client_env(server), capture_output=True)
+    for message in (b"\x00\x00\x00\x05hello", b"\x7f\xff\xff\xff", b"\x00\x00\x10\x00" + b"\xff" * 100):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:  # garbage, too big, cut short: with descriptors
+            sock.connect(str(server))
+            socket.send_fds(sock, [message[:4]], [0, 1, 2])
+            sock.sendall(message[4:])
+            sock.shutdown(socket.SHUT_WR)
+            sock.recv(10)
+    assert landscape(["upscale", "in", "-o", "after", "--model", models["upscale"], "-q"], photos.parent,
+                     client_env(server)).returncode == 0
+    assert _open_fds(pid) == before
+
+
+def test_a_request_nested_thousands_deep_is_dropped_and_the_server_goes_on(server, photos, models):
+    deep = b"[" * 100_000 + b"]" * 100_000
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.connect(str(server))
+        socket.send_fds(sock, [len(deep).to_bytes(4, "big")], [0, 1, 2])
+        sock.sendall(deep)
+        sock.shutdown(socket.SHUT_WR)
+        assert sock.recv(10) == b""
+    res = landscape(["upscale", "in", "-o", "after-deep", "--model", models["upscale"], "-q"], photos.parent, client_env(server))
+    assert res.returncode == 0 and len(res.stdout.splitlines()) == 3
+
+
+def test_ctrl_c_reaches_a_served_command_blocked_on_its_stdin(server, tmp_path, models):
+    """`landscape upscale -` waiting for paths that never come: the client's Ctrl-C ends it at once."""
+    proc = subprocess.Popen([sys.executable, "-m", "landscape", "upscale", "-", "-o", "out", "--model", str(models["upscale"])],
+                            cwd=tmp_path, env=client_env(server), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    time.sleep(3)  # the client has handed the command over; it waits for paths on its stdin
+    proc.send_signal(signal.SIGINT)
+    started = time.monotonic()
+    code = proc.wait(timeout=30)  # stdin stays open: no end of input to end it
+    err = proc.stderr.read()
+    assert code == 130 and time.monotonic() - started < 3, err
+    assert "interrupted" in err and "Traceback" not in err
+    proc.stdin.close()
+    res = landscape(["upscale", "-", "-o", "then", "--model", models["upscale"], "-q"], tmp_path, client_env(server), stdin="")
+    assert res.returncode == 0  # the server goes on, its stdin its own again
+
+
+def test_sigterm_to_the_server_ends_the_command_as_it_would_end_alone(tmp_path, models):
+    """Mid-command: the client exits 143 with one line, no temp file is left, the files written
+    are whole, the server leaves; the same command alone ends the same way."""
+    folder = tmp_path / "run"
+    folder.mkdir(mode=0o700)
+    sock = folder / "s.sock"
+    for i in range(200):
+        write_png(tmp_path / "in" / f"{i:03d}.png", random_image(96, 96, seed=i))
+    server = start_server(sock)
+    results = {}
+    for where in ("served", "alone"):
+        env = client_env(sock) if where == "served" else {**client_env(sock), "LANDSCAPE_NO_SERVER": "1"}
+        proc = subprocess.Popen([sys.executable, "-m", "landscape", "upscale", "in", "-o", where, "--model", str(models["upscale"])],
+                                cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(3):
+            assert proc.stdout.readline().startswith(f"{where}/")
+        (server if where == "served" else proc).send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+        results[where] = (proc.returncode, err)
+        written = sorted((tmp_path / where).iterdir())
+        assert 3 <= len(written) < 200 and not [p for p in written if p.name.startswith(".")], where
+        from PIL import Image
+
+        for path in written:
+            assert Image.open(path).size == (384, 384)
+    assert results["served"][0] == results["alone"][0] == 143, results
+    for code, err in results.values():
+        assert "landscape: terminated (SIGTERM)" in err and "Traceback" not in err
+    assert server.wait(timeout=30) == 0 and not sock.exists()
+    assert "SIGTERM: leaving" in server_log(sock)
+
+
+def test_served_notes_and_json_equal_alone_when_a_kept_model_opens_again(server, photos, models):
+    """A model kept open says again what it says as it opens (here: its int8 check failed, so it
+    runs in the next precision), as every run alone says it."""
+    work = photos.parent
+    args = ["generate", "-n", "2", "--precision", "int8", "--json"]
+    env = client_env(server)
+    for _ in range(2):
+        served = landscape(args + ["-o", "served", "--overwrite"], work, env)
+    alone = landscape(args + ["-o", "alone", "--overwrite"], work, {**env, "LANDSCAPE_NO_SERVER": "1"})
+    assert served.returncode == alone.returncode == 0, served.stderr
+    assert "running it in" in served.stderr
+    assert _steady(served.stderr) == _steady(alone.stderr)
+    import json
+
+    def steady(text: str) -> dict:
+        record = json.loads(text.replace("served/", "alone/"))
+        record.pop("seconds", None)
+        return record
+
+    assert steady(served.stdout) == steady(alone.stdout)

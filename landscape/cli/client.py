@@ -40,6 +40,7 @@ def forward(argv: list[str]) -> "int | None":
             if not resident.same_user(sock, path):  # another user's server must not get our streams
                 return None
             request = {"argv": argv, "cwd": os.getcwd(), "umask": _umask(), "setting": resident.setting(),
+                       "environ": dict(os.environ),
                        "streams": [[stream.encoding, stream.errors] if stream else None
                                    for stream in (sys.stdin, sys.stdout, sys.stderr)]}
         except OSError:  # no server; or the working folder is gone, which the command says itself
@@ -65,8 +66,9 @@ def forward(argv: list[str]) -> "int | None":
 
 
 def _wait(sock: socket.socket, path: str) -> int:
-    """The server runs the command: pass a Ctrl-C, SIGTERM or hang-up on to it once (it stops the
-    command, removing temp files, and answers 130); a second one leaves at once."""
+    """The server runs the command: pass a Ctrl-C, SIGTERM or hang-up on to it once, as the
+    signal's number in one byte (it stops the command as that signal would here, removing temp
+    files, and answers 130, 143 or 129); a second one leaves at once."""
     asked = []
 
     def interrupt(signum, frame):
@@ -74,7 +76,7 @@ def _wait(sock: socket.socket, path: str) -> int:
             os._exit(128 + signum)
         asked.append(signum)
         try:
-            sock.sendall(b"!")
+            sock.sendall(bytes([signum]))
         except OSError:
             pass
 

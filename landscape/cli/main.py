@@ -1,12 +1,14 @@
 """The `landscape` command: a Typer app with one module per command."""
 import logging
 import os
+import signal
 import sys
 import warnings
 
 import typer
 
 from landscape import __version__
+from landscape.errors import Terminated
 from landscape.cli.commands.export import export
 from landscape.cli.commands.generate import generate
 from landscape.cli.commands.info import info
@@ -61,11 +63,23 @@ def root(
 
 
 def run() -> None:
+    for signum in TERMINATING:
+        if signal.getsignal(signum) is signal.SIG_DFL:  # not where the caller chose to ignore it (nohup)
+            signal.signal(signum, _terminate)
     try:
         app()
     except SystemExit as exc:
         _leave(exc.code)
         raise
+
+
+# SIGTERM and SIGHUP stop a command as a Ctrl-C does: temp files removed, what was written kept,
+# one line, exit 143 or 129 (landscape.errors.Terminated).
+TERMINATING = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated(signum)
 
 
 def _leave(code: object) -> None:

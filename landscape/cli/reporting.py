@@ -13,7 +13,7 @@ from typing import Any, Callable, Optional
 import typer
 
 from landscape.cli.items import Item
-from landscape.errors import LandscapeError
+from landscape.errors import LandscapeError, interrupted_code, interruption
 
 
 def stderr_is_terminal() -> bool:
@@ -180,14 +180,17 @@ def execute(body: Callable[[], int]) -> None:
     except LandscapeError as exc:
         print(f"landscape: {exc}", file=sys.stderr, flush=True)
         raise typer.Exit(exc.exit_code) from None
-    except KeyboardInterrupt:
-        print("landscape: interrupted", file=sys.stderr, flush=True)
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as exc:
+        print(f"landscape: {interruption(exc)}", file=sys.stderr, flush=True)
+        raise typer.Exit(interrupted_code(exc)) from None
     except BrokenPipeError:
         # The reader of stdout is gone (`| head -1`): stop quietly; Python must not complain
         # again when it flushes stdout at exit.
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        try:
+            os.dup2(devnull, sys.stdout.fileno())
+        finally:
+            os.close(devnull)
         raise typer.Exit(1) from None
     raise typer.Exit(code)
 

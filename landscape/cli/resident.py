@@ -15,12 +15,18 @@ import sys
 # The others (export, train, info...) open no model or run long enough not to care.
 COMMANDS = frozenset({"generate", "translate", "inpaint", "upscale", "label"})
 
-# Environment variables that change what a command does or where it keeps things. The server
-# runs a client's command only where they read the same in both.
-SHAPING = ("HOME", "XDG_CACHE_HOME", "OMP_NUM_THREADS", "CUDA_VISIBLE_DEVICES")
-NOT_SHAPING = ("LANDSCAPE_SOCKET", "LANDSCAPE_NO_SERVER")
+# A command runs with its client's whole environment. These variables, though, are read once per
+# process (thread pools, libraries loaded, tqdm's defaults, where OpenVINO keeps compiled models),
+# so the server runs a client's command only where they read the same in both.
+ONCE_PER_PROCESS = ("OMP_", "MKL_", "OPENBLAS_", "KMP_", "TBB_", "OV_", "ONEDNN_", "DNNL_", "CUDA_", "LD_",
+                    "PYTHON", "TQDM_", "LANDSCAPE_CACHE", "HOME", "XDG_CACHE_HOME")
 
 _LENGTH = struct.Struct(">I")
+MAX_MESSAGE = 4 << 20  # bytes: a request is an argument list and an environment
+
+
+class BadMessage(ValueError):
+    """What came over the socket is not a message (too big, not JSON, nested past reason)."""
 
 
 def supported() -> bool:
@@ -39,12 +45,11 @@ def socket_path(environ=os.environ) -> str:
 
 
 def setting(environ=os.environ) -> dict:
-    """What a command's results depend on beyond its arguments and files: the code that runs
-    it, the environment that shapes it, and the cores it may use."""
+    """What a command's results depend on beyond its arguments, files and the environment it is
+    given: the code that runs it, the variables read once per process, and the cores it may use."""
     import landscape
 
-    shaping = {k: v for k, v in environ.items()
-               if (k.startswith("LANDSCAPE_") and k not in NOT_SHAPING) or k in SHAPING}
+    shaping = {k: v for k, v in environ.items() if k.upper().startswith(ONCE_PER_PROCESS)}
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {"version": landscape.__version__, "package": os.path.dirname(landscape.__file__), "python": sys.prefix,
             "environment": shaping, "cores": cores}
@@ -72,21 +77,36 @@ def send(sock: socket.socket, message: dict, fds: "list[int] | None" = None) -> 
 
 
 def receive_with_fds(sock: socket.socket, count: int) -> "tuple[dict | None, list[int]]":
-    """The next message and the `count` file descriptors sent along with it (any that came,
-    to be closed by the caller, also where the message did not)."""
+    """The next message and the file descriptors sent along with it (any that came, up to
+    `count`, to be closed by the caller, also where the message did not). Those that came with
+    a message that cannot be read are closed here before the error goes on."""
     first, fds, _, _ = socket.recv_fds(sock, _LENGTH.size, count)
     if not first:
         return None, fds
-    return receive(sock, first), fds
+    try:
+        return receive(sock, first), fds
+    except BaseException:
+        for fd in fds:
+            os.close(fd)
+        raise
 
 
 def receive(sock: socket.socket, first: bytes = b"") -> "dict | None":
-    """The next message, or None where the other side closed the connection first."""
+    """The next message, or None where the other side closed the connection first; BadMessage
+    for anything that is not one."""
     head = _exactly(sock, _LENGTH.size, first)
     if head is None:
         return None
-    body = _exactly(sock, _LENGTH.unpack(head)[0])
-    return None if body is None else json.loads(body)
+    length = _LENGTH.unpack(head)[0]
+    if length > MAX_MESSAGE:
+        raise BadMessage(f"a message of {length} bytes (at most {MAX_MESSAGE})")
+    body = _exactly(sock, length)
+    if body is None:
+        return None
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested thousands deep
+        raise BadMessage(f"not JSON ({type(exc).__name__})") from None
 
 
 def _exactly(sock: socket.socket, count: int, first: bytes = b"") -> "bytes | None":

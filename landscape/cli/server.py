@@ -3,13 +3,15 @@ compiled, and runs the commands that `landscape` hands it (landscape.cli.client)
 each in its client's working folder, umask and standard streams.
 
 A command's result does not depend on where it ran: the client's own stdin, stdout and stderr
-are the command's (terminal checks, progress bars and pipes behave as in the client), its exit
-code is the client's, a Ctrl-C in the client interrupts it here as it would there, and a client
-whose setting (the code, the interpreter, the environment variables that shape a command, the
-cores) differs from the server's is declined and runs its command itself. So is every client
-once landscape's code on disk has changed since the server started; the server then stops.
+are the command's (terminal checks, progress bars and pipes behave as in the client), and so are
+its environment, working folder and umask while it runs; its exit code is the client's; a
+Ctrl-C, SIGTERM or hang-up of the client stops it here as it would there (a real signal to the
+main thread, which also breaks a blocking read), and a SIGTERM or hang-up of the server stops
+the command as it would stop it alone (exit 143 or 129) and then the server. A client whose
+setting (the code, the interpreter, the variables read once per process, the cores) differs
+from the server's is declined and runs its command itself. So is every client once any of
+landscape's source files has changed on disk since the server started; the server then stops.
 """
-import _thread
 import io
 import os
 import select
@@ -17,15 +19,17 @@ import signal
 import socket
 import stat
 import sys
+import tempfile
 import threading
 import time
 import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Iterator, Optional
 
 from landscape.cli import resident
-from landscape.errors import UsageError
+from landscape.errors import Terminated, UsageError, interrupted_code, interruption
 
 
 REQUEST_SECONDS = 10.0
@@ -38,22 +42,26 @@ class Server:
     log: Callable[[str], None]
     run: Callable[[list[str]], None]  # the app: runs one command line and exits with its code
     setting: dict = field(default_factory=resident.setting)
-    code_files: dict = field(default_factory=dict)  # landscape's source files -> mtime when loaded
+    code_root: Path = field(default_factory=lambda: Path(__file__).resolve().parents[1])  # the landscape package
+    code_files: dict = field(default_factory=dict)  # its source files -> mtime at the start
     stopping: str = ""  # why the loop ends after the current client
 
     def serve(self, listener: socket.socket) -> None:
         listener.settimeout(self.idle or None)
         self.log(f"serving on {self.path}: `landscape {'|'.join(sorted(resident.COMMANDS))}` run here "
                  "(LANDSCAPE_NO_SERVER=1 runs a command on its own)")
-        while not self.stopping:
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                self.log(f"no command for {self.idle:g} s: leaving")
-                return
-            with conn:
-                conn.settimeout(REQUEST_SECONDS)  # a client that connects and says nothing must not hold the server
-                self.take(conn)
+        try:
+            while not self.stopping:
+                try:
+                    conn, _ = listener.accept()
+                except TimeoutError:
+                    self.log(f"no command for {self.idle:g} s: leaving")
+                    return
+                with conn:
+                    conn.settimeout(REQUEST_SECONDS)  # a client that connects and says nothing must not hold the server
+                    self.take(conn)
+        except Terminated as exc:  # between commands: nothing to stop but the server
+            self.stopping = f"{exc}: leaving"
         self.log(self.stopping)
 
     def take(self, conn: socket.socket) -> None:
@@ -73,8 +81,8 @@ class Server:
                 return
             start = time.perf_counter()
             code, by_client = run_command(self.run, request, fds, conn)
-            if code == 130 and not by_client:
-                self.stopping = "interrupted: leaving"
+            if code > 128 and not by_client:  # the server's own Ctrl-C, SIGTERM or hang-up
+                self.stopping = f"{_SIGNALLED[-1] if _SIGNALLED else 'interrupted'}: leaving"
             resident.send(conn, {"code": code})
             self.log(f"`{request['argv'][0]}` exit {code} in {time.perf_counter() - start:.2f} s")
         except (OSError, ValueError):
@@ -92,25 +100,33 @@ class Server:
             return f"`{request['argv'][0]}` is run by the command itself, not by a server"
         theirs = request.get("setting", {})
         for key, what in (("version", "landscape version"), ("package", "landscape package"), ("python", "Python environment"),
-                          ("cores", "cores allowed"), ("environment", f"LANDSCAPE_*, {', '.join(resident.SHAPING)}")):
+                          ("cores", "cores allowed")):
             if theirs.get(key) != self.setting[key]:
                 return f"another {what} than the server's"
+        ours, their_env = self.setting["environment"], theirs.get("environment")
+        if their_env != ours:
+            names = sorted(k for k in set(ours) | set(their_env if isinstance(their_env, dict) else {})
+                           if not isinstance(their_env, dict) or their_env.get(k) != ours.get(k))
+            return f"another {', '.join(names[:3]) or 'environment'} than the server's (read once per process)"
         return ""
 
     def remember_code(self) -> None:
-        for module in list(sys.modules.values()):
-            path = getattr(module, "__file__", None) or ""
-            if module.__name__.startswith("landscape") and path.endswith(".py"):
-                self.code_files[path] = os.stat(path).st_mtime_ns
+        self.code_files = _source_files(self.code_root)
 
     def code_changed(self) -> bool:
-        for path, mtime in self.code_files.items():
-            try:
-                if os.stat(path).st_mtime_ns != mtime:
-                    return True
-            except OSError:
-                return True
-        return False
+        """Whether any of landscape's source files, imported yet or not, changed, came or went."""
+        return _source_files(self.code_root) != self.code_files
+
+
+def _source_files(root: Path) -> dict:
+    """Every .py file under `root` -> its mtime (the package's 150 files: a millisecond)."""
+    files = {}
+    for path in root.rglob("*.py"):
+        try:
+            files[str(path)] = path.stat().st_mtime_ns
+        except OSError:
+            pass
+    return files
 
 
 def serve(path: str, idle: float, models: int, run: Callable[[list[str]], None], log: Callable[[str], None]) -> None:
@@ -118,10 +134,12 @@ def serve(path: str, idle: float, models: int, run: Callable[[list[str]], None],
     `idle` seconds pass without a client, SIGTERM, or a Ctrl-C."""
     if not resident.supported():
         raise UsageError("landscape serve needs Unix sockets that pass file descriptors (Linux or macOS)")
+    started_in = resident.setting()  # before the imports: libraries set variables of their own as they load
     _warm_up(models)
-    server = Server(path, idle, log, run)
+    server = Server(path, idle, log, run, setting=started_in)
     server.remember_code()
-    previous = {signum: signal.signal(signum, handler) for signum, handler in ((signal.SIGTERM, _leave), (INTERRUPT, _interrupt))}
+    handlers = [(signum, _stop) for signum in STOPPING] + [(INTERRUPT, _interrupt)]
+    previous = {signum: signal.signal(signum, handler) for signum, handler in handlers}
     try:
         with _listening(path) as listener:
             server.serve(listener)
@@ -130,18 +148,28 @@ def serve(path: str, idle: float, models: int, run: Callable[[list[str]], None],
             signal.signal(signum, handler)
 
 
-# A client's Ctrl-C reaches its command as a KeyboardInterrupt through a signal of its own:
-# SIGINT may be ignored here (a server started with `&` from a script inherits that), and
-# interrupt_main does nothing for an ignored signal.
+# A client's Ctrl-C, SIGTERM or hang-up reaches its command through a signal of the server's
+# own, sent to the main thread (a real signal, so that a read blocked on the client's stdin
+# returns to raise it): SIGINT may be ignored here (a server started with `&` from a script
+# inherits that). What the client asked for is in _PENDING.
 INTERRUPT = getattr(signal, "SIGUSR1", signal.SIGINT)
+STOPPING = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+_PENDING: list[int] = []
+_SIGNALLED: list[str] = []  # the server's own SIGTERM or SIGHUP, by name
 
 
 def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
+    asked = _PENDING.pop() if _PENDING else signal.SIGINT
+    if asked == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise Terminated(asked)
 
 
-def _leave(signum, frame) -> None:
-    raise SystemExit(0)
+def _stop(signum, frame) -> None:
+    """The server's own SIGTERM or hang-up: a command running stops as it would alone (exit 143
+    or 129), then the server; between commands, the server."""
+    _SIGNALLED.append(signal.Signals(signum).name)
+    raise Terminated(signum)
 
 
 def _warm_up(models: int) -> None:
@@ -204,9 +232,13 @@ def _private_folder(folder: str) -> None:
 
 
 def _well_formed(request: object) -> bool:
+    environ = request.get("environ") if isinstance(request, dict) else None
     return (isinstance(request, dict) and isinstance(request.get("argv"), list) and len(request["argv"]) > 0
             and all(isinstance(a, str) for a in request["argv"]) and isinstance(request.get("cwd"), str)
-            and isinstance(request.get("umask"), int) and isinstance(request.get("setting"), dict)
+            and isinstance(request.get("umask"), int) and 0 <= request["umask"] <= 0o777
+            and isinstance(environ, dict) and all(isinstance(k, str) and isinstance(v, str) and k and "=" not in k
+                                                  and "\0" not in k + v for k, v in environ.items())
+            and isinstance(request.get("setting"), dict)
             and isinstance(request.get("streams"), list) and len(request["streams"]) == 3
             and all(c is None or (isinstance(c, list) and len(c) == 2 and all(isinstance(x, str) for x in c))
                     for c in request["streams"]))
@@ -214,12 +246,17 @@ def _well_formed(request: object) -> bool:
 
 def run_command(run: Callable[[list[str]], None], request: dict, fds: list[int], conn: socket.socket) -> tuple[int, bool]:
     """The exit code of the request's command, run with the client's streams on fds 0-2, in its
-    folder and umask (the server's own are back afterwards), and whether the client interrupted
-    it."""
+    environment, folder and umask (the server's own are back afterwards), and whether the
+    client interrupted it."""
+    from landscape.imaging import outputs
+
     saved_fds = [os.dup(n) for n in (0, 1, 2)]
     saved_streams = sys.stdin, sys.stdout, sys.stderr
+    saved_environ = dict(os.environ)
     saved_cwd, saved_umask = os.getcwd(), os.umask(request["umask"])
+    outputs.umask_set(request["umask"])
     try:
+        _environ_as(request["environ"])
         for n, fd in enumerate(fds):
             os.dup2(fd, n)
         sys.stdin, sys.stdout, sys.stderr = (_stream(n, request["streams"][n]) for n in (0, 1, 2))
@@ -243,6 +280,17 @@ def run_command(run: Callable[[list[str]], None], request: dict, fds: list[int],
             os.close(fd)
         os.chdir(saved_cwd)
         os.umask(saved_umask)
+        outputs.umask_set(saved_umask)
+        _environ_as(saved_environ)
+
+
+def _environ_as(environ: dict) -> None:
+    """os.environ (and the C library's, which putenv keeps in step) made `environ`; the temp
+    folder Python remembers is read again from it (TMPDIR)."""
+    for key in set(os.environ) - set(environ):
+        del os.environ[key]
+    os.environ.update(environ)
+    tempfile.tempdir = None
 
 
 def _exit_code(run: Callable[[list[str]], None], argv: list[str]) -> int:
@@ -254,9 +302,9 @@ def _exit_code(run: Callable[[list[str]], None], argv: list[str]) -> int:
             return exc.code or 0
         print(exc.code, file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("landscape: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # one that reached here before the command's own handling
+        print(f"landscape: {interruption(exc)}", file=sys.stderr)
+        return interrupted_code(exc)
     except Exception:  # a bug: the client gets the traceback a command run alone would print
         traceback.print_exc()
         return 1
@@ -287,10 +335,17 @@ class _Watch:
         readable, _, _ = select.select([self.conn, self.wake_r], [], [])
         if self.wake_r in readable:
             return
+        try:
+            said = self.conn.recv(1)
+        except OSError:
+            said = b""
+        # The signal the client got, or a hang-up where it went away without a word.
+        asked = said[0] if said and said[0] in (signal.SIGINT, *STOPPING) else getattr(signal, "SIGHUP", signal.SIGINT)
         with self.lock:
             if not self.done:
                 self.interrupted = True
-                _thread.interrupt_main(INTERRUPT)
+                _PENDING[:] = [asked]
+                signal.pthread_kill(threading.main_thread().ident, INTERRUPT)
 
     def finish(self) -> None:
         """No interrupt after this; one asked for before it is raised here at the latest."""

@@ -59,10 +59,8 @@ def output_name(stem: str, ext: str, suffix: str = "") -> str:
     return name
 
 
-def _read_umask() -> int:
-    """The process's umask, read once. Linux reports it in /proc without changing it; elsewhere
-    os.umask must set it to read it, which is not thread-safe, so it is done at import, before
-    any writer thread exists."""
+def _proc_umask() -> int | None:
+    """The umask Linux reports in /proc, read without changing it; None elsewhere."""
     try:
         with open("/proc/self/status", encoding="ascii", errors="replace") as f:
             for line in f:
@@ -70,13 +68,32 @@ def _read_umask() -> int:
                     return int(line.split()[1], 8)
     except (OSError, ValueError, IndexError):
         pass
+    return None
+
+
+def _set_and_read_umask() -> int:
+    """Elsewhere os.umask must set the mask to read it, which is not thread-safe: done at import,
+    before any writer thread exists, and again only where the mask is being set anyway."""
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
 
 
-UMASK = _read_umask()
-FILE_MODE = 0o666 & ~UMASK  # what open() gives a new file: mkstemp's 0600 is for the temp name only
+_known_umask = _proc_umask() is None and _set_and_read_umask()
+
+
+def umask_set(mask: int) -> None:
+    """Say that the process's umask is now `mask` (`landscape serve` runs each command under its
+    client's): where /proc cannot tell, the modes of new files follow it."""
+    global _known_umask
+    _known_umask = mask
+
+
+def file_mode() -> int:
+    """What open() gives a new file under the umask in force now (mkstemp's 0600 is for the temp
+    name only): read at each write, since a served command runs under its client's umask."""
+    mask = _proc_umask()
+    return 0o666 & ~(_known_umask if mask is None else mask)
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -85,7 +102,7 @@ def atomic_write(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-            os.fchmod(f.fileno(), FILE_MODE)
+            os.fchmod(f.fileno(), file_mode())
         os.replace(tmp, path)
     except BaseException as exc:
         try:

@@ -134,7 +134,7 @@ def checked_here(quantized: Quantized, shipped: Optional[dict[str, Any]], source
 
 
 def make(model_path: Path, fp32_model: Any, info: ModelInfo, sha256: str, threads: int,
-         note: Callable[[str], None]) -> Quantized:
+         note: Callable[..., None]) -> Quantized:
     """Quantize on the shipped calibration pictures, check on the held-out ones, keep both in the
     cache (written whole or not at all). Tens of seconds, once per model and OpenVINO version."""
     import time
@@ -146,7 +146,7 @@ def make(model_path: Path, fp32_model: Any, info: ModelInfo, sha256: str, thread
     except ImportError:
         raise ModelError(f"{model_path}: quantizing it to int8 needs NNCF: {INSTALL_HINT}") from None
     started = time.perf_counter()
-    note(f"{model_path.name}: quantizing to int8 (once; kept in the cache)")
+    note(f"{model_path.name}: quantizing to int8 (once; kept in the cache)", once=True)
     calibrating, held_out = calibration.shipped_pictures()
     try:
         quantized = quantize(fp32_model, calibration.feeds(info, calibrating, seed=0))

@@ -29,6 +29,9 @@ DEVICES = ("auto", "cpu", "cuda")
 BACKENDS = ("auto", "onnxruntime", "openvino")
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
 MANIFEST = "manifest.json"
+# What a model says as it opens: note(text), or note(text, once=True) for what it did once
+# (quantizing it), which a model kept open is not heard to say again.
+OpeningNote = Callable[..., None]
 
 
 def _ort():
@@ -438,37 +441,51 @@ def load_model(task: str | tuple[str, ...], path: str | os.PathLike | None, devi
         model_path = Path(path)
         if not model_path.is_file():
             raise ModelError(f"{model_path}: no such model file")
+    tell = note or (lambda text: None)
     if _kept_open is None or graph:
-        return _open_model(tasks, model_path, device, graph=graph, largest_input=largest_input, note=note)
+        return _open_model(tasks, model_path, device, graph=graph, largest_input=largest_input,
+                           note=lambda text, once=False: tell(text))
     resolved = model_path.resolve()
     file = resolved.stat()
     # largest_input tunes ONNX Runtime's memory arena only; OpenVINO, the CPU's default, ignores it.
     openvino_first = device.name == "cpu" and device.backend != "onnxruntime"
     key = (tasks, str(resolved), file.st_ino, file.st_size, file.st_mtime_ns, repr(device),
            None if openvino_first else largest_input)
-    model = _kept_open.pop(key, None) or _open_model(tasks, model_path, device, graph=graph,
-                                                     largest_input=largest_input, note=note)
-    _kept_open[key] = model
+    kept = _kept_open.pop(key, None)
+    if kept is None:
+        said: list[str] = []
+
+        def record(text: str, once: bool = False) -> None:
+            tell(text)
+            if not once:  # what opening it says every time, not what it did once (quantizing)
+                said.append(text)
+
+        kept = (_open_model(tasks, model_path, device, graph=graph, largest_input=largest_input, note=record), said)
+    else:
+        for text in kept[1]:  # as the command alone would say them
+            tell(text)
+    _kept_open[key] = kept
     while len(_kept_open) > _keep_count:
         _kept_open.popitem(last=False)
-    return model
+    return kept[0]
 
 
-_kept_open: OrderedDict[tuple, Model] | None = None
+_kept_open: OrderedDict[tuple, tuple[Model, list[str]]] | None = None
 _keep_count = 0
 
 
 def keep_models_open(count: int) -> None:
     """From now on keep the `count` models opened last open, for load_model calls with the same
     file (unchanged on disk), tasks and placement: a process that runs many commands
-    (landscape serve) reads, checks and compiles each model once. Notes said as a model opens
-    (quantizing it, a precision it cannot run) are said the first time."""
+    (landscape serve) reads, checks and compiles each model once. The notes said as a model
+    opens (a precision it cannot run, ONNX Runtime standing in for OpenVINO) are kept with it
+    and said again at each command, as that command run alone would say them."""
     global _kept_open, _keep_count
     _kept_open, _keep_count = OrderedDict(), count
 
 
 def _open_model(tasks: tuple[str, ...], model_path: Path, device: Device, *, graph: bool, largest_input: int | None,
-                note: Callable[[str], None] | None) -> Model:
+                note: OpeningNote | None) -> Model:
     from landscape.runtime import openvino_backend
 
     check_external_data(model_path)
@@ -512,7 +529,7 @@ def _load_onnxruntime(tasks: tuple[str, ...], model_path: Path, device: Device, 
     return OrtModel(model_path, info, session, device)
 
 
-def _load_openvino(tasks: tuple[str, ...], model_path: Path, device: Device, note: Callable[[str], None]) -> OpenVinoModel:
+def _load_openvino(tasks: tuple[str, ...], model_path: Path, device: Device, note: OpeningNote) -> OpenVinoModel:
     from landscape.runtime import openvino_backend
 
     bundled = model_path.parent == bundled_dir()
@@ -529,7 +546,7 @@ def _load_openvino(tasks: tuple[str, ...], model_path: Path, device: Device, not
 
 
 def choose_precision(model_path: Path, source: Any, info: ModelInfo, device: Device,
-                     note: Callable[[str], None]) -> tuple[str, Any, str]:
+                     note: OpeningNote) -> tuple[str, Any, str]:
     """The precision for this model on this CPU, what OpenVINO compiles for it (the int8 IR's
     path, or the float model's `source`: openvino_backend.open_source), and why. A precision runs only where the model passed its check
     against fp32 (landscape.runtime.bf16_check, landscape.runtime.int8); `auto` takes the fastest

@@ -58,14 +58,14 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
 def atomic_write(path: Path, write: "callable[[str], None]") -> None:
     """`write(tmp)` fills a temp file beside `path`, which then replaces it, with the mode a
     plain open() would give it (the umask honoured; mkstemp's 0600 is for the temp name only)."""
-    from landscape.imaging.outputs import FILE_MODE
+    from landscape.imaging.outputs import file_mode
 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
         write(tmp)
-        os.chmod(tmp, FILE_MODE)
+        os.chmod(tmp, file_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

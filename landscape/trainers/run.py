@@ -20,6 +20,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from landscape.errors import interrupted_code, interruption
 from landscape.trainers import distributed
 from landscape.trainers.checkpoint import (CheckpointError, WeightsError, atomic_write, load_checkpoint, module_state, prefixed,
                                  save_checkpoint)
@@ -511,9 +512,9 @@ def run_main(train: Callable[[Any, Any], Path | None], config_type: type, argv: 
     except (TrainingError, CheckpointError) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted; resume from the last checkpoint with --resume", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        print(f"{prog}: {interruption(exc)}; resume from the last checkpoint with --resume", file=sys.stderr)
+        return interrupted_code(exc)
     if result is not None:
         print(result, flush=True)
     return 0
