@@ -246,3 +246,41 @@ def test_a_bundled_model_that_failed_on_photos_is_not_quantized_again(fresh_cach
     model = sessions.load_model("generate", None, device, note=notes.append)
     assert model.precision in ("bf16", "fp32") and len(notes) == 1 and "running it in" in notes[0]
     assert not any("quantizing" in n for n in notes) and not list(fresh_cache.glob("int8/*"))
+
+
+def test_int8_without_a_writable_cache_runs_from_memory_and_leaves_nothing(tmp_path, models, monkeypatch):
+    import tempfile
+
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    monkeypatch.setenv("LANDSCAPE_CACHE", str(blocked / "cache"))  # under a file: cannot be made
+    monkeypatch.setattr(int8, "PSNR_FLOOR_DB", 0.0)  # the tiny model's int8 runs whatever its check says
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    model = sessions.load_model("upscale", models["upscale"], sessions.choose_device("cpu", 1, "auto", "int8"))
+    assert model.precision == "int8" and not isinstance(model.compiled.source, Path)
+    assert np.isfinite(model.run(image=np.full((1, 3, 8, 8), 0.5, np.float32))).all()
+    assert list((tmp_path / "tmp").iterdir()) == [] and not (blocked.parent / "cache").exists()
+
+
+def test_two_threads_saving_the_same_ir_at_once_both_land_it_whole(tmp_path, models):
+    import threading
+
+    model, _ = openvino_backend.read(models["upscale"])
+    xml = tmp_path / "m.xml"
+    errors = []
+
+    def save():
+        try:
+            for _ in range(5):
+                openvino_backend.save_ir(model, xml)
+        except Exception as exc:  # noqa: BLE001 - any failure of either thread fails the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=save) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and sorted(p.name for p in tmp_path.iterdir()) == ["m.bin", "m.xml"]
+    assert openvino_backend.read(xml)[0].get_ordered_ops()

@@ -71,7 +71,7 @@ def test_a_tensor_past_its_storage_is_refused(tmp_path):
             if name.endswith("/data/0"):
                 data = data[:4]  # the first storage cut to one float
             out.writestr(name, data)
-    with pytest.raises(WeightsError, match="outside its storage"):
+    with pytest.raises(WeightsError, match="a tensor of 108 elements on a storage of 1"):
         read_weights(damaged)
 
 
@@ -100,3 +100,48 @@ def test_a_training_checkpoint_with_foreign_objects_gives_its_generator(tmp_path
     assert sorted(read) == sorted(generator)
     assert all(torch.equal(read[k], v) for k, v in generator.items())
     assert not (tmp_path / "PWNED").exists()  # the payload's os.system was never called
+
+
+def _foreign_checkpoint(path, **extra) -> None:
+    """A torch.save archive that the weights-only unpickler refuses (a foreign object beside the
+    weights), so that it is read by ours."""
+    import argparse
+
+    torch.save({"state_dict": {"w": torch.ones(2)}, "hyper_parameters": argparse.Namespace(a=1), **extra}, path)
+
+
+def test_references_shared_thousands_of_ways_are_walked_once(tmp_path):
+    """40 levels of lists each holding the one below twice: 2^40 paths, 40 objects."""
+    import subprocess
+    import sys
+
+    shared: list = []
+    for _ in range(40):
+        shared = [shared, shared]
+    path = tmp_path / "shared.ckpt"
+    _foreign_checkpoint(path, junk=shared)
+    code = f"from landscape.trainers.checkpoint import read_weights; from pathlib import Path; print(sorted(read_weights(Path({str(path)!r}))))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "state_dict" in done.stdout, done.stderr
+
+
+def test_a_compressed_entry_is_refused_before_it_inflates(tmp_path):
+    """A storage of 256 MB of zeros deflated to a few hundred KB: refused unread."""
+    plain = tmp_path / "plain.ckpt"
+    _foreign_checkpoint(plain)
+    bomb = tmp_path / "deflated.ckpt"
+    with zipfile.ZipFile(plain) as src, zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as out:
+        for info in src.infolist():
+            storage = "/data/" in info.filename and not info.filename.endswith(".pkl")
+            out.writestr(info.filename, bytes(256 << 20) if storage else src.read(info))
+    assert bomb.stat().st_size < 4 << 20
+    with pytest.raises(WeightsError, match="is compressed"):
+        read_weights(bomb)
+
+
+def test_a_tensor_bigger_than_its_storage_is_refused(tmp_path):
+    """A stride-0 view of one float standing for a billion: refused, nothing allocated."""
+    path = tmp_path / "expanded.ckpt"
+    _foreign_checkpoint(path, extra_weights={"huge": torch.zeros(1).expand(10**9)})
+    with pytest.raises(WeightsError, match="1,000,000,000 elements on a storage of 1"):
+        read_weights(path)

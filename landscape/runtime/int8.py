@@ -18,7 +18,6 @@ import contextlib
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
@@ -39,9 +38,10 @@ INSTALL_HINT = "pip install nncf (or pip install 'landscape[int8]')"
 
 @dataclass(frozen=True)
 class Quantized:
-    """A model's int8 check's verdict, and its IR (None for a bundled model that failed)."""
+    """A model's int8 check's verdict, and its IR: a file (shipped, or in the cache), the model in
+    memory where no cache can be written, or None for a bundled model that failed."""
 
-    path: Optional[Path]
+    graph: Any
     verdict: dict[str, Any]
 
 
@@ -120,17 +120,17 @@ def checked_here(quantized: Quantized, shipped: Optional[dict[str, Any]], source
     from landscape.runtime.cpu import facts
 
     if shipped is not None and "int8" in shipped:
-        return Quantized(quantized.path, shipped["int8"])
+        return Quantized(quantized.graph, shipped["int8"])
     if quantized.verdict.get("kind") == facts().kind:
         return quantized
     record = cache_file("int8", f"{sha256}-{facts().kind_slug}-openvino-{openvino_backend.version()}.json")
     verdict = read_record(record, "passed")
     if verdict is None:
         calls = calibration.feeds(info, calibration.shipped_pictures()[1], seed=1)
-        verdict = {**check(openvino_backend.as_model(source), openvino_backend.as_model(quantized.path), info, calls, threads),
+        verdict = {**check(openvino_backend.as_model(source), openvino_backend.as_model(quantized.graph), info, calls, threads),
                    "calibration": "checked on this CPU's kind on pictures made by the bundled models"}
         write_record(record, verdict)
-    return Quantized(quantized.path, verdict)
+    return Quantized(quantized.graph, verdict)
 
 
 def make(model_path: Path, fp32_model: Any, info: ModelInfo, sha256: str, threads: int,
@@ -155,8 +155,8 @@ def make(model_path: Path, fp32_model: Any, info: ModelInfo, sha256: str, thread
     verdict = {**check(fp32_model, quantized, info, calibration.feeds(info, held_out, seed=1), threads),
                "calibration": "pictures made by the bundled models", "seconds": round(time.perf_counter() - started, 1)}
     xml = cached_path(sha256)
-    if xml is None:  # no cache: the IR lives in a temporary folder for this process
-        xml = Path(tempfile.mkdtemp(prefix="landscape-int8-")) / "model.xml"
+    if xml is None:  # no cache to keep it in: this process compiles it from memory, and leaves nothing
+        return Quantized(quantized, verdict)
     _save(quantized, verdict, xml)
     return Quantized(xml, verdict)
 

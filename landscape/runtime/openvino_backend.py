@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -129,16 +130,19 @@ def open_source(path: Path, sha256: str | None) -> tuple[Any, dict[str, str], se
 
 
 def save_ir(model: Any, xml: Path) -> None:
-    """The model as an IR under temporary names, renamed .bin before .xml: a reader that finds
-    the .xml finds the whole model (records beside it are written after)."""
-    stem = xml.parent / f".{xml.stem}.{os.getpid()}"
+    """The model as an IR under temporary names of its own (two threads or processes may save the
+    same model at once), renamed .bin before .xml: a reader that finds the .xml finds the whole
+    model (records beside it are written after)."""
+    fd, name = tempfile.mkstemp(dir=xml.parent, prefix=f".{xml.stem}.", suffix=".tmp")
+    os.close(fd)
+    stem = Path(name)
     try:
         openvino().save_model(model, str(stem) + ".xml", compress_to_fp16=False)
         os.replace(str(stem) + ".bin", xml.with_suffix(".bin"))
         os.replace(str(stem) + ".xml", xml)
     finally:
-        for suffix in (".xml", ".bin"):
-            Path(str(stem) + suffix).unlink(missing_ok=True)
+        for path in (stem, Path(str(stem) + ".xml"), Path(str(stem) + ".bin")):
+            path.unlink(missing_ok=True)
 
 
 def as_model(source: Any) -> Any:

@@ -574,19 +574,19 @@ def choose_precision(model_path: Path, source: Any, info: ModelInfo, device: Dev
     else:
         reasons.append("no bf16 units on this CPU")
     quantized = shipped_int8(model_path) or int8.cached(sha256)
-    if quantized is not None and quantized.path is not None:
+    if quantized is not None and quantized.graph is not None:
         quantized = int8.checked_here(quantized, kind, source, info, sha256, device.threads)
     if device.precision == "int8":
         quantized = quantized or int8.make(model_path, openvino_backend.as_model(source), info, sha256, device.threads, note)
         if quantized.verdict["passed"]:
-            return "int8", quantized.path, f"asked for; {int8.describe(quantized.verdict)}"
+            return "int8", quantized.graph, f"asked for; {int8.describe(quantized.verdict)}"
         fallback = "bf16" if "bf16" in graphs else "fp32"
         note(f"{model_path.name}: {int8.describe(quantized.verdict)}; running it in {fallback}")
         return fallback, source, f"{int8.describe(quantized.verdict)}; {reasons[0]}"
     if quantized is not None:
         reasons.append(int8.describe(quantized.verdict))
         if quantized.verdict["passed"]:
-            graphs["int8"] = lambda: quantized.path
+            graphs["int8"] = lambda: quantized.graph
     if len(graphs) == 1:
         return "fp32", source, "; ".join(reasons)
     if kind and set(kind.get("ms", {})) == set(graphs):
@@ -594,7 +594,7 @@ def choose_precision(model_path: Path, source: Any, info: ModelInfo, device: Dev
     else:
         ms, where = precision_rates.rates(sha256, graphs, info, device.threads), "measured here"
     chosen = precision_rates.choose(ms)
-    return chosen, quantized.path if chosen == "int8" else source, f"{where}: {precision_rates.describe(ms, info)}; " + "; ".join(reasons)
+    return chosen, quantized.graph if chosen == "int8" else source, f"{where}: {precision_rates.describe(ms, info)}; " + "; ".join(reasons)
 
 
 def _bundled_entry(model_path: Path) -> dict[str, Any] | None:

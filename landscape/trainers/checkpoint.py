@@ -43,6 +43,7 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
     try:
         if path.suffix == ".safetensors":
             return load_file(str(path))
+        torch_archive.refuse_compressed(path)
         if torch_archive.is_script_archive(path):
             return torch_archive.read_script_weights(path)
         try:
