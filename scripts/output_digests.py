@@ -4,7 +4,9 @@ of the code's shape leaves behaviour alone: the written files' sha256, the paths
 
 Float kernels differ between CPU kinds (AVX2, AVX-512, AMX) and between runtime versions, so the
 digests are kept per machine kind: `--record` adds this kind's entry to the file,
-`tests/test_output_digests.py` compares a run with it.
+`tests/test_output_digests.py` compares a run with it. On a kind with no entry the test runs the
+previous commit's tree (a git worktree, on this machine) and compares this tree with it, case by
+case, but for the cases that commit's change of the digests file declares changed.
 
     python -m scripts.output_digests --record      # before a restructuring
     python -m pytest tests/test_output_digests.py  # after it
@@ -98,6 +100,35 @@ def _rates_context() -> dict:
     from landscape.runtime.precision_rates import context
 
     return context()
+
+
+def previous_tree(commit: str, workdir: Path) -> dict:
+    """The digests `commit`'s own code and models give on this machine: its tree checked out in a
+    git worktree and its output_digests run there (its package first on PYTHONPATH)."""
+    tree = workdir / "previous"
+    subprocess.run(["git", "worktree", "add", "--detach", str(tree), commit], cwd=ROOT, check=True, capture_output=True)
+    try:
+        env = {**os.environ, "PYTHONPATH": str(tree)}
+        done = subprocess.run([sys.executable, "-m", "scripts.output_digests"], cwd=tree, env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"the digests of {commit} could not be made here:\n{done.stderr[-2000:]}")
+        return next(iter(json.loads(done.stdout).values()))
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, capture_output=True)
+
+
+def declared_changes(commit: str) -> set[str]:
+    """The cases whose recorded digests differ between `commit`'s digests file and this tree's,
+    for the machine kinds both record: what the change since `commit` says it changes. Every case
+    where no kind is recorded in both."""
+    shown = subprocess.run(["git", "show", f"{commit}:{DIGESTS.relative_to(ROOT)}"], cwd=ROOT, capture_output=True, text=True)
+    before = json.loads(shown.stdout) if shown.returncode == 0 else {}
+    after = json.loads(DIGESTS.read_text())
+    both = set(before) & set(after)
+    if not both:
+        return {name for name, _ in CASES}
+    return {case for kind in both for case in set(before[kind]) | set(after[kind])
+            if before[kind].get(case) != after[kind].get(case)}
 
 
 def main() -> None:

@@ -244,7 +244,9 @@ def test_a_bundled_model_that_failed_on_photos_is_not_quantized_again(fresh_cach
     device = sessions.choose_device("cpu", 1, "auto", "int8")
     notes: list[str] = []
     model = sessions.load_model("generate", None, device, note=notes.append)
-    assert model.precision in ("bf16", "fp32") and len(notes) == 1 and "running it in" in notes[0]
+    assert len(notes) == 1 and "running it in" in notes[0]
+    fallback = notes[0].rsplit(" ", 1)[-1]
+    assert model.precision == fallback and (fallback == "fp32" or facts().has_bf16)
     assert not any("quantizing" in n for n in notes) and not list(fresh_cache.glob("int8/*"))
 
 

@@ -41,16 +41,27 @@ def test_bundled_model_with_another_hash_is_refused(bundle, cli, tmp_path):
     assert cli("models").exit_code == 1
 
 
-def test_device_choice():
+def test_device_choice(monkeypatch):
     assert sessions.choose_device("cpu", 3).threads == 3
-    assert sessions.choose_device("auto").name in ("cpu", "cuda")
+    assert sessions.choose_device("auto").name == ("cuda" if sessions._cuda_works() else "cpu")
     with pytest.raises(UsageError):
         sessions.choose_device("gpu")
     with pytest.raises(UsageError):
         sessions.choose_device("cpu", -1)
-    if sessions.choose_device("auto").name == "cpu":
-        with pytest.raises(UsageError, match="CUDA is not usable"):
-            sessions.choose_device("cuda")
+    monkeypatch.setattr(sessions, "_cuda_works", lambda: False)
+    assert sessions.choose_device("auto").name == "cpu"
+    with pytest.raises(UsageError, match="CUDA is not usable"):
+        sessions.choose_device("cuda")
+    monkeypatch.setattr(sessions, "_cuda_works", lambda: True)
+    cuda = sessions.choose_device("auto")
+    assert (cuda.name, cuda.backend, cuda.providers[0]) == ("cuda", "onnxruntime", "CUDAExecutionProvider")
+    assert sessions.choose_device("cuda").name == "cuda" and sessions.choose_device("cpu").name == "cpu"
+    from landscape.runtime import openvino_backend
+
+    if openvino_backend.available():
+        # OpenVINO or int8 asked for means the CPU, even where CUDA works.
+        assert sessions.choose_device("auto", backend="openvino").name == "cpu"
+        assert sessions.choose_device("auto", precision="int8").name == "cpu"
 
 
 def test_no_nvidia_driver_means_cpu_without_loading_cuda(monkeypatch):
