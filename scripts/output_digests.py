@@ -42,9 +42,10 @@ CASES = [
     ("label-index", ["label", "SAMPLES/photos/lake.png", "-o", "OUT/labi", "--index", "--min-region", "1"]),
     ("info-picture", ["info", "OUT/gen/seed000005.png"]),
     ("palette", ["palette", "-o", "OUT/legend.png"]),
-    ("models", ["models"]),
+    ("models", ["models", "show"]),
+    ("models-list", ["models", "list", "--json"]),
 ] + [(f"help-{name}", [*name.split(), "--help"]) for name in
-     ("", "generate", "translate", "inpaint", "upscale", "label", "palette", "models", "info", "export", "train",
+     ("", "generate", "translate", "inpaint", "upscale", "label", "palette", "models", "models pull", "info", "export", "train",
       "train dcgan", "serve")]
 
 
@@ -68,7 +69,8 @@ def _sha(data: bytes) -> str:
 def run_case(argv: list[str], out: Path) -> dict:
     argv = [a.replace("OUT", str(out)).replace("SAMPLES", str(SAMPLES)) for a in argv]
     before = {p for p in out.rglob("*") if p.is_file()}
-    env = {**os.environ, "COLUMNS": "100", "TERM": "dumb", "LANDSCAPE_CACHE": str(out / ".cache")}
+    env = {**os.environ, "COLUMNS": "100", "TERM": "dumb", "LANDSCAPE_CACHE": str(out / ".cache"),
+           "LANDSCAPE_MODELS_DIR": str(out / "models")}
     env.pop("LANDSCAPE_BACKEND", None)
     env.pop("LANDSCAPE_PRECISION", None)
     done = subprocess.run([sys.executable, "-m", "landscape", *argv], capture_output=True, env=env, cwd=ROOT)

@@ -69,14 +69,14 @@ def bundled_name(task: str, scale: int | None) -> str:
     return f"{task}.onnx" if scale in (None, DEFAULT_SCALE) else f"{task}_x{scale}.onnx"
 
 
-def update_manifest(task: str, target: Path, scale: int | None) -> None:
+def update_manifest(task: str, target: Path, scale: int | None, license: str) -> None:
     """The entry for this task (and, for upscalers, this factor) replaced by `target`'s; an
     int8 record of the file it replaces goes with it (int8_bundled makes the new one's)."""
     manifest_path = bundled_dir() / MANIFEST
     manifest = json.loads(manifest_path.read_text())
     entries = [e for e in manifest["models"] if not (e["task"] == task and e.get("scale") == scale)]
     entry = {"task": task, "file": target.name, "sha256": sha256_file(target), "card": f"{task}.md",
-             "default": scale in (None, DEFAULT_SCALE)}
+             "default": scale in (None, DEFAULT_SCALE), "license": license}
     entries.append(entry if scale is None else {**entry, "scale": scale})
     manifest["models"] = sorted(entries, key=lambda e: (e["task"], not e["default"]))
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
@@ -87,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("checkpoint", type=Path)
     parser.add_argument("--precision", choices=("auto", "fp16", "fp32"), default="auto",
                         help="auto: fp16 when it is no slower on this CPU; fp16 also when the size budget needs it")
+    parser.add_argument("--license", default="MIT", help="SPDX id of the weights' licence (trained here: the project's, "
+                        "MIT; from published weights: theirs)")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -110,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         scale = load_model(task, reports[keep].path, choose_device("cpu", 0, "onnxruntime")).info.scale
         target = bundled_dir() / bundled_name(task, scale)
         shutil.copyfile(reports[keep].path, target)
-    update_manifest(task, target, scale)
+    update_manifest(task, target, scale, args.license)
     print(f"shipped {keep}: {target} (sha256 {sha256_file(target)})")
     return 0
 

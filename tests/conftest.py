@@ -104,3 +104,17 @@ def random_image(h: int, w: int, c: int = 3, seed: int = 0, dtype=np.uint8) -> n
 def tree_digest(folder: Path) -> dict[str, str]:
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def pytest_addoption(parser):
+    parser.addoption("--network", action="store_true", help="also run the tests marked `network` (real downloads)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `network` reach the internet: left out unless --network is given (CI has none)."""
+    if config.getoption("--network"):
+        return
+    kept = [item for item in items if "network" not in item.keywords]
+    if len(kept) < len(items):
+        config.hook.pytest_deselected(items=[item for item in items if "network" in item.keywords])
+        items[:] = kept

@@ -54,7 +54,7 @@ def test_bundled_models_fit_the_size_budget():
 
 
 def test_models_command_lists_every_bundled_model(cli):
-    result = cli("models", "--json")
+    result = cli("models", "show", "--json")
     assert result.exit_code == 0, result.stderr
     rows = json.loads(result.stdout)
     assert sorted(Path(r["file"]).name for r in rows if r["origin"] == "bundled") == sorted(e["file"] for e in MANIFEST)

@@ -249,7 +249,7 @@ def test_palette_models_info(tmp_path, cli, models):
     assert res.exit_code == 0 and lines(res.stdout)[0].split("\t")[:2] == ["0", "sky"]
     assert Image.open(tmp_path / "legend.png").size[1] == 8 * 40
     assert cli("palette", "--model", models["upscale"]).exit_code == 2
-    described = [r for r in json.loads(cli("models", models["upscale"], "--json").stdout) if r["origin"] == "given"]
+    described = [r for r in json.loads(cli("models", "show", models["upscale"], "--json").stdout) if r["origin"] == "given"]
     assert described[0]["task"] == "upscale" and described[0]["scale"] == 4 and len(described[0]["sha256"]) == 64
     info = json.loads(cli("info", "--json").stdout)
     assert "CPUExecutionProvider" in info["providers"] and info["device"].startswith(("cpu", "cuda"))

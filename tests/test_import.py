@@ -119,7 +119,7 @@ def test_tiles_of_an_imported_upscaler_match_one_pass(name, imported, cli, tmp_p
 
 def test_the_metadata_names_the_architecture_and_the_source(imported, cli):
     weights, model, _ = imported["esrgan-x4"]
-    result = cli("models", model, "--json")
+    result = cli("models", "show", model, "--json")
     assert result.exit_code == 0
     row = given(result.stdout)
     assert row["task"] == "upscale" and row["family"] == "ESRGAN" and row["scale"] == 4
@@ -156,7 +156,7 @@ def test_fp16_export_is_checked_against_fp32(imported, cli, tmp_path):
     weights, _, _ = imported["compact-x4"]
     result = cli("export", weights, "-o", tmp_path / "m16.onnx", "--fp16")
     assert result.exit_code == 0, result.output
-    row = given(cli("models", tmp_path / "m16.onnx", "--json").stdout)
+    row = given(cli("models", "show", tmp_path / "m16.onnx", "--json").stdout)
     assert row["precision"] == "fp16" and row["parity"]["fp16_max_abs_diff"] <= row["parity"]["fp16_atol"]
 
 

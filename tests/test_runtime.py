@@ -38,7 +38,7 @@ def test_bundled_model_with_another_hash_is_refused(bundle, cli, tmp_path):
         sessions.bundled_model("upscale")
     res = cli("upscale", tmp_path, "-o", tmp_path / "o")
     assert res.exit_code == 2 and "sha256" in res.stderr
-    assert cli("models").exit_code == 1
+    assert cli("models", "show").exit_code == 1
 
 
 def test_device_choice(monkeypatch):

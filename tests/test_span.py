@@ -202,7 +202,7 @@ def test_landscape_export_takes_an_ncnn_span_and_the_commands_run_it(tmp_path, c
     param = write_ncnn(rounded(random_span(scale=2)), tmp_path)
     res = cli("export", param, "-o", tmp_path / "span.onnx")
     assert res.exit_code == 0, res.output
-    info = json.loads(cli("models", tmp_path / "span.onnx", "--json").stdout)
+    info = json.loads(cli("models", "show", tmp_path / "span.onnx", "--json").stdout)
     row = next(r for r in info if r["origin"] == "given")
     assert row["family"] == "span" and row["scale"] == 2 and row["parity"]["fp32_max_abs_diff"] < 2e-3
     assert row["training"]["source_file"] == "span.param" and len(row["training"]["weights_sha256"]) == 64

@@ -125,7 +125,13 @@ def flag(name: str) -> str:
 
 def open_task(reporter: Reporter, placement: Placement, task_type: type, model: Optional[Path], **options: Any) -> Any:
     """Open an API task (landscape.api.Upscaler, ...) on this run's placement: its notes go to
-    the reporter, its option errors name the flags."""
+    the reporter, its option errors name the flags. A model given by the name of a published
+    one not pulled yet is pulled first, where it may be unasked (landscape.cli.pull)."""
+    from landscape.cli.pull import pull_named
+
+    model = pull_named(model, reporter.note, reporter.quiet)
+    if options.get("upscale_model") is not None:
+        options["upscale_model"] = pull_named(options["upscale_model"], reporter.note, reporter.quiet)
     return task_type(model, device=placement.device, threads=placement.threads, backend=placement.backend,
                      precision=placement.precision, note=reporter.note, spelling=flag, **options)
 

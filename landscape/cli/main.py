@@ -14,7 +14,7 @@ from landscape.cli.commands.generate import generate
 from landscape.cli.commands.info import info
 from landscape.cli.commands.inpaint import inpaint
 from landscape.cli.commands.label import label
-from landscape.cli.commands.models import models
+from landscape.cli.commands.models import models_app
 from landscape.cli.commands.palette import palette
 from landscape.cli.commands.serve import serve
 from landscape.cli.commands.train import train_app
@@ -37,8 +37,9 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-for command in (generate, translate, inpaint, upscale, label, palette, models, info, export, serve):
+for command in (generate, translate, inpaint, upscale, label, palette, info, export, serve):
     app.command()(command)
+app.add_typer(models_app)
 app.add_typer(train_app)
 
 

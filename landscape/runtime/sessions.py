@@ -440,6 +440,10 @@ def load_model(task: str | tuple[str, ...], path: str | os.PathLike | None, devi
     else:
         model_path = Path(path)
         if not model_path.is_file():
+            from landscape.runtime import registry
+
+            model_path = registry.resolve(str(path)) or model_path  # a pulled model's name
+        if not model_path.is_file():
             raise ModelError(f"{model_path}: no such model file")
     tell = note or (lambda text: None)
     if _kept_open is None or graph:
