@@ -13,6 +13,7 @@ are `landscape.LandscapeError`s carrying the command line's one-line messages: U
 from __future__ import annotations
 
 import functools
+import hashlib
 import itertools
 import logging
 import operator
@@ -221,6 +222,31 @@ class Upscaler(_Task):
 
         return _each(pictures, one)
 
+    def video(self, source: "os.PathLike[str] | str", target: "os.PathLike[str] | str", *, codec: str = "libx264",
+              crf: int = 18, preset: Optional[str] = None, audio: bool = True,
+              progress: Optional[Callable[[int], None]] = None) -> dict[str, Any]:
+        """A clip upscaled frame by frame into `target` (= `landscape upscale CLIP`): each frame's
+        timestamp, the audio, subtitles, chapters and metadata kept; resumed where an earlier call
+        stopped. `progress(n)` hears the frames as they are made. Returns the output file (the
+        same name in .mkv where the container cannot hold `codec`), frames, and frames resumed."""
+        return _video(self, source, target, lambda pixels, index: self.upscale_pixels(pixels), codec, crf, preset, audio,
+                      progress, {"scale": self.scale, "tiles": [self.tiles.tile, self.tiles.pad]}, self.check_size)
+
+
+def _video(task: _Task, source: Any, target: Any, transform: Callable[[np.ndarray, int], np.ndarray], codec: str,
+           crf: int, preset: Optional[str], audio: bool, progress: Optional[Callable[[int], None]],
+           options: dict[str, Any], check_size: Callable[[int, int], None]) -> dict[str, Any]:
+    from pathlib import Path
+
+    from landscape.imaging.video import Encoding, process
+    from landscape.runtime.sessions import model_sha256
+
+    models = getattr(task, "models", (task.model,))
+    job = {"models": [[model_sha256(m.path), m.backend, m.precision] for m in models], **options}
+    result = process(Path(source), Path(target), transform, Encoding(codec=codec, crf=crf, preset=preset, audio=audio),
+                     job=job, check_size=check_size, progress=progress or (lambda n: None), note=task.note)
+    return {"output": result.output, "frames": result.frames, "resumed_from": result.resumed_from}
+
 
 class Generator(_Task):
     """New landscapes from seeds: picture i depends on its seed alone, whatever the batch.
@@ -409,6 +435,34 @@ class Inpainter(_Task):
                 raise UsageError("a list of pictures needs a list of as many masks (or none: their alpha)")
             return [self._one(p, m) for p, m in zip(pictures, masks)]
         return self._one(pictures, masks)
+
+    def video(self, source: "os.PathLike[str] | str", target: "os.PathLike[str] | str", mask: Any, *,
+              codec: str = "libx264", crf: int = 18, preset: Optional[str] = None, audio: bool = True,
+              progress: Optional[Callable[[int], None]] = None) -> dict[str, Any]:
+        """A clip's holes filled frame by frame (= `landscape inpaint CLIP --masks MASK`): `mask`
+        is one mask for every frame (a picture, an array, or a picture file's path) or the path
+        of a mask video with as many frames. Timing, sound, subtitles, chapters and metadata are
+        kept; see Upscaler.video."""
+        from pathlib import Path
+
+        from landscape.imaging.video import FramesByIndex, is_video
+
+        if isinstance(mask, (str, os.PathLike)) and is_video(Path(mask)):
+            mask_for: Callable[[int], Any] = FramesByIndex(Path(mask))
+            identity: Any = [str(Path(mask).resolve()), Path(mask).stat().st_mtime_ns]
+        else:
+            still = read(mask, max_pixels=self.max_pixels) if isinstance(mask, (str, os.PathLike)) else mask
+            mask_for = lambda index: still  # noqa: E731
+            identity = [str(Path(mask).resolve()), Path(mask).stat().st_mtime_ns] if isinstance(mask, (str, os.PathLike)) \
+                else hashlib.sha256(np.ascontiguousarray(np.asarray(still)).tobytes()).hexdigest()
+
+        def fill(pixels: np.ndarray, index: int) -> np.ndarray:
+            filled = self.fill(pixels, self.hole(mask_for(index), pixels))
+            return pixels if filled is None else filled
+
+        return _video(self, source, target, fill, codec, crf, preset, audio, progress,
+                      {"mask": identity, "holes": [self.dilate, self.threshold, self.invert, self.seamless]},
+                      lambda h, w: None)
 
     def _one(self, picture: Picture, mask: Any) -> np.ndarray:
         pixels, flat = self._pixels(picture)

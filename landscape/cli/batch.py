@@ -58,6 +58,8 @@ def each(fn: Callable[[Any], Any]) -> Callable[[list[Any]], list[Any]]:
 def print_plan(plan: Plan, reporter: Reporter, *, overwrite: bool) -> int:
     """--dry-run: what would be written, skipped or refused; writes nothing. Rows are printed
     as they are planned (--json gathers them into one object)."""
+    from landscape.cli.videos import describe, is_clip
+
     rows = []
     for item in plan.items:
         if item.error is not None:
@@ -65,7 +67,7 @@ def print_plan(plan: Plan, reporter: Reporter, *, overwrite: bool) -> int:
         elif item.output is not None and item.output.exists() and not overwrite:
             action = "skip (exists)"
         else:
-            action = "write"
+            action = describe(item) if is_clip(item) else "write"
         if reporter.json_mode:
             rows.append({"input": item.label, "output": str(item.output) if item.output else None, "action": action})
         else:
@@ -77,10 +79,14 @@ def print_plan(plan: Plan, reporter: Reporter, *, overwrite: bool) -> int:
 
 
 def output_extension(path: Path, fmt: str) -> str:
+    """A picture's output format (--format, or its own); a clip keeps its container."""
+    from landscape.imaging.codec import EXTENSION_FORMAT
+    from landscape.imaging.video import is_video
+
+    if is_video(path):
+        return path.suffix.lstrip(".").lower()
     if fmt != "keep":
         return fmt
-    from landscape.imaging.codec import EXTENSION_FORMAT
-
     return EXTENSION_FORMAT.get(path.suffix.lower(), "png")
 
 

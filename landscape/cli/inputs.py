@@ -11,6 +11,7 @@ from typing import Iterator, TextIO
 
 from landscape.errors import UsageError
 from landscape.imaging.codec import IMAGE_EXTENSIONS
+from landscape.imaging.video import VIDEO_EXTENSIONS
 
 
 @dataclass
@@ -48,8 +49,9 @@ def read_stdin_paths(stream: TextIO, null_separated: bool) -> list[str]:
     return [line.rstrip("\r") for line in data.split("\n") if line.rstrip("\r")]
 
 
-def has_image_extension(path: Path | str) -> bool:
-    return os.path.splitext(path)[1].lower() in IMAGE_EXTENSIONS
+def has_input_extension(path: Path | str) -> bool:
+    """A picture's or a clip's extension: what a folder scan takes."""
+    return os.path.splitext(path)[1].lower() in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS
 
 
 def _inside(path: Path, folder: Path | None) -> bool:
@@ -102,12 +104,12 @@ class Scan:
             for entry in entries:
                 if entry.name.startswith(".") or entry.is_dir():
                     continue  # hidden files (our own temp files among them) and folders
-                if has_image_extension(entry.name):
+                if has_input_extension(entry.name):
                     names.append(entry.name)
                 elif not entry.is_dir():
                     skipped += 1
         if skipped:
-            self.notes.append(f"{folder}: skipped {skipped} file(s) without an image extension")
+            self.notes.append(f"{folder}: skipped {skipped} file(s) without an image or video extension")
         names.sort()
         return names
 
@@ -217,7 +219,7 @@ def _mask_candidates(folder: Path, stem: str) -> list[Path]:
     found = []
     for entry in entries:
         path = Path(entry.path)
-        if not has_image_extension(path) or entry.is_dir():
+        if not has_input_extension(path) or entry.is_dir():
             continue
         if path.stem == stem or (path.stem.startswith(stem + MASK_SUFFIX)):
             found.append(path)
@@ -252,5 +254,5 @@ def pair_masks(paths: list[Path], masks: Path | None) -> Pairing:
             claimed.add(os.path.realpath(candidates[0]))
     if masks is not None and masks.is_dir():
         out.orphans = [m for m in (Path(e.path) for e in sorted(os.scandir(masks), key=lambda e: e.name))
-                       if has_image_extension(m) and os.path.realpath(m) not in claimed]
+                       if has_input_extension(m) and os.path.realpath(m) not in claimed]
     return out

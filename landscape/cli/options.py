@@ -115,7 +115,32 @@ class Parallel:
     jobs: Jobs = "auto"
 
 
-GROUPS = (Placement, Scan, Run, Limits, Parallel)
+VideoCodec = Annotated[str, typer.Option("--codec", help="Video inputs: the encoder (libx264; libx265, libsvtav1, libvpx-vp9, "
+                      "ffv1 lossless; h264_nvenc, hevc_nvenc on NVIDIA GPUs). A container that cannot hold it gives .mkv.")]
+Crf = Annotated[int, typer.Option("--crf", help="Video inputs: the encoder's constant rate factor (lower is better; 0 is "
+                "lossless for x264 and x265).")]
+Preset = Annotated[Optional[str], typer.Option("--preset", help="Video inputs: the encoder's preset (x264, x265: ultrafast .. "
+                   "veryslow; SVT-AV1: 0-13).", show_default=False)]
+NoAudio = Annotated[bool, typer.Option("--no-audio", help="Video inputs: leave their audio streams out (subtitles, "
+                    "attachments and chapters stay).")]
+
+
+@dataclass(frozen=True)
+class Video:
+    """How video inputs are encoded (their frames go through the model; the rest is copied)."""
+
+    codec: VideoCodec = "libx264"
+    crf: Crf = 18
+    preset: Preset = None
+    no_audio: NoAudio = False
+
+    def encoding(self) -> Any:
+        from landscape.imaging.video import Encoding
+
+        return Encoding(codec=self.codec, crf=self.crf, preset=self.preset, audio=not self.no_audio)
+
+
+GROUPS = (Placement, Scan, Run, Limits, Parallel, Video)
 
 
 @dataclass_transform(frozen_default=True, kw_only_default=True)

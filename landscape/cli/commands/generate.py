@@ -54,7 +54,8 @@ class GenerateOptions:
                                                 "by spherical interpolation: frames walk-0000.png, ...", show_default=False)] = None
     frames: Annotated[int, typer.Option("--frames", help="With --walk: frames from each seed to the next.")] = 24
     animation: Annotated[Optional[Path], typer.Option("--animation", help="With --walk: also write the frames as an "
-                                                      "animated .webp or .gif.", show_default=False)] = None
+                                                      "animated .webp or .gif, or a video (.mp4, .mkv, .webm: H.264 "
+                                                      "or the container's codec).", show_default=False)] = None
     fps: Annotated[float, typer.Option("--fps", help="With --animation: frames per second.")] = 12.0
     model: options.ModelPath = None
     upscale_model: options.UpscaleModel = None
@@ -183,8 +184,13 @@ def _check_walk(opts: GenerateOptions) -> Optional[list[int]]:
     if not 0 < opts.fps <= 100:
         raise UsageError(f"--fps must be in (0, 100], got {opts.fps:g}")
     if opts.animation is not None:
-        if opts.animation.suffix.lower() not in (".webp", ".gif"):
-            raise UsageError(f"--animation {opts.animation}: the file must end in .webp or .gif")
+        from landscape.imaging.video import VIDEO_EXTENSIONS, av_module
+
+        if opts.animation.suffix.lower() not in (".webp", ".gif", *VIDEO_EXTENSIONS):
+            raise UsageError(f"--animation {opts.animation}: the file must end in .webp, .gif or a video's "
+                             f"({', '.join(VIDEO_EXTENSIONS)})")
+        if opts.animation.suffix.lower() in VIDEO_EXTENSIONS:
+            av_module()  # a missing PyAV said now, before the frames are made
         if opts.parallel.shard is not None:
             raise UsageError("--animation needs every frame: it cannot be combined with --shard")
     return walk_seeds
@@ -226,6 +232,16 @@ def _write_animation(path: Path, frames: list[Path], fps: float, reporter: Repor
     present = [f for f in frames if f.exists()]
     if len(present) < len(frames):
         reporter.fail(str(path), f"{len(frames) - len(present)} frame(s) missing; no animation written")
+        return
+    from landscape.imaging.video import VIDEO_EXTENSIONS, Encoding, write_animation
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() in VIDEO_EXTENSIONS:
+        import numpy as np
+
+        codec = "libvpx-vp9" if path.suffix.lower() == ".webm" else "libx264"  # WebM holds no H.264
+        write_animation(path, (np.asarray(Image.open(f).convert("RGB")) for f in present), fps, Encoding(codec=codec))
+        reporter.note(f"animation of {len(present)} frames: {path}")
         return
     import io
 

@@ -31,11 +31,13 @@ class InpaintOptions:
     parallel: options.Parallel
     strip_metadata: options.StripMetadata = False
     compare: options.Compare = None
+    video: options.Video
 
 
 @options.command(InpaintOptions)
 def inpaint(opts: InpaintOptions) -> int:
-    """Fill holes in photos. Masks are paired by file name, never by order.
+    """Fill holes in photos and video clips. Masks are paired by file name, never by order; a clip's
+    mask is one picture for every frame, or a mask video of as many frames.
 
     Example: landscape inpaint samples/photos --masks samples/masks -o out/
     """
@@ -114,6 +116,48 @@ def inpaint(opts: InpaintOptions) -> int:
         data, enc_notes = encode(pixels, item.output.suffix.lstrip("."), quality=opts.quality, meta=meta)
         return Encoded(data, notes + enc_notes)
 
+    from landscape.cli import videos
+
     # Masks pair by name across the whole input (companions, orphans), so inpaint plans it whole.
-    batch.run_items(Plan(items, len(items)), Stages(load=load, infer=batch.each(infer), save=save), reporter, overwrite=opts.run.overwrite, jobs=opts.parallel.jobs)
-    return reporter.finish(device=inpainter.device.name)
+    pictures, clips = videos.split(Plan(items, len(items)))
+    batch.run_items(pictures, Stages(load=load, infer=batch.each(infer), save=save), reporter, overwrite=opts.run.overwrite, jobs=opts.parallel.jobs)
+    clip_records = videos.run(clips, reporter, transform=lambda item: _clip_filler(inpainter, item, opts.limits), encoding=opts.video.encoding(),
+                              overwrite=opts.run.overwrite, check_size=lambda h, w: None,
+                              job=lambda item: {"made_by": made_by, "mask": _identity(item.source[1]),
+                                                "holes": [opts.mask_dilate, opts.mask_threshold, opts.mask_invert, opts.seamless]})
+    return reporter.finish(device=inpainter.device.name, **({"videos": clip_records} if clip_records else {}))
+
+
+def _identity(path: Optional[Path]) -> Optional[list]:
+    """What a resumed clip's mask must still be: the same file, unchanged."""
+    if path is None:
+        return None
+    stat = path.stat()
+    return [str(path.resolve()), stat.st_size, stat.st_mtime_ns]
+
+
+def _clip_filler(inpainter, item: Item, limits):
+    """The per-frame fill of a clip: its mask (one picture for every frame, or the frame of a
+    mask video with the same number), checked against each frame's size."""
+    from landscape.errors import ItemError
+    from landscape.imaging.codec import decode
+    from landscape.imaging.video import FramesByIndex, is_video
+
+    _, mask_path = item.source
+    if mask_path is None:
+        raise ItemError("a clip needs --masks: a picture for every frame, or a mask video (a clip has no alpha)")
+    if is_video(mask_path):
+        mask_for = FramesByIndex(mask_path)
+    else:
+        try:
+            still = decode(mask_path, max_pixels=limits.max_pixels, max_bytes=limits.byte_limit).pixels
+        except ItemError as exc:
+            raise ItemError(f"mask {mask_path}: {exc}") from None
+        mask_for = lambda index: still  # noqa: E731
+
+    def fill(pixels, index):
+        hole = inpainter.hole(mask_for(index), pixels, f"mask {mask_path}")
+        filled = inpainter.fill(pixels, hole)
+        return pixels if filled is None else filled
+
+    return fill

@@ -32,13 +32,15 @@ class UpscaleOptions:
     parallel: options.Parallel
     strip_metadata: options.StripMetadata = False
     compare: options.Compare = None
+    video: options.Video
 
 
 @options.command(UpscaleOptions)
 def upscale(opts: UpscaleOptions) -> int:
-    """Upscale pictures (4x with the bundled models, or --scale 2, 3, 1.5, ...): gray stays gray, alpha is kept, 16-bit stays 16-bit.
+    """Upscale pictures and video clips (4x with the bundled models, or --scale 2, 3, 1.5, ...): gray stays gray,
+    alpha is kept, 16-bit stays 16-bit; a clip keeps its timing, sound, subtitles and chapters.
 
-    Example: landscape upscale photos/ -o big/ --scale 3
+    Example: landscape upscale photos/ clip.mp4 -o big/ --scale 3
     """
     opts.limits.check()
     options.resolve_format(opts.fmt, opts.quality)
@@ -85,6 +87,12 @@ def upscale(opts: UpscaleOptions) -> int:
         upscaler.check_size(*header_size(item.source)[:2])  # before the picture is decoded
         return decode(item.source, max_pixels=opts.limits.max_pixels, max_bytes=opts.limits.byte_limit)
 
+    from landscape.cli import videos
+
+    pictures, clips = videos.split(items)
     stages = Stages(load=load, infer=batch.each(infer), save=save)
-    batch.run_items(items, stages, reporter, overwrite=opts.run.overwrite, jobs=opts.parallel.jobs, work=planned, unit="px")
-    return reporter.finish(device=upscaler.device.name)
+    batch.run_items(pictures, stages, reporter, overwrite=opts.run.overwrite, jobs=opts.parallel.jobs, work=planned, unit="px")
+    clip_records = videos.run(clips, reporter, transform=lambda item: lambda pixels, index: upscaler.upscale_pixels(pixels),
+                              encoding=opts.video.encoding(), overwrite=opts.run.overwrite, check_size=upscaler.check_size,
+                              job=lambda item: {"made_by": made_by, "tiles": [opts.tile, opts.tile_pad]})
+    return reporter.finish(device=upscaler.device.name, **({"videos": clip_records} if clip_records else {}))
