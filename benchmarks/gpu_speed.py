@@ -32,7 +32,7 @@ from landscape.export.specs import SPECS
 from gpu.window import matmul_rate, network_config
 from landscape.trainers.networks import build_network
 
-FAMILY = {"generate": "dcgan", "upscale": "esrgan", "translate": "pix2pix", "inpaint": "glcic", "label": "segmenter"}
+FAMILY = {"generate": "dcgan", "upscale": "span", "translate": "pix2pix", "inpaint": "glcic", "label": "segmenter"}
 # Input height and width per task: the CLI's small-folder upscale, translate/label/inpaint at
 # the landscape photos' training scale (3:2).
 SHAPE = {"upscale": (128, 128), "translate": (256, 384), "inpaint": (256, 384), "label": (256, 384)}
@@ -176,7 +176,7 @@ def measure_chain(models: Models, dev: torch.device, seconds: float) -> dict:
         if cuda:
             g16 = build_network("dcgan", models.configs["generate"]).eval().to(dev)
             g16.load_state_dict(g.state_dict())
-            u16 = build_network("esrgan", models.configs["upscale"]).eval().to(dev)
+            u16 = build_network(FAMILY["upscale"], models.configs["upscale"]).eval().to(dev)
             u16.load_state_dict(u.state_dict())
             g16, u16 = g16.half().to(memory_format=torch.channels_last), u16.half().to(memory_format=torch.channels_last)
             z16 = z.half()

@@ -91,13 +91,13 @@ class Family:
             self.inputs = lambda b: (b["image"], b["mask"])
             self.loss = lambda out, b: ((out.float() - b["image"]) ** 2 * b["mask"]).mean()
         else:
-            from landscape.trainers.esrgan import SCALE, ESRGANConfig, SRCrops, device_pairs
+            from landscape.trainers.esrgan import ESRGANConfig, SRCrops, device_pairs
             from landscape.trainers.networks.esrgan import RRDBNet
 
             self.config, _ = parse(ESRGANConfig, ["--data", str(data), *argv], "bench", "")
             c = self.config
-            crops = SRCrops(image_split(data, c.holdout, c.seed, print).train, c.resolution * SCALE, c.seed,
-                            c.degradation(), train=True)
+            crops = SRCrops(image_split(data, c.holdout, c.seed, print).train, c.resolution * c.scale, c.seed,
+                            c.degradation(), train=True, scale=c.scale)
             self.make, self.images = device_pairs(crops, torch.device("cpu")), len(crops)
             self.net = RRDBNet(config=c.generator())
             self.inputs = lambda b: (b["lr"],)

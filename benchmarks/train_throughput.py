@@ -48,7 +48,7 @@ def synthetic(root: Path, count: int) -> tuple[Path, Path]:
 def forward_flops(t, tiny: bool) -> float:
     """Forward FLOPs per image of the networks a step of `t` trains."""
     from landscape.trainers.networks.dcgan import DCGANDiscriminator, build_generator
-    from landscape.trainers.networks.esrgan import RRDBNet
+    from landscape.trainers.networks.span import SPANNet
     from landscape.trainers.networks.glcic import CompletionNetwork, ContextDiscriminator, ContextDiscriminatorConfig
     from landscape.trainers.networks.pix2pix import PatchGAN, PatchGANConfig, UNetGenerator
     from landscape.trainers.networks.segmenter import UNetSegmenter
@@ -58,8 +58,8 @@ def forward_flops(t, tiny: bool) -> float:
     if t.family == "dcgan":
         nets = [(build_generator(c.generator()), (torch.randn(1, c.latent_dim),)),
                 (DCGANDiscriminator(config=c.discriminator()), (torch.randn(1, 3, r, r),))]
-    elif t.family == "esrgan":
-        nets = [(RRDBNet(config=c.generator()), (torch.rand(1, 3, r, r),))]
+    elif t.family == "span":
+        nets = [(SPANNet(config=c.generator()), (torch.rand(1, 3, r, r),))]
     elif t.family == "pix2pix":
         nets = [(UNetGenerator(config=c.generator()), (torch.rand(1, 8, r, r),)),
                 (PatchGAN(config=PatchGANConfig(width=c.d_width, layers=c.d_layers, scales=c.d_scales)), (torch.rand(1, 8, r, r), torch.rand(1, 3, r, r)))]
@@ -74,7 +74,7 @@ def forward_flops(t, tiny: bool) -> float:
 
 def launch(t, photos: Path, maps: Path, out: Path, seconds: float, tiny: bool, cuda: bool) -> subprocess.Popen:
     data = ["--data", str(photos)] + (["--maps", str(maps), "--class-map", "stanford"] if "--maps" in t.data else [])
-    argv = [sys.executable, "-m", f"landscape.trainers.{t.family}", *data, *t.args, *COMMON, *(t.tiny if tiny else ()),
+    argv = [sys.executable, "-m", t.module, *data, *t.args, *COMMON, *(t.tiny if tiny else ()),
             "--out", str(out), "--max-minutes", f"{seconds / 60:.3f}", "--log-every", "5" if tiny else "20",
             "--eval-every", "0", "--sample-every", "0", "--checkpoint-every", "0", "--device", "cuda" if cuda else "cpu"]
     return subprocess.Popen(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=open(out.with_suffix(".log"), "w"))

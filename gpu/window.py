@@ -53,11 +53,16 @@ def window_root() -> Path:
 
 @dataclass(frozen=True)
 class Training:
-    family: str  # trainers.<family>
+    family: str  # the checkpoints' family; trainers.<family> unless `trainer` says otherwise
     run: str  # run folder name, on the machine and in runs/
     data: tuple[str, ...]  # data options, {data} = the carried data folder
     args: tuple[str, ...]  # the recipe at full size
     tiny: tuple[str, ...]  # what the rehearsal changes: widths and batches for a CPU
+    trainer: str = ""  # the trainer's module where it is not the family's (SPAN: the super-resolution trainer)
+
+    @property
+    def module(self) -> str:
+        return f"landscape.trainers.{self.trainer or self.family}"
 
 
 HELD_OUT = "{data}/held_out_stems.txt"
@@ -68,11 +73,13 @@ PLAN: tuple[Training, ...] = (
               "--checkpoint-every", "1000", "--eval-every", "1000", "--sample-every", "0"),
              ("--resolution", "16", "--latent-dim", "8", "--g-width", "4", "--d-width", "4", "--batch-size", "4",
               "--checkpoint-every", "2", "--eval-every", "2")),
-    Training("esrgan", "upscale", ("--data", "{data}/photos/landscapes"),
-             ("--batch-size", "128", "--steps", "400000", "--checkpoint-every", "1500", "--eval-every", "1500",
+    # The bundled x4 SPAN goes on from its CPU fine-tuning (runs/slim/span.safetensors: runs/upscale-span-x4's recipe).
+    Training("span", "upscale", ("--data", "{data}/photos/landscapes"),
+             ("--arch", "span", "--scale", "4", "--resolution", "48", "--lr", "2e-5", "--pixel-loss", "mse",
+              "--batch-size", "128", "--steps", "400000", "--checkpoint-every", "1500", "--eval-every", "1500",
               "--sample-every", "0"),
-             ("--resolution", "8", "--eval-size", "32", "--num-feat", "8", "--num-grow-ch", "4", "--num-block", "1",
-              "--batch-size", "4", "--checkpoint-every", "2", "--eval-every", "2")),
+             ("--resolution", "8", "--eval-size", "32", "--feature-channels", "4",
+              "--batch-size", "4", "--checkpoint-every", "2", "--eval-every", "2"), trainer="esrgan"),
     Training("pix2pix", "translate", ("--data", "{data}/photos", "--maps", "{data}/maps", "--holdout-list", HELD_OUT),
              ("--class-map", "stanford", "--num-downs", "7", "--g-width", "32", "--g-max-mult", "4", "--d-width", "32",
               "--d-scales", "2", "--fm-weight", "10", "--l1-weight", "10",
@@ -100,7 +107,7 @@ PLAN: tuple[Training, ...] = (
 COMMON = ("--workers", "0", "--keep-last", "1", "--log-every", "100", "--holdout", "0.05")
 
 
-CONFIG_TYPES = {"dcgan": "DCGANConfig", "esrgan": "ESRGANConfig", "pix2pix": "Pix2PixConfig", "glcic": "GLCICConfig",
+CONFIG_TYPES = {"dcgan": "DCGANConfig", "span": "ESRGANConfig", "pix2pix": "Pix2PixConfig", "glcic": "GLCICConfig",
                 "segmenter": "SegmenterTrainConfig"}
 
 
@@ -110,7 +117,7 @@ def recipe(t: Training, tiny: bool = False):
 
     from landscape.trainers.options import parse
 
-    config_type = getattr(importlib.import_module(f"landscape.trainers.{t.family}"), CONFIG_TYPES[t.family])
+    config_type = getattr(importlib.import_module(t.module), CONFIG_TYPES[t.family])
     stand_in = ["--data", "x"] + (["--maps", "y"] if "--maps" in t.data else [])
     config, _ = parse(config_type, stand_in + list(t.args) + list(COMMON) + (list(t.tiny) if tiny else []), "plan", "")
     return config
@@ -462,10 +469,10 @@ def train(window: Window, data: Path, slim: Path, args: argparse.Namespace) -> N
         argv = trainer_argv(t, data, runs / t.run, slim=slim / f"{t.family}.safetensors", minutes=minutes, tiny=args.tiny,
                             device="cpu" if args.tiny else "cuda")
         log = window.results / f"train-{t.run}.log"
-        cmd = [sys.executable, "-m", f"landscape.trainers.{t.family}", *argv]
+        cmd = [sys.executable, "-m", t.module, *argv]
         if args.audit is not None:
             cmd = [sys.executable, "-m", "gpu.window", "audit-run", str(args.audit / f"train-{t.run}.json"),
-                   "--", "-m", f"landscape.trainers.{t.family}", *argv]
+                   "--", "-m", t.module, *argv]
         procs[t] = (subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT, cwd=ROOT), log)
     window.note("trainings started", minutes=round(minutes, 2),
                 resumed=[t.run for t in PLAN if "--resume" in procs[t][0].args])

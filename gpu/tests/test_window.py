@@ -24,7 +24,7 @@ SLIM_BUDGET = 44_000_000
 def plan_modules(t):
     """The networks of the plan's recipe for `t`, by the names the trainer tracks them under."""
     from landscape.trainers.networks.dcgan import DCGANDiscriminator, build_generator
-    from landscape.trainers.networks.esrgan import RRDBNet
+    from landscape.trainers.networks.span import SPANNet
     from landscape.trainers.networks.glcic import CompletionNetwork
     from landscape.trainers.networks.pix2pix import PatchGAN, PatchGANConfig, UNetGenerator
     from landscape.trainers.networks.segmenter import UNetSegmenter
@@ -33,8 +33,8 @@ def plan_modules(t):
     if t.family == "dcgan":
         g = build_generator(c.generator())
         return {"g": g, "g_ema": g, "d": DCGANDiscriminator(config=c.discriminator())}
-    if t.family == "esrgan":
-        g = RRDBNet(config=c.generator())
+    if t.family == "span":
+        g = SPANNet(config=c.generator())
         return {"g": g, "g_ema": g}
     if t.family == "pix2pix":
         return {"g": UNetGenerator(config=c.generator()), "d": PatchGAN(config=PatchGANConfig(width=c.d_width, layers=c.d_layers, scales=c.d_scales))}
@@ -73,7 +73,7 @@ def test_every_run_fits_the_machine():
 def test_a_changed_recipe_starts_afresh_rather_than_failing(tmp_path):
     from tests.train_helpers import make_photos
 
-    t = next(t for t in window.PLAN if t.family == "esrgan")
+    t = next(t for t in window.PLAN if t.family == "span")
     photos = make_photos(tmp_path / "photos", count=8)
     argv = window.trainer_argv(t, tmp_path, tmp_path / "run", slim=None, minutes=1, tiny=True, device="cpu")
     argv[argv.index("--data") + 1] = str(photos)

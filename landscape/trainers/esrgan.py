@@ -37,6 +37,7 @@ from landscape.trainers.run import BaseConfig, TrainingRun, run_main
 
 # The family each network's checkpoints are written as (the family table, export specs, slim rules).
 ARCH_FAMILY = {"rrdb": "esrgan", "span": "span"}
+TRAINS = tuple(ARCH_FAMILY.values())  # the families whose slim states --resume takes
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ RESUMABLE = ("steps", "max_minutes", "workers", "device", "checkpoint_every", "s
 # A slim state continues on another machine, in a new run folder: the data's place, the batch
 # that fills that machine and its precision settings may differ too.
 SLIM_RESUMABLE = RESUMABLE + ("data", "maps", "holdout_list", "batch_size", "amp", "memory_format", "compile",
-                              "device_data", "d_rewarm_steps")
+                              "device_data", "d_rewarm_steps", "init_from")
 
 
 class OptionError(ValueError):
@@ -91,7 +91,9 @@ def parse(config_type: type, argv: list[str], prog: str, description: str) -> tu
         # (under `python -m landscape.trainers.esrgan` the module is __main__, its spec still names it).
         module = sys.modules[config_type.__module__]
         family = (module.__spec__.name if module.__spec__ else module.__name__).rsplit(".", 1)[-1]
-        saved = _slim_train_config(run_args.resume, family) if slim else _folder_train_config(run_args, run_args.resume)
+        # A trainer of several families (esrgan's: RRDB and SPAN) names them in TRAINS.
+        families = getattr(module, "TRAINS", (family,))
+        saved = _slim_train_config(run_args.resume, families) if slim else _folder_train_config(run_args, run_args.resume)
         allowed = SLIM_RESUMABLE if slim else RESUMABLE
         changed = sorted(k for k, v in given.items() if k not in allowed and saved.get(k) != _jsonable(v))
         if changed:
@@ -110,7 +112,7 @@ def _folder_train_config(run_args: argparse.Namespace, folder: Path) -> dict[str
         raise OptionError(f"{path}: not a run folder's config ({exc})") from None
 
 
-def _slim_train_config(path: Path, family: str) -> dict[str, Any]:
+def _slim_train_config(path: Path, families: tuple[str, ...]) -> dict[str, Any]:
     from landscape.trainers.checkpoint import CheckpointError, read_config
 
     try:
@@ -119,8 +121,8 @@ def _slim_train_config(path: Path, family: str) -> dict[str, Any]:
         raise OptionError(f"--resume {exc}") from None
     if "slim" not in config:
         raise OptionError(f"--resume {path}: a full checkpoint, not a slim state; resume its run folder instead")
-    if config["family"] != family:
-        raise OptionError(f"--resume {path}: a slim state of {config['family']}, not of {family}")
+    if config["family"] not in families:
+        raise OptionError(f"--resume {path}: a slim state of {config['family']}, not of {' or '.join(families)}")
     return config["train"]
 
 
