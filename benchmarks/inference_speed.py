@@ -39,7 +39,7 @@ from landscape.runtime.sessions import bundled_dir, choose_device, read_info, re
 from landscape.trainers.checkpoint import prefixed, save_checkpoint
 from landscape.trainers.networks import build_network, config_to_dict, make_config
 
-FAMILY = {"generate": "dcgan", "upscale": "esrgan", "translate": "pix2pix", "inpaint": "glcic", "label": "segmenter"}
+FAMILY = {"generate": "dcgan", "upscale": "span", "translate": "pix2pix", "inpaint": "glcic", "label": "segmenter"}
 PIPELINES = TASKS
 
 
@@ -51,11 +51,13 @@ def shipped(task: str) -> Path | None:
 
 
 def network_config(task: str):
-    """The shipped model's architecture when one ships, else the family's default."""
+    """(family, network config, origin): the shipped model's architecture when one ships, else
+    the task's default family's default."""
     path = shipped(task)
     if path is not None:
-        return make_config(FAMILY[task], read_info(path).raw["network"]), "shipped"
-    return make_config(FAMILY[task], {}), "default"
+        info = read_info(path)
+        return info.family, make_config(info.family, info.raw["network"]), "shipped"
+    return FAMILY[task], make_config(FAMILY[task], {}), "default"
 
 
 def matmul_peak(threads: int) -> float:
@@ -78,11 +80,11 @@ class Pipeline:
         self.nets, exported, origins = {}, {}, set()
         for task in tasks:
             torch.manual_seed(0)
-            config, origin = network_config(task)
+            family, config, origin = network_config(task)
             origins.add(origin)
-            self.nets[task] = build_network(FAMILY[task], config).eval()
+            self.nets[task] = build_network(family, config).eval()
             ckpt = save_checkpoint(tmp / f"{task}.safetensors", prefixed("net", self.nets[task].state_dict()),
-                                   {"family": FAMILY[task], "network": config_to_dict(config), "weights": "net", "step": 0,
+                                   {"family": family, "network": config_to_dict(config), "weights": "net", "step": 0,
                                     "data": "random"})
             exported[task] = export_checkpoint(ckpt, tmp / f"{task}.onnx").path
         self.network = "/".join(sorted(origins))
