@@ -50,6 +50,17 @@ _RSS = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], stdo
         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode)")
 
 
+def timed_cli(args: list[str], *, env: dict[str, str], cwd: Path) -> tuple[float, float]:
+    """(seconds, the child's peak RSS in MB) of one `landscape ARGS` process, start to exit."""
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", _RSS, sys.executable, "-m", "landscape", *args], env=env,
+                          capture_output=True, text=True, cwd=cwd)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{cwd}: landscape {' '.join(args)} failed:\n{done.stderr[-2000:]}")
+    return seconds, int(done.stdout.strip().splitlines()[-1]) / 1024
+
+
 def pipeline_names(parser, text: str, known) -> list[str]:
     """`--pipelines a,b`: the names, or the parser's usage error naming the unknown ones."""
     names = [n.strip() for n in text.split(",") if n.strip()]

@@ -22,10 +22,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from benchmarks.harness import REPO, _RSS, write_photos
+from benchmarks.harness import REPO, timed_cli, write_photos
 
 BEFORE = "c266037"  # the last commit that shipped the light RRDB
 PHOTOS = 8
@@ -39,14 +38,7 @@ JOBS = {
 def run(side: Path, command: list[str], src: Path, out: Path, cache: Path) -> tuple[float, float]:
     """(seconds, peak RSS in MB) of one CLI process of `side`'s code."""
     env = {**os.environ, "PYTHONPATH": str(side), "LANDSCAPE_CACHE": str(cache), "LANDSCAPE_NO_SERVER": "1"}
-    args = [a.format(src=src, out=out) for a in command]
-    start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", _RSS, sys.executable, "-m", "landscape", *args, "-q"], env=env,
-                          capture_output=True, text=True, cwd=side)
-    seconds = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"{side}: landscape {' '.join(args)} failed:\n{done.stderr[-2000:]}")
-    return seconds, int(done.stdout.strip().splitlines()[-1]) / 1024
+    return timed_cli([a.format(src=src, out=out) for a in command] + ["-q"], env=env, cwd=side)
 
 
 def main(argv: list[str] | None = None) -> int:

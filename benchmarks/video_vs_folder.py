@@ -12,13 +12,11 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from benchmarks.harness import REPO, _RSS
+from benchmarks.harness import REPO, timed_cli
 
 TARGET = 1.25
 
@@ -43,14 +41,7 @@ def frames_and_clip(folder: Path, count: int, width: int, height: int) -> tuple[
 
 
 def timed(args: list[str], out: Path) -> tuple[float, float]:
-    env = {**os.environ, "LANDSCAPE_NO_SERVER": "1"}
-    start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", _RSS, sys.executable, "-m", "landscape", *args, "-o", str(out), "-q",
-                           "--overwrite"], env=env, capture_output=True, text=True, cwd=REPO)
-    seconds = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"landscape {' '.join(args)} failed:\n{done.stderr[-2000:]}")
-    return seconds, int(done.stdout.strip().splitlines()[-1]) / 1024
+    return timed_cli([*args, "-o", str(out), "-q", "--overwrite"], env={**os.environ, "LANDSCAPE_NO_SERVER": "1"}, cwd=REPO)
 
 
 def main(argv: list[str] | None = None) -> int:

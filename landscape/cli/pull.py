@@ -80,20 +80,13 @@ def _already(e: registry.Entry) -> Optional[Path]:
 
 def _write_record(e: registry.Entry, source: Path, report: Any) -> None:
     from landscape.imaging.outputs import atomic_write
+    from landscape.runtime.sessions import sha256_file
 
     record = {"name": e.name, "task": report.task, "family": report.family, "file": e.file, "source_hash": e.known_hash,
               "size": source.stat().st_size, "license": e.license, "source": e.source, "urls": list(e.urls),
-              "hash_source": e.hash_source, "onnx_sha256": _sha256(report.path), "pulled": time.strftime("%Y-%m-%d"),
+              "hash_source": e.hash_source, "onnx_sha256": sha256_file(report.path), "pulled": time.strftime("%Y-%m-%d"),
               "landscape": __version__}
     atomic_write(report.path.with_suffix(".json"), (json.dumps(record, indent=2) + "\n").encode())
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @contextlib.contextmanager
