@@ -25,7 +25,6 @@ def frames_and_clip(folder: Path, count: int, width: int, height: int) -> tuple[
     """A clip of `count` frames (a ramp with the frame's index drawn in it, sound beside it) and the same frames as PNGs,
     decoded from the clip so that both sides upscale the very same pixels."""
     import av
-    import numpy as np
     from PIL import Image
 
     from tests.video_fixtures import make_clip  # the tests' clips: run from the checkout's root
