@@ -7,13 +7,15 @@ Two sets, side by side in one table:
   bicubic, SRCNN and VDSR; at other factors (--scale 2, 3, ...) the HR images cropped to a
   multiple of the factor and downscaled with the antialiased bicubic the trainer uses;
 - held-out landscape photos (the run's split.json names them), whole images cropped to a
-  multiple of the factor and downscaled the same way.
+  multiple of the factor and downscaled the same way; `--centre N` takes their N-pixel square
+  centres instead (the protocol of the figures issue 44 quotes for ncnn: 256).
 
 The upscaler runs through `landscape upscale`'s own code (landscape.api.Upscaler: its passes,
 the resize to the exact size, tiles), so the figure is what the command gives.
 
     python -m evaluation.upscale_quality                              # the bundled upscaler, x4
     python -m evaluation.upscale_quality --scale 3                    # the bundled set at x3 (x4, then area)
+    python -m evaluation.upscale_quality --centre 256                 # the landscapes' 256 px centres
     python -m evaluation.upscale_quality --model runs/x/upscale.onnx --json out.json
 """
 from __future__ import annotations
@@ -96,13 +98,24 @@ def set5_pairs(root: Path, factor: float) -> list[tuple[str, np.ndarray, np.ndar
     return pairs
 
 
-def landscape_pairs(root: Path, split: Path, limit: int, factor: float) -> list[tuple[str, np.ndarray, np.ndarray]]:
+def landscape_pairs(root: Path, split: Path, limit: int, factor: float,
+                    centre: int = 0) -> list[tuple[str, np.ndarray, np.ndarray]]:
     names = json.loads(split.read_text())["held_out"][:limit or None]
     pairs = []
     for name in names:
-        hr, lr = downscale(read_rgb(root / name), factor)
+        hr, lr = downscale(centre_of(read_rgb(root / name), centre), factor)
         pairs.append((name, lr, hr))
     return pairs
+
+
+def centre_of(picture: np.ndarray, side: int) -> np.ndarray:
+    """The picture's centre square of `side` pixels (smaller where the picture is); 0: the whole picture."""
+    if not side:
+        return picture
+    h, w = picture.shape[:2]
+    side = min(side, h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    return np.ascontiguousarray(picture[top:top + side, left:left + side])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--landscapes", type=Path, default=Path("../shared/data/landscapes"))
     parser.add_argument("--split", type=Path, default=Path("runs/upscale-rrdb/split.json"),
                         help="split.json of the training run: its held_out list is evaluated")
+    parser.add_argument("--centre", type=int, default=0, metavar="N",
+                        help="evaluate the held-out photos' N-pixel square centres (0: the whole photos)")
     parser.add_argument("--limit", type=int, default=0, help="evaluate only the first N held-out photos (0: all)")
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--backend", choices=BACKENDS, default="auto", help="inference backend, as the CLI's --backend")
@@ -125,28 +140,29 @@ def main(argv: list[str] | None = None) -> int:
     upscaler = Upscaler(args.model, scale=args.scale, device="cpu", threads=args.threads, backend=args.backend,
                         precision=args.precision, max_pixels=10**9)
     results = {"model": str(args.model or "bundled"), "scale": upscaler.scale, "passes": list(upscaler.plan),
-               "precisions": [m.precision for m in upscaler.models], "cpu": facts().describe(),
+               "precisions": [m.precision for m in upscaler.models], "landscape_centre": args.centre, "cpu": facts().describe(),
                "set5": evaluate(set5_pairs(args.set5, upscaler.scale), upscaler)}
     if args.split.exists():
-        results["landscapes_held_out"] = evaluate(landscape_pairs(args.landscapes, args.split, args.limit, upscaler.scale), upscaler)
+        results["landscapes_held_out"] = evaluate(landscape_pairs(args.landscapes, args.split, args.limit, upscaler.scale, args.centre), upscaler)
     else:
         print(f"{args.split}: no split file; the landscape figures are skipped", file=sys.stderr)
 
     print(f"x{upscaler.scale} super-resolution (passes {', '.join(f'x{p}' for p in upscaler.plan)}, "
           f"{'/'.join(results['precisions'])}), Y channel, {math.ceil(upscaler.scale)}-px border cropped; "
           f"model {results['model']}; CPU {results['cpu']}")
-    print(f"{'set':<26} {'method':<20} {'PSNR dB':>8} {'SSIM':>7}")
-    for name, label in (("set5", "Set5"), ("landscapes_held_out", "landscapes held-out")):
+    print(f"{'set':<33} {'method':<20} {'PSNR dB':>8} {'SSIM':>7}")
+    held_out = f"landscapes, {args.centre} px centres" if args.centre else "landscapes held-out"
+    for name, label in (("set5", "Set5"), ("landscapes_held_out", held_out)):
         if name not in results:
             continue
         r = results[name]
         label = f"{label} ({r['model']['images']})"
-        print(f"{label:<26} {'bicubic':<20} {r['bicubic']['psnr']:8.2f} {r['bicubic']['ssim']:7.4f}")
+        print(f"{label:<33} {'bicubic':<20} {r['bicubic']['psnr']:8.2f} {r['bicubic']['ssim']:7.4f}")
         if name == "set5" and upscaler.scale == 4:
             for method, value in PUBLISHED_SET5.items():
-                print(f"{'':<26} {method + ' (published)':<20} {value:8.2f} {'':>7}")
+                print(f"{'':<33} {method + ' (published)':<20} {value:8.2f} {'':>7}")
         gain = r["model"]["psnr"] - r["bicubic"]["psnr"]
-        print(f"{'':<26} {'this model':<20} {r['model']['psnr']:8.2f} {r['model']['ssim']:7.4f}  ({gain:+.2f} dB)")
+        print(f"{'':<33} {'this model':<20} {r['model']['psnr']:8.2f} {r['model']['ssim']:7.4f}  ({gain:+.2f} dB)")
     print("reproduce: python -m evaluation.upscale_quality " + " ".join(argv if argv is not None else sys.argv[1:]))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
