@@ -75,7 +75,7 @@ def test_an_animation_holds_every_frame(suffix, models, cli, tmp_path):
     (["--walk", "5"], "at least two seeds"),
     (["--walk", "1,2", "--seeds", "3"], "cannot be combined"),
     (["--animation", "x.webp"], "--animation needs --walk"),
-    (["--walk", "1,2", "--animation", "x.mp4"], "must end in .webp or .gif"),
+    (["--walk", "1,2", "--animation", "x.png"], "must end in .webp, .gif or a video's"),
     (["--walk", "1,2", "--frames", "0"], "--frames must be >= 1"),
     (["--walk", "1,2", "--animation", "x.gif", "--shard", "0/2"], "cannot be combined with --shard"),
 ])
